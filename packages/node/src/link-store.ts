@@ -1,0 +1,73 @@
+import type { CallReply } from '@session-socket/protocol'
+
+/**
+ * What the server keeps for one link token. The token itself is never stored: records
+ * are keyed by `sha256(token)` in base64url (see `hashSecret`).
+ */
+export interface LinkRecord {
+  /** The express-session id the token is linked to. */
+  sessionId: string
+  /** When the token was minted (ms since epoch). */
+  createdAt: number
+  /** Last successful register with this token (ms since epoch). */
+  lastSeenAt: number
+  /** Absolute expiry (ms since epoch): the token is refused after this, whatever its use. */
+  expiresAt: number
+  /** Set when the token was revoked (logout, session destroyed); kept until `expiresAt` so the reason can be told. */
+  revokedAt?: number
+}
+
+/** A one-time restore code, bound to one session. */
+export interface RestoreCodeRecord {
+  sessionId: string
+  expiresAt: number
+}
+
+/** State of one call id in the results memory. */
+export type CallClaim =
+  | { state: 'new' }
+  | { state: 'pending' }
+  | { state: 'done'; reply: CallReply }
+
+/**
+ * Where session-socket keeps token links, restore codes and recent call results.
+ *
+ * Contract (every store passes the same suite, `test/stores/contract.ts`):
+ * - `getLink` returns the record as stored, revoked or past `expiresAt` included, or null
+ *   when never stored or already swept. Callers decide what an expired record means.
+ * - `revokeSession` and `relinkSession` act on every link of the session at once.
+ * - `takeRestoreCode` is atomic: of two concurrent takes of one code, exactly one gets it.
+ * - `claimCall` is atomic: of two concurrent claims of one key, exactly one gets `new`.
+ * - TTLs (`expiresAt`, `ttlMs`) may be enforced lazily, but an expired entry is never returned
+ *   as live: `takeRestoreCode` returns null for an expired code, `claimCall` treats an
+ *   expired result as `new`.
+ */
+export interface LinkStore {
+  getLink(tokenHash: string): Promise<LinkRecord | null>
+  /** Stores a new link (overwrites a record with the same hash). */
+  putLink(tokenHash: string, record: LinkRecord): Promise<void>
+  /** Points one token at another session and records `lastSeenAt`. No-op if unknown. */
+  touchLink(tokenHash: string, sessionId: string, lastSeenAt: number): Promise<void>
+  /** Marks one token revoked. No-op if unknown. */
+  revokeLink(tokenHash: string, revokedAt: number): Promise<void>
+  /** Marks every live token of the session revoked; returns how many. */
+  revokeSession(sessionId: string, revokedAt: number): Promise<number>
+  /** Moves every live token of `fromSessionId` to `toSessionId`; returns how many. */
+  relinkSession(fromSessionId: string, toSessionId: string): Promise<number>
+
+  putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void>
+  /** Returns and deletes the code in one step; null if unknown, taken or expired. */
+  takeRestoreCode(codeHash: string, now: number): Promise<RestoreCodeRecord | null>
+
+  /** Claims a call key for execution, or reports it pending or done. */
+  claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim>
+  /** Stores the reply of a claimed call for `ttlMs`. */
+  finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void>
+  /** Forgets a claim whose call never ran to completion (so a resend runs it). */
+  releaseCall(key: string): Promise<void>
+
+  /** Deletes expired links, codes and results; returns how many rows went. */
+  sweep(now: number): Promise<number>
+  /** Releases connections and timers. */
+  close(): Promise<void>
+}

@@ -1,0 +1,140 @@
+import type { CallReply } from '@session-socket/protocol'
+import type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from '../link-store.js'
+
+interface CallEntry {
+  reply: CallReply | null
+  expiresAt: number
+}
+
+/**
+ * Keeps links in this process's memory: the default for one process and for tests.
+ * Everything is lost when the process exits; use the SQLite or Redis store to keep
+ * tabs identified across restarts.
+ *
+ * @example
+ * const ss = createSessionSocketServer(io, { session, store: new MemoryLinkStore() })
+ */
+export class MemoryLinkStore implements LinkStore {
+  readonly #links = new Map<string, LinkRecord>()
+  readonly #bySession = new Map<string, Set<string>>()
+  readonly #codes = new Map<string, RestoreCodeRecord>()
+  readonly #calls = new Map<string, CallEntry>()
+
+  async getLink(tokenHash: string): Promise<LinkRecord | null> {
+    const record = this.#links.get(tokenHash)
+    return record ? { ...record } : null
+  }
+
+  async putLink(tokenHash: string, record: LinkRecord): Promise<void> {
+    this.#unindex(tokenHash)
+    this.#links.set(tokenHash, { ...record })
+    this.#index(tokenHash, record.sessionId)
+  }
+
+  async touchLink(tokenHash: string, sessionId: string, lastSeenAt: number): Promise<void> {
+    const record = this.#links.get(tokenHash)
+    if (!record) return
+    this.#unindex(tokenHash)
+    record.sessionId = sessionId
+    record.lastSeenAt = lastSeenAt
+    this.#index(tokenHash, sessionId)
+  }
+
+  async revokeLink(tokenHash: string, revokedAt: number): Promise<void> {
+    const record = this.#links.get(tokenHash)
+    if (record && record.revokedAt === undefined) record.revokedAt = revokedAt
+  }
+
+  async revokeSession(sessionId: string, revokedAt: number): Promise<number> {
+    let count = 0
+    for (const hash of this.#bySession.get(sessionId) ?? []) {
+      const record = this.#links.get(hash)
+      if (record && record.revokedAt === undefined) {
+        record.revokedAt = revokedAt
+        count++
+      }
+    }
+    return count
+  }
+
+  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
+    let count = 0
+    for (const hash of [...(this.#bySession.get(fromSessionId) ?? [])]) {
+      const record = this.#links.get(hash)
+      if (!record || record.revokedAt !== undefined) continue
+      this.#unindex(hash)
+      record.sessionId = toSessionId
+      this.#index(hash, toSessionId)
+      count++
+    }
+    return count
+  }
+
+  async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {
+    this.#codes.set(codeHash, { ...record })
+  }
+
+  async takeRestoreCode(codeHash: string, now: number): Promise<RestoreCodeRecord | null> {
+    const record = this.#codes.get(codeHash)
+    if (!record) return null
+    this.#codes.delete(codeHash)
+    return record.expiresAt > now ? record : null
+  }
+
+  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
+    const entry = this.#calls.get(key)
+    if (entry && entry.expiresAt > now) {
+      return entry.reply ? { state: 'done', reply: entry.reply } : { state: 'pending' }
+    }
+    this.#calls.set(key, { reply: null, expiresAt: now + ttlMs })
+    return { state: 'new' }
+  }
+
+  async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+    this.#calls.set(key, { reply, expiresAt: now + ttlMs })
+  }
+
+  async releaseCall(key: string): Promise<void> {
+    this.#calls.delete(key)
+  }
+
+  async sweep(now: number): Promise<number> {
+    let count = 0
+    for (const [hash, record] of this.#links) {
+      if (record.expiresAt <= now) {
+        this.#unindex(hash)
+        this.#links.delete(hash)
+        count++
+      }
+    }
+    for (const [hash, record] of this.#codes) {
+      if (record.expiresAt <= now) {
+        this.#codes.delete(hash)
+        count++
+      }
+    }
+    for (const [key, entry] of this.#calls) {
+      if (entry.expiresAt <= now) {
+        this.#calls.delete(key)
+        count++
+      }
+    }
+    return count
+  }
+
+  async close(): Promise<void> {}
+
+  #index(hash: string, sessionId: string): void {
+    let set = this.#bySession.get(sessionId)
+    if (!set) this.#bySession.set(sessionId, (set = new Set()))
+    set.add(hash)
+  }
+
+  #unindex(hash: string): void {
+    const record = this.#links.get(hash)
+    if (!record) return
+    const set = this.#bySession.get(record.sessionId)
+    set?.delete(hash)
+    if (set && set.size === 0) this.#bySession.delete(record.sessionId)
+  }
+}

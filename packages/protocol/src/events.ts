@@ -1,0 +1,100 @@
+import type { WireError } from './errors.js'
+
+/** Version of the wire protocol described in PROTOCOL.md. */
+export const PROTOCOL_VERSION = 1
+
+/** Event names used on the wire, one place for client and server. */
+export const EVENTS = {
+  /** server → client, first event on every connection: the register reply. */
+  REGISTERED: 'ss:registered',
+  /** client → server: register as an event, for clients that cannot send CONNECT auth. */
+  REGISTER: 'ss:register',
+  /** client → server: an RPC call, answered through the Socket.IO ack. */
+  CALL: 'ss:call',
+  /** server → client: the session is over; the client must not reconnect into it. */
+  ENDED: 'ss:ended',
+  /** server → client: this socket was replaced by a newer one of the same tab. */
+  REPLACED: 'ss:replaced',
+} as const
+
+/** Why a session ended for a tab. */
+export type EndReason = 'logout' | 'expired' | 'revoked'
+
+/**
+ * Why register did not restore the session the token pointed at.
+ * `null` when `restored` is true.
+ */
+export type RegisterReason =
+  | 'no-token'
+  | 'unknown-token'
+  | 'expired-token'
+  | 'revoked-token'
+  | 'session-ended'
+  | 'cookie-session'
+
+/** Register request: sent as the Socket.IO CONNECT `auth`, or as the `ss:register` event. */
+export interface RegisterRequest {
+  v: number
+  token: string | null
+  tabId: string
+}
+
+/** Register reply (the `ss:registered` event, or the ack of `ss:register`). */
+export interface RegisterReply {
+  v: number
+  /** The link token the client must store (may be new). */
+  token: string
+  /** The tab id the client must use from now on (the server may assign a new one). */
+  tabId: string
+  /** True when the token re-attached its existing session. */
+  restored: boolean
+  /** Why not restored (or why the link changed), `null` when plain restored. */
+  reason: RegisterReason | null
+  /** One-time code for `POST {path}/restore` when the browser's cookie does not name this session. */
+  restoreCode?: string
+}
+
+/** An RPC call on the wire. */
+export interface CallRequest {
+  /** Call id, unique per tab: the server answers a resent id from memory. */
+  id: string
+  /** Method name. */
+  m: string
+  /** Params (any JSON value). */
+  p?: unknown
+}
+
+/** An RPC answer on the wire. */
+export type CallReply = { ok: true; r: unknown } | { ok: false; e: WireError }
+
+/** Payload of `ss:ended`. */
+export interface EndedEvent {
+  reason: EndReason
+}
+
+/** Events the server sends to the client (besides application events). */
+export interface ServerToClientEvents {
+  [EVENTS.REGISTERED]: (reply: RegisterReply) => void
+  [EVENTS.ENDED]: (event: EndedEvent) => void
+  [EVENTS.REPLACED]: () => void
+}
+
+/** Events the client sends to the server. */
+export interface ClientToServerEvents {
+  [EVENTS.REGISTER]: (request: RegisterRequest, ack: (reply: RegisterReply | { error: WireError }) => void) => void
+  [EVENTS.CALL]: (request: CallRequest, ack: (reply: CallReply) => void) => void
+}
+
+/**
+ * A map of RPC methods, shared by client and server for typing:
+ *
+ * @example
+ * interface Methods { 'counter.increment': (p: { by: number }) => { value: number } }
+ */
+export type MethodMap = Record<string, (params: any) => unknown>
+
+/** The `connect_error` data the server attaches when register fails in the CONNECT step. */
+export interface ConnectErrorData {
+  code: WireError['code']
+  retryAfter?: number
+}

@@ -1,0 +1,18 @@
+export { ERROR_CODES, SessionSocketError, isErrorCode } from './errors.js'
+export type { ErrorCode, WireError } from './errors.js'
+export { EVENTS, PROTOCOL_VERSION } from './events.js'
+export type {
+  CallReply,
+  CallRequest,
+  ClientToServerEvents,
+  ConnectErrorData,
+  EndReason,
+  EndedEvent,
+  MethodMap,
+  RegisterReason,
+  RegisterReply,
+  RegisterRequest,
+  ServerToClientEvents,
+} from './events.js'
+export { DEFAULT_PAYLOAD_LIMITS, checkJsonValue, parseCall, parseRegister, parseRestore } from './schemas.js'
+export type { PayloadLimits } from './schemas.js'

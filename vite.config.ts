@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config'
+
+const src = (pkg: string, file = 'index.ts') => new URL(`./packages/${pkg}/src/${file}`, import.meta.url).pathname
+
+// Tests import packages by their public names; these aliases resolve them to source so
+// `vitest` needs no build. The library builds live in each package's own config.
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@session-socket\/protocol$/, replacement: src('protocol') },
+      { find: /^@session-socket\/node$/, replacement: src('node') },
+      { find: /^@session-socket\/node\/sqlite$/, replacement: src('node', 'stores/sqlite.ts') },
+      { find: /^@session-socket\/node\/redis$/, replacement: src('node', 'stores/redis.ts') },
+      { find: /^@session-socket\/browser$/, replacement: src('browser') },
+      { find: /^@session-socket\/browser\/react$/, replacement: src('browser', 'react/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.{ts,tsx}', 'demo/test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    pool: 'forks',
+  },
+})
