@@ -15,6 +15,11 @@ export const EVENTS = {
   ENDED: 'ss:ended',
   /** server → client: this socket was replaced by a newer one of the same tab. */
   REPLACED: 'ss:replaced',
+  /**
+   * server → client: the session was regenerated over HTTP (sign-in); reconnect now so the
+   * handshake carries the new cookie. Sent once the response that sets that cookie is out.
+   */
+  REJOIN: 'ss:rejoin',
 } as const
 
 /** Why a session ended for a tab. */
@@ -50,6 +55,11 @@ export interface RegisterReply {
   restored: boolean
   /** Why not restored (or why the link changed), `null` when plain restored. */
   reason: RegisterReason | null
+  /**
+   * True when the socket was linked to a session this very handshake created: whatever
+   * session the tab had before is gone. A client that was ready before treats this as ended.
+   */
+  newSession: boolean
   /** One-time code for `POST {path}/restore` when the browser's cookie does not name this session. */
   restoreCode?: string
 }
@@ -77,6 +87,7 @@ export interface ServerToClientEvents {
   [EVENTS.REGISTERED]: (reply: RegisterReply) => void
   [EVENTS.ENDED]: (event: EndedEvent) => void
   [EVENTS.REPLACED]: () => void
+  [EVENTS.REJOIN]: () => void
 }
 
 /** Events the client sends to the server. */

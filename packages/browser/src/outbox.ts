@@ -1,0 +1,64 @@
+import { nanoid } from 'nanoid'
+import { SessionSocketError } from '@session-socket/protocol'
+
+/** One call waiting for its answer. */
+export interface PendingCall {
+  readonly id: string
+  readonly method: string
+  readonly params: unknown
+  /** Bumped on every send, so an answer to an earlier send of the same call is ignored. */
+  attempt: number
+  sent: boolean
+  resolve(value: unknown): void
+  reject(error: SessionSocketError): void
+}
+
+/**
+ * The calls of one client in the order they were made: waiting for a connection, or sent and
+ * waiting for their answer. Bounded, so a long outage cannot grow it without limit.
+ */
+export class Outbox {
+  readonly #calls = new Map<string, PendingCall>()
+  readonly #limit: number
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  get size(): number {
+    return this.#calls.size
+  }
+
+  add(method: string, params: unknown, settle: { resolve(value: unknown): void; reject(error: SessionSocketError): void }): PendingCall {
+    if (this.#calls.size >= this.#limit) {
+      throw new SessionSocketError('OUTBOX_FULL', `${this.#limit} calls are already waiting; raise maxQueue or wait for the connection`)
+    }
+    const call: PendingCall = { id: nanoid(12), method, params, attempt: 0, sent: false, ...settle }
+    this.#calls.set(call.id, call)
+    return call
+  }
+
+  get(id: string): PendingCall | undefined {
+    return this.#calls.get(id)
+  }
+
+  remove(id: string): void {
+    this.#calls.delete(id)
+  }
+
+  /** Calls not sent on the current connection, oldest first. */
+  unsent(): PendingCall[] {
+    return [...this.#calls.values()].filter((call) => !call.sent)
+  }
+
+  /** The connection dropped: everything must be sent again (same ids, answered once by the server). */
+  markAllUnsent(): void {
+    for (const call of this.#calls.values()) call.sent = false
+  }
+
+  rejectAll(error: SessionSocketError): void {
+    const calls = [...this.#calls.values()]
+    this.#calls.clear()
+    for (const call of calls) call.reject(error)
+  }
+}

@@ -1,0 +1,413 @@
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client'
+import {
+  EVENTS,
+  PROTOCOL_VERSION,
+  SessionSocketError,
+  type CallReply,
+  type EndReason,
+  type EndedEvent,
+  type MethodMap,
+  type RegisterReply,
+} from '@session-socket/protocol'
+import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { Outbox, type PendingCall } from './outbox.js'
+import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
+import { memoryTokenStorage, type TokenStorage } from './token-storage.js'
+
+/** An optional logger: free when absent. */
+export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: unknown) => void
+
+/** Options of {@link createSessionSocket}. */
+export interface SessionSocketOptions {
+  /** Server URL. @default the page's origin */
+  url?: string
+  /** URL prefix of the server's HTTP routes (`ss.http()`). @default '/session-socket' */
+  path?: string
+  /** Where the link token lives. @default memoryTokenStorage() */
+  tokenStorage?: TokenStorage
+  /** Where this tab's id lives. @default memoryTabIdStorage() */
+  tabIdStorage?: TabIdStorage
+  /** Most calls that may wait for a connection at once. @default 100 */
+  maxQueue?: number
+  /** Default call timeout (ms), counted from `call()`, queueing included. @default 30000 */
+  callTimeout?: number
+  /** Reconnect delay (ms) for the n-th attempt (0-based). @default exponential 0.5 s → 30 s with jitter */
+  backoff?: (attempt: number) => number
+  /** How long to wait for the cookie restore request (ms). @default 10000 */
+  restoreTimeout?: number
+  /** Extra Socket.IO client options (transports, socket.io `path`, extraHeaders in Node…). @default {} */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>
+  /** fetch used for the cookie restore request. @default globalThis.fetch */
+  fetch?: typeof fetch
+  /** Receives debug, info, warn and error messages. @default undefined (silent) */
+  logger?: Logger
+  /** Connect at once; with false, call `connect()`. @default true */
+  autoConnect?: boolean
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Milliseconds before the call fails with TIMEOUT. @default the client's callTimeout */
+  timeout?: number
+  /** Aborting fails the call with CANCELLED (the server may still run it if it was sent). */
+  signal?: AbortSignal
+}
+
+/** Events a SessionSocket emits, besides the application's own server events. */
+export interface SessionSocketEvents {
+  status: (state: ConnectionState) => void
+  ready: (reply: { restored: boolean; reason: RegisterReply['reason'] }) => void
+  ended: (reason: EndReason) => void
+}
+
+type Listener = (...args: any[]) => void
+
+const ENDED_BY_REASON: Partial<Record<NonNullable<RegisterReply['reason']>, EndReason>> = {
+  'revoked-token': 'revoked',
+  'expired-token': 'expired',
+  'session-ended': 'expired',
+  'unknown-token': 'expired',
+  'no-token': 'expired',
+}
+
+/**
+ * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
+ * while not ready and sends them once, in order, after register.
+ */
+export class SessionSocket<M extends MethodMap = MethodMap> {
+  readonly #options: Required<Pick<SessionSocketOptions, 'path' | 'maxQueue' | 'callTimeout' | 'backoff' | 'restoreTimeout'>> & SessionSocketOptions
+  readonly #tokens: TokenStorage
+  readonly #tabIds: TabIdStorage
+  readonly #outbox: Outbox
+  readonly #socket: Socket
+  readonly #listeners = new Map<string, Set<Listener>>()
+  #state: ConnectionState = { status: 'connecting' }
+  #tabId: string
+  #attempt = 0
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #wasReady = false
+  /** Bumped on every connection, so late work of an earlier connection is dropped. */
+  #generation = 0
+
+  constructor(options: SessionSocketOptions = {}) {
+    if (options.path !== undefined && (!options.path.startsWith('/') || options.path.endsWith('/'))) {
+      throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${options.path}')`)
+    }
+    this.#options = {
+      path: '/session-socket',
+      maxQueue: 100,
+      callTimeout: 30_000,
+      backoff: defaultBackoff,
+      restoreTimeout: 10_000,
+      ...options,
+    }
+    this.#tokens = options.tokenStorage ?? memoryTokenStorage()
+    this.#tabIds = options.tabIdStorage ?? memoryTabIdStorage()
+    this.#outbox = new Outbox(this.#options.maxQueue)
+    const stored = this.#tabIds.get()
+    this.#tabId = stored ?? mintTabId()
+    if (stored === null) this.#tabIds.set(this.#tabId)
+
+    const socketOptions: Partial<ManagerOptions & SocketOptions> = {
+      withCredentials: true,
+      ...options.socketOptions,
+      autoConnect: false,
+      // Reconnects are decided here (backoff, retry-after, terminal states), not by socket.io.
+      reconnection: false,
+      // socket.io-client calls this on every (re)connect: the token is read from storage each
+      // time and travels in the CONNECT packet, so register costs no extra round trip.
+      auth: (cb) => {
+        this.#setState({ status: 'registering' })
+        this.#tokens.get().then(
+          (token) => cb({ v: PROTOCOL_VERSION, token, tabId: this.#tabId }),
+          (err: unknown) => {
+            this.#log('warn', 'token storage failed; registering without a token', err)
+            cb({ v: PROTOCOL_VERSION, token: null, tabId: this.#tabId })
+          },
+        )
+      },
+    }
+    this.#socket = options.url === undefined ? io(socketOptions) : io(options.url, socketOptions)
+    this.#wire()
+    if (options.autoConnect !== false) this.connect()
+  }
+
+  /** The current status. */
+  get status(): Status {
+    return this.#state.status
+  }
+
+  /** The current state, with its details. The same object until the state changes. */
+  get state(): ConnectionState {
+    return this.#state
+  }
+
+  /** This tab's id (may change once, if the server finds it taken by another session). */
+  get tabId(): string {
+    return this.#tabId
+  }
+
+  /** The underlying socket.io-client socket, for application events and advanced use. */
+  get socket(): Socket {
+    return this.#socket
+  }
+
+  /** Opens the connection (only needed with `autoConnect: false` or after `closed`). */
+  connect(): void {
+    if (this.#state.status === 'ended') return
+    if (this.#state.status === 'closed') this.#state = { status: 'connecting' }
+    if (this.#socket.connected) return
+    clearTimeout(this.#retryTimer)
+    this.#setState({ status: 'connecting' })
+    this.#socket.connect()
+  }
+
+  /**
+   * Calls a server method. Waits while not ready (bounded queue), sends once registered,
+   * and is answered once even if the connection drops after sending.
+   *
+   * @example
+   * const { value } = await s.call('counter.increment', { by: 1 })
+   */
+  call<K extends keyof M & string>(method: K, params?: Parameters<M[K]>[0], options: CallOptions = {}): Promise<Awaited<ReturnType<M[K]>>> {
+    if (typeof method !== 'string' || method.length === 0) throw new TypeError('call(method, params): method must be a non-empty string')
+    if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
+    if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
+    if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
+    return new Promise((resolve, reject) => {
+      let call: PendingCall
+      const timeout = options.timeout ?? this.#options.callTimeout
+      const cleanup = () => {
+        clearTimeout(timer)
+        options.signal?.removeEventListener('abort', onAbort)
+        this.#outbox.remove(call.id)
+      }
+      const onAbort = () => {
+        cleanup()
+        reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
+      }
+      try {
+        call = this.#outbox.add(method, params, {
+          resolve: (value) => {
+            cleanup()
+            resolve(value as Awaited<ReturnType<M[K]>>)
+          },
+          reject: (error) => {
+            cleanup()
+            reject(error)
+          },
+        })
+      } catch (err) {
+        reject(err)
+        return
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(new SessionSocketError('TIMEOUT', `'${method}' got no answer in ${timeout} ms`))
+      }, timeout)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      if (this.#state.status === 'ready') this.#send(call)
+    })
+  }
+
+  /**
+   * Listens to a status change, `ready`, `ended`, or an application event the server emits.
+   * Returns a function that removes the listener.
+   *
+   * @example
+   * const off = s.on('status', (state) => render(state.status))
+   */
+  on<E extends keyof SessionSocketEvents>(event: E, listener: SessionSocketEvents[E]): () => void
+  on(event: string, listener: Listener): () => void
+  on(event: string, listener: Listener): () => void {
+    let set = this.#listeners.get(event)
+    if (!set) this.#listeners.set(event, (set = new Set()))
+    set.add(listener)
+    return () => {
+      set.delete(listener)
+    }
+  }
+
+  /** Closes the connection for good; waiting calls fail with CLOSED. */
+  close(): void {
+    if (this.#state.status === 'closed') return
+    this.#stop({ status: 'closed' }, new SessionSocketError('CLOSED', 'the client was closed'))
+  }
+
+  #emit(event: string, ...args: unknown[]): void {
+    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
+      try {
+        listener(...args)
+      } catch (err) {
+        this.#log('error', `a '${event}' listener threw`, err)
+      }
+    }
+  }
+
+  #setState(state: ConnectionState): void {
+    if (isTerminal(this.#state.status)) return
+    if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
+    this.#state = state
+    this.#log('debug', `status ${state.status}`, state)
+    this.#emit('status', state)
+  }
+
+  #log(level: Parameters<Logger>[0], message: string, data?: unknown): void {
+    this.#options.logger?.(level, message, data)
+  }
+
+  #wire(): void {
+    const socket = this.#socket
+    socket.on('connect', () => {
+      this.#generation++
+    })
+    socket.on(EVENTS.REGISTERED, (reply: RegisterReply) => {
+      void this.#onRegistered(reply, this.#generation)
+    })
+    socket.on(EVENTS.ENDED, (event: EndedEvent) => {
+      this.#end(event.reason)
+    })
+    socket.on(EVENTS.REPLACED, () => {
+      this.#stop({ status: 'closed', error: new SessionSocketError('CLOSED', 'another connection of this tab replaced this one') }, new SessionSocketError('CLOSED', 'the connection was replaced'))
+    })
+    socket.on(EVENTS.REJOIN, () => {
+      // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
+      this.#log('info', 'session regenerated; rejoining')
+      socket.disconnect()
+      this.#outbox.markAllUnsent()
+      this.connect()
+    })
+    socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
+      const error = err.data ? SessionSocketError.from(err.data) : undefined
+      if (error && !error.retryable) {
+        this.#log('error', `register refused: ${err.message}`, error)
+        this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
+        return
+      }
+      this.#log('warn', `connect failed: ${err.message}`)
+      this.#scheduleReconnect(error, error?.retryAfter)
+    })
+    socket.on('disconnect', (reason) => {
+      this.#outbox.markAllUnsent()
+      if (isTerminal(this.#state.status)) return
+      this.#log('info', `disconnected: ${reason}`)
+      this.#scheduleReconnect(undefined, undefined)
+    })
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (!event.startsWith('ss:')) this.#emit(event, ...args)
+    })
+  }
+
+  async #onRegistered(reply: RegisterReply, generation: number): Promise<void> {
+    const stale = () => generation !== this.#generation || isTerminal(this.#state.status)
+    try {
+      const stored = await this.#tokens.get()
+      if (stored !== reply.token) await this.#tokens.set(reply.token)
+    } catch (err) {
+      this.#log('warn', 'could not store the link token', err)
+    }
+    if (reply.tabId !== this.#tabId) {
+      this.#tabId = reply.tabId
+      this.#tabIds.set(reply.tabId)
+    }
+    if (stale()) return
+    if (this.#wasReady && reply.newSession) {
+      // The session this tab was in is gone (revoked, expired, forgotten): do not carry on
+      // silently in a fresh, empty one.
+      this.#end(ENDED_BY_REASON[reply.reason ?? 'session-ended'] ?? 'expired')
+      return
+    }
+    if (reply.restoreCode !== undefined) await this.#restoreCookie(reply.restoreCode)
+    if (stale()) return
+    this.#attempt = 0
+    this.#wasReady = true
+    this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
+    this.#emit('ready', { restored: reply.restored, reason: reply.reason })
+    for (const call of this.#outbox.unsent()) this.#send(call)
+  }
+
+  /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
+  async #restoreCookie(code: string): Promise<void> {
+    const doFetch = this.#options.fetch ?? globalThis.fetch
+    if (typeof doFetch !== 'function') {
+      this.#log('warn', 'no fetch available: the session cookie cannot be restored')
+      return
+    }
+    const base = this.#options.url ?? globalThis.location?.href
+    const url = new URL(`${this.#options.path}/restore`, base).toString()
+    try {
+      const response = await doFetch(url, {
+        method: 'POST',
+        credentials: 'include',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ code }),
+        signal: AbortSignal.timeout(this.#options.restoreTimeout),
+      })
+      if (!response.ok) this.#log('warn', `cookie restore answered ${response.status}`)
+      else this.#log('info', 'session cookie restored')
+    } catch (err) {
+      this.#log('warn', 'cookie restore failed', err)
+    }
+  }
+
+  #send(call: PendingCall): void {
+    if (!this.#socket.connected) return
+    call.sent = true
+    const attempt = ++call.attempt
+    this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {
+      if (this.#outbox.get(call.id) !== call || call.attempt !== attempt) return
+      if (reply.ok) return call.resolve(reply.r)
+      const error = SessionSocketError.from(reply.e)
+      if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED') {
+        // Same call id again later: the server runs it at most once.
+        call.sent = false
+        setTimeout(() => {
+          if (this.#outbox.get(call.id) === call && !call.sent && this.#state.status === 'ready') this.#send(call)
+        }, error.retryAfter ?? 500)
+        return
+      }
+      call.reject(error)
+    })
+  }
+
+  #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {
+    if (isTerminal(this.#state.status)) return
+    clearTimeout(this.#retryTimer)
+    const attempt = this.#attempt++
+    const retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
+    this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
+    this.#retryTimer = setTimeout(() => {
+      if (isTerminal(this.#state.status) || this.#socket.connected) return
+      this.#setState({ status: 'connecting' })
+      this.#socket.connect()
+    }, retryIn)
+  }
+
+  #end(reason: EndReason): void {
+    if (isTerminal(this.#state.status)) return
+    const token = this.#tokens.get()
+    this.#stop({ status: 'ended', reason }, new SessionSocketError('SESSION_ENDED', `the session has ended (${reason})`))
+    this.#emit('ended', reason)
+    // The token is revoked server-side; forget it unless another tab already replaced it.
+    token.then((value) => (value ? this.#tokens.delete(value) : undefined)).catch(() => {})
+  }
+
+  #stop(state: ConnectionState, error: SessionSocketError): void {
+    clearTimeout(this.#retryTimer)
+    this.#setState(state)
+    this.#socket.disconnect()
+    this.#outbox.rejectAll(error)
+  }
+}
+
+/**
+ * Creates a tab's connection to its HTTP session.
+ *
+ * @example
+ * const s = createSessionSocket({ url: 'https://app.example.com' })
+ * s.on('ready', () => console.log('tab', s.tabId, 'is ready'))
+ * const { value } = await s.call('counter.increment', { by: 1 })
+ */
+export function createSessionSocket<M extends MethodMap = MethodMap>(options: SessionSocketOptions = {}): SessionSocket<M> {
+  return new SessionSocket<M>(options)
+}

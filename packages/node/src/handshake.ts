@@ -1,0 +1,117 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import createDebug from 'debug'
+import type { Session, SessionData } from 'express-session'
+import type { SessionMiddleware } from './session-bridge.js'
+
+const debug = createDebug('session-socket:handshake')
+
+/** Which Origins may open a socket or call the restore endpoint. */
+export type AllowedOrigins = 'same-origin' | readonly string[] | ((origin: string) => boolean)
+
+/** What the handshake learned about the session, kept on the Engine.IO handshake request. */
+export interface HandshakeSession {
+  /** The session id express-session settled on for the handshake. */
+  sessionId: string
+  /** True when no valid cookie named an existing session: express-session made this one now. */
+  isNew: boolean
+  /** True when the handshake response carries a Set-Cookie for this session. */
+  cookieSet: boolean
+  session: Session & Partial<SessionData>
+}
+
+const kHandshake = Symbol('session-socket.handshake')
+const kRefused = Symbol('session-socket.refused')
+
+type HandshakeRequest = IncomingMessage & {
+  _query?: Record<string, string>
+  session?: Session & Partial<SessionData>
+  sessionID?: string
+  sessionStore?: unknown
+  [kHandshake]?: HandshakeSession
+  [kRefused]?: string
+}
+
+/** The session the handshake request carried, or undefined if none could be loaded. */
+export function handshakeSession(req: IncomingMessage): HandshakeSession | undefined {
+  return (req as HandshakeRequest)[kHandshake]
+}
+
+/** The reason the handshake's Origin was refused, if it was. */
+export function refusedOrigin(req: IncomingMessage): string | undefined {
+  return (req as HandshakeRequest)[kRefused]
+}
+
+/**
+ * Checks an Origin header against the allowlist. A missing Origin is allowed: browsers send
+ * it on every cross-origin request and WebSocket, so a request without one is same-origin or
+ * not from a browser, and neither can ride a victim's cookie.
+ */
+export function isOriginAllowed(req: IncomingMessage, allowed: AllowedOrigins): boolean {
+  const origin = req.headers.origin
+  if (origin === undefined) return true
+  if (typeof allowed === 'function') return allowed(origin)
+  if (allowed === 'same-origin') {
+    try {
+      return new URL(origin).host === req.headers.host
+    } catch {
+      return false
+    }
+  }
+  return allowed.includes(origin)
+}
+
+/** True when the raw Cookie header carries `sessionId` (as express-session's signed `s:<id>.<sig>`). */
+function cookieNames(req: IncomingMessage, sessionId: string): boolean {
+  const header = req.headers.cookie
+  if (!header) return false
+  return header.includes(`s%3A${sessionId}.`) || header.includes(`s:${sessionId}.`)
+}
+
+/**
+ * The Engine.IO middleware: on a handshake (no `sid` yet) it refuses a foreign Origin before
+ * any session is loaded, then runs express-session so that a browser whose only request is
+ * this handshake gets a session and its Set-Cookie, over polling and WebSocket alike.
+ * Later requests of the same Engine.IO session (polls, the upgrade) are left alone.
+ */
+export function createHandshakeMiddleware(options: {
+  session: SessionMiddleware
+  allowedOrigins: AllowedOrigins
+  onStore: (store: any) => void
+}) {
+  return function sessionSocketHandshake(req: HandshakeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
+    if (req._query?.sid !== undefined) return next()
+    if (!isOriginAllowed(req, options.allowedOrigins)) {
+      req[kRefused] = `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`
+      debug('refused origin %s', req.headers.origin)
+      return next()
+    }
+    // express-session writes its cookie with setHeader() from inside writeHead(); watching
+    // setHeader tells whether this handshake response carries it.
+    let cookieSet = false
+    const setHeader = res.setHeader
+    res.setHeader = function (this: ServerResponse, name: string, value: any) {
+      if (name.toLowerCase() === 'set-cookie') cookieSet = true
+      return setHeader.call(this, name, value)
+    } as ServerResponse['setHeader']
+    options.session(req, res, (err?: unknown) => {
+      if (err) {
+        debug('session middleware failed on handshake: %s', (err as Error).message)
+        return next()
+      }
+      if (req.sessionStore) options.onStore(req.sessionStore)
+      const session = req.session
+      const sessionId = req.sessionID
+      if (session && sessionId) {
+        req[kHandshake] = {
+          sessionId,
+          isNew: !cookieNames(req, sessionId),
+          get cookieSet() {
+            return cookieSet
+          },
+          session,
+        }
+      }
+      next()
+    })
+  }
+}

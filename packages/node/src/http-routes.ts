@@ -1,0 +1,128 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import createDebug from 'debug'
+import { SessionSocketError, parseRestore, type WireError } from '@session-socket/protocol'
+import { isOriginAllowed, type AllowedOrigins } from './handshake.js'
+import type { LinkStore } from './link-store.js'
+import { hashSecret } from './secrets.js'
+import type { SessionBridge } from './session-bridge.js'
+
+const debug = createDebug('session-socket:http-routes')
+
+/** Largest restore body read (bytes): `{"code":"…"}` is about 50. */
+const MAX_BODY = 1024
+
+type Req = IncomingMessage & { body?: unknown; session?: unknown; sessionID?: string; sessionStore?: any; originalUrl?: string }
+type Next = (err?: unknown) => void
+
+const STATUS: Partial<Record<WireError['code'], number>> = {
+  BAD_REQUEST: 400,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  SESSION_ENDED: 410,
+  RATE_LIMITED: 429,
+  STORE_UNAVAILABLE: 503,
+}
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) {
+    res.statusCode = status
+    res.end()
+    return
+  }
+  res.statusCode = status
+  res.setHeader('Content-Type', 'application/json')
+  res.end(JSON.stringify(body))
+}
+
+function sendError(res: ServerResponse, error: SessionSocketError): void {
+  send(res, STATUS[error.code] ?? 500, { error: error.toWire() })
+}
+
+function readBody(req: Req): Promise<unknown> {
+  // express.json() (or any body parser) may have read the stream already.
+  if (req.body !== undefined && typeof req.body === 'object') return Promise.resolve(req.body)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY) {
+        reject(new SessionSocketError('BAD_REQUEST', `restore body is larger than ${MAX_BODY} bytes`))
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+      } catch {
+        reject(new SessionSocketError('BAD_REQUEST', 'restore body must be JSON { code }'))
+      }
+    })
+    req.on('error', reject)
+  })
+}
+
+/**
+ * `POST {path}/restore`: trades a one-time restore code (from the register reply) for the
+ * session cookie of the session the code is bound to. The response is built by the app's
+ * own express-session middleware, so the cookie has the app's name, flags and signature.
+ */
+export function createHttpRoutes(options: {
+  path: string
+  allowedOrigins: AllowedOrigins
+  links: LinkStore
+  sessions: SessionBridge
+  now: () => number
+}) {
+  const restorePath = `${options.path}/restore`
+
+  const corsHeaders = (req: Req, res: ServerResponse): void => {
+    const origin = req.headers.origin
+    if (origin === undefined) return
+    res.setHeader('Access-Control-Allow-Origin', origin)
+    res.setHeader('Access-Control-Allow-Credentials', 'true')
+    res.setHeader('Vary', 'Origin')
+  }
+
+  return function sessionSocketHttp(req: Req, res: ServerResponse, next: Next): void {
+    const url = (req.originalUrl ?? req.url ?? '').split('?')[0]
+    if (url !== restorePath) return next()
+    if (!isOriginAllowed(req, options.allowedOrigins)) {
+      debug('restore refused for origin %s', req.headers.origin)
+      return sendError(res, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
+    }
+    corsHeaders(req, res)
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', 'POST')
+      res.setHeader('Access-Control-Allow-Headers', 'Content-Type')
+      return send(res, 204)
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST')
+      return send(res, 405, { error: { code: 'BAD_REQUEST', message: 'use POST' } })
+    }
+    restore(req, res).catch((err: unknown) => sendError(res, SessionSocketError.from(err)))
+  }
+
+  async function restore(req: Req, res: ServerResponse): Promise<void> {
+    const { code } = parseRestore(await readBody(req))
+    const record = await options.links.takeRestoreCode(hashSecret(code), options.now())
+    if (!record) throw new SessionSocketError('NOT_FOUND', 'restore code is unknown, used or expired')
+    const data = await options.sessions.get(record.sessionId)
+    if (!data) throw new SessionSocketError('SESSION_ENDED', 'the session has ended')
+    await new Promise<void>((resolve, reject) => {
+      // Mounted before the app's session middleware? Run it here so the cookie can be set.
+      if (req.session) return resolve()
+      options.sessions.middleware(req, res, (err?: unknown) => (err ? reject(err) : resolve()))
+    })
+    if (!req.sessionStore) throw new SessionSocketError('STORE_UNAVAILABLE', 'session store unavailable', { retryAfter: 1000 })
+    // Switching req.session to the restored session makes express-session set its cookie
+    // (the id differs from the one it loaded) and save it when the response ends.
+    req.sessionID = record.sessionId
+    req.sessionStore.createSession(req, data)
+    debug('restored cookie for a session')
+    send(res, 204)
+  }
+}

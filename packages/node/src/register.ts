@@ -1,0 +1,124 @@
+import createDebug from 'debug'
+import { PROTOCOL_VERSION, SessionSocketError, type RegisterReason, type RegisterReply, type RegisterRequest } from '@session-socket/protocol'
+import type { HandshakeSession } from './handshake.js'
+import type { LinkRecord, LinkStore } from './link-store.js'
+import { hashSecret, mintSecret } from './secrets.js'
+import type { SessionBridge } from './session-bridge.js'
+
+const debug = createDebug('session-socket:register')
+
+/** Token lifetimes, in milliseconds. */
+export interface TokenLifetimes {
+  /** A token unused this long is refused. @default 30 days */
+  idle: number
+  /** A token older than this is refused, however often it is used. @default 90 days */
+  absolute: number
+  /** How long a restore code stays valid. @default 60 seconds */
+  restoreCode: number
+}
+
+export const DEFAULT_LIFETIMES: TokenLifetimes = {
+  idle: 30 * 24 * 3600_000,
+  absolute: 90 * 24 * 3600_000,
+  restoreCode: 60_000,
+}
+
+/** The outcome of register: the reply for the client and the session the socket joins. */
+export interface Registration {
+  reply: RegisterReply
+  sessionId: string
+  tokenHash: string
+}
+
+type TokenState = 'none' | 'unknown' | 'expired' | 'revoked' | 'valid'
+
+function tokenState(record: LinkRecord | null, hasToken: boolean, now: number, lifetimes: TokenLifetimes): TokenState {
+  if (!hasToken) return 'none'
+  if (!record) return 'unknown'
+  if (record.revokedAt !== undefined) return 'revoked'
+  if (record.expiresAt <= now || record.lastSeenAt + lifetimes.idle <= now) return 'expired'
+  return 'valid'
+}
+
+const REASON_FOR: Record<Exclude<TokenState, 'valid'>, RegisterReason> = {
+  none: 'no-token',
+  unknown: 'unknown-token',
+  expired: 'expired-token',
+  revoked: 'revoked-token',
+}
+
+/**
+ * Decides which session a registering socket belongs to (DESIGN.md, "The register step"):
+ * a valid token whose session is alive wins over a missing, expired or foreign-secret cookie;
+ * a valid cookie naming a different live session wins over the token (the user signed in
+ * again over HTTP); anything else links the handshake's session to a fresh token.
+ */
+export async function resolveRegistration(input: {
+  request: RegisterRequest
+  handshake: HandshakeSession | undefined
+  links: LinkStore
+  sessions: SessionBridge
+  lifetimes: TokenLifetimes
+  now: number
+}): Promise<Registration> {
+  const { request, handshake, links, sessions, lifetimes, now } = input
+  if (!handshake) {
+    // express-session did not run or its store failed: there is no session to link to yet.
+    throw new SessionSocketError('STORE_UNAVAILABLE', 'no session could be loaded for this handshake', { retryAfter: 1000 })
+  }
+  const hash = request.token === null ? null : hashSecret(request.token)
+  const record = hash === null ? null : await links.getLink(hash)
+  const state = tokenState(record, hash !== null, now, lifetimes)
+
+  let sessionId: string
+  let reason: RegisterReason | null
+  let token: string
+  let tokenHash: string
+
+  if (state === 'valid' && record && hash !== null && request.token !== null) {
+    const alive = await sessions.get(record.sessionId)
+    if (alive && (handshake.isNew || handshake.sessionId === record.sessionId)) {
+      sessionId = record.sessionId
+      reason = null
+    } else if (!handshake.isNew) {
+      sessionId = handshake.sessionId
+      reason = 'cookie-session'
+    } else {
+      sessionId = handshake.sessionId
+      reason = 'session-ended'
+    }
+    if (reason === 'session-ended') {
+      await links.revokeLink(hash, now)
+      token = mintSecret()
+      tokenHash = hashSecret(token)
+    } else {
+      await links.touchLink(hash, sessionId, now)
+      token = request.token
+      tokenHash = hash
+    }
+  } else {
+    sessionId = handshake.sessionId
+    reason = REASON_FOR[state === 'valid' ? 'unknown' : state]
+    token = mintSecret()
+    tokenHash = hashSecret(token)
+  }
+
+  if (tokenHash !== hash) {
+    await links.putLink(tokenHash, { sessionId, createdAt: now, lastSeenAt: now, expiresAt: now + lifetimes.absolute })
+  }
+
+  const reply: RegisterReply = { v: PROTOCOL_VERSION, token, tabId: request.tabId, restored: reason === null, reason, newSession: false }
+  if (sessionId === handshake.sessionId && handshake.isNew) {
+    // A session made by this handshake is only in memory so far (WebSocket handshakes never
+    // run express-session's save-on-end); it must exist in the store before a token points at it.
+    await sessions.save(handshake.session)
+    reply.newSession = true
+  }
+  if (sessionId !== handshake.sessionId || (handshake.isNew && !handshake.cookieSet)) {
+    const code = mintSecret()
+    await links.putRestoreCode(hashSecret(code), { sessionId, expiresAt: now + lifetimes.restoreCode })
+    reply.restoreCode = code
+  }
+  debug('register tab=%s restored=%s reason=%s new=%s restore=%s', request.tabId, reply.restored, reason, reply.newSession, reply.restoreCode !== undefined)
+  return { reply, sessionId, tokenHash }
+}

@@ -1,0 +1,342 @@
+import createDebug from 'debug'
+import type { Namespace, Server, Socket } from 'socket.io'
+import type { Session, SessionData, Store } from 'express-session'
+import { nanoid } from 'nanoid'
+import {
+  DEFAULT_PAYLOAD_LIMITS,
+  EVENTS,
+  SessionSocketError,
+  parseRegister,
+  type CallReply,
+  type EndReason,
+  type PayloadLimits,
+  type RegisterReply,
+  type RegisterRequest,
+} from '@session-socket/protocol'
+import { createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import { createHttpRoutes } from './http-routes.js'
+import type { LinkStore } from './link-store.js'
+import { DEFAULT_LIFETIMES, resolveRegistration, type TokenLifetimes } from './register.js'
+import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
+import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
+import type { SocketData, TabInfo } from './socket-data.js'
+import { MemoryLinkStore } from './stores/memory.js'
+
+const debug = createDebug('session-socket:server')
+
+/** Options of {@link createSessionSocketServer}. */
+export interface SessionSocketServerOptions {
+  /** The app's express-session middleware, the same instance `app.use()` gets. */
+  session: SessionMiddleware
+  /** Where token links, restore codes and recent call results live. @default new MemoryLinkStore() */
+  store?: LinkStore
+  /** The express-session store, if it cannot be found by running `session` once at start-up. @default discovered */
+  sessionStore?: Store
+  /** Origins allowed to open a socket and call the restore endpoint. @default 'same-origin' */
+  allowedOrigins?: AllowedOrigins
+  /** URL prefix of the HTTP routes mounted by `ss.http()`. @default '/session-socket' */
+  path?: string
+  /** Names the user of a session, to enable `toUser` and `endUser`. @default undefined (no user rooms) */
+  identify?: (session: Session & Partial<SessionData>) => string | number | null | undefined
+  /** Token and restore code lifetimes in ms. @default { idle: 30 days, absolute: 90 days, restoreCode: 60 s } */
+  lifetimes?: Partial<TokenLifetimes>
+  /** How often live sessions are checked against the store, to end tabs of expired ones (ms). @default 60000 */
+  sessionCheckInterval?: number
+  /** How often the link store is swept of expired rows (ms); 0 disables. @default 600000 */
+  sweepInterval?: number
+  /** How long a call's reply is kept to answer a resend of the same call id (ms). @default 600000 */
+  resultTtl?: number
+  /** Most calls one socket may have running at once. @default 64 */
+  maxInFlight?: number
+  /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
+  limits?: Partial<PayloadLimits>
+  /** Clock, for tests. @default Date.now */
+  now?: () => number
+}
+
+/** The object {@link createSessionSocketServer} returns. */
+export interface SessionSocketServer {
+  /** Express/connect middleware serving `POST {path}/restore`. Mount it with `app.use(ss.http())`. */
+  http(): (req: any, res: any, next: (err?: unknown) => void) => void
+  /** Registers an RPC method. */
+  method<P = any, R = unknown>(name: string, handler: MethodHandler<P, R>, options?: MethodOptions): void
+  /** Emits to every tab of a session, on every node. */
+  toSession(sessionId: string): ReturnType<Namespace['to']>
+  /** Emits to one tab, on whichever node holds it. */
+  toTab(tabId: string): ReturnType<Namespace['to']>
+  /** Emits to every tab of every session of a user (needs `identify`). */
+  toUser(userId: string | number): ReturnType<Namespace['to']>
+  /** The live tabs of a session, across nodes. */
+  tabs(sessionId: string): Promise<TabInfo[]>
+  /** Ends every tab of a session (terminal on the client) and revokes its tokens. The HTTP session stays. */
+  disconnectSession(sessionId: string, reason?: EndReason): Promise<void>
+  /** "Sign out everywhere": destroys every session of the user that has a live tab and ends their tabs. */
+  endUser(userId: string | number, reason?: EndReason): Promise<void>
+  /** The link store in use. */
+  readonly store: LinkStore
+  /** Stops timers. Does not close the Socket.IO server or the store. */
+  close(): void
+}
+
+function connectError(err: unknown): Error {
+  const error = SessionSocketError.from(err)
+  const out = new Error(error.message) as Error & { data: unknown }
+  out.data = error.retryAfter === undefined ? { code: error.code } : { code: error.code, retryAfter: error.retryAfter }
+  return out
+}
+
+/**
+ * Ties every Socket.IO connection of `io` to its express-session, through cookie loss,
+ * restarts and network loss. Register happens in the CONNECT step, so a registered socket
+ * costs no round trip over a bare Socket.IO connect.
+ *
+ * @example
+ * const ss = createSessionSocketServer(io, { session: sessionMiddleware })
+ * app.use(ss.http())
+ * ss.method('counter.increment', async (params, { session }) => ({ value: (session.count = (session.count ?? 0) + 1) }))
+ */
+export function createSessionSocketServer(io: Server, options: SessionSocketServerOptions): SessionSocketServer {
+  if (!io || typeof io.of !== 'function' || !io.engine) {
+    throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
+  }
+  if (!options || typeof options.session !== 'function') {
+    throw new TypeError('createSessionSocketServer(io, { session }): session must be your express-session middleware, e.g. session({ secret, resave: false, saveUninitialized: false })')
+  }
+  const now = options.now ?? Date.now
+  const links = options.store ?? new MemoryLinkStore()
+  const lifetimes: TokenLifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes }
+  const allowedOrigins = options.allowedOrigins ?? 'same-origin'
+  const path = options.path ?? '/session-socket'
+  if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
+  const nsp = io.of('/')
+  const closed = new AbortController()
+  /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
+  const replies = new WeakMap<Socket, RegisterReply>()
+  const timers: NodeJS.Timeout[] = []
+
+  const sessions = new SessionBridge(
+    options.session,
+    {
+      destroyed: (sessionId) => {
+        endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
+      },
+      regenerated: (fromId, _toId, done) => {
+        // Tabs prove they hold the new cookie by reconnecting; moving their tokens here would
+        // also move a session-fixation attacker's (see SECURITY.md).
+        void done.then(() => nsp.to(`session:${fromId}`).emit(EVENTS.REJOIN))
+      },
+    },
+    options.sessionStore,
+  )
+
+  async function endSession(sessionId: string, reason: EndReason): Promise<void> {
+    const revoked = await links.revokeSession(sessionId, now())
+    debug('session ended (%s): %d token(s) revoked', reason, revoked)
+    nsp.to(`session:${sessionId}`).emit(EVENTS.ENDED, { reason })
+    nsp.in(`session:${sessionId}`).disconnectSockets(true)
+  }
+
+  const rpc = new RpcDispatcher({
+    links,
+    sessions,
+    limits: { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits },
+    resultTtl: options.resultTtl ?? 600_000,
+    maxInFlight: options.maxInFlight ?? 64,
+    signal: closed.signal,
+    now,
+    onSessionGone: (sessionId) => {
+      endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
+    },
+    onSessionChanged: (socket, session) => joinUser(socket, session),
+  })
+
+  function joinUser(socket: Socket, session: Session & Partial<SessionData>): void {
+    if (!options.identify) return
+    const data = socket.data as SocketData
+    const id = options.identify(session)
+    const userId = id === null || id === undefined ? undefined : String(id)
+    if (userId === data.userId) return
+    if (data.userId !== undefined) void socket.leave(`user:${data.userId}`)
+    if (userId !== undefined) void socket.join(`user:${userId}`)
+    data.userId = userId
+  }
+
+  /** Same tab again → the old socket is replaced; a tab id held by another session → a new id. */
+  async function placeTab(sessionId: string, tabId: string): Promise<string> {
+    const holders = await nsp.in(`tab:${tabId}`).fetchSockets()
+    let foreign = false
+    for (const holder of holders) {
+      if ((holder.data as SocketData).sessionId === sessionId) {
+        holder.emit(EVENTS.REPLACED)
+        holder.disconnect(true)
+      } else {
+        foreign = true
+      }
+    }
+    return foreign ? nanoid() : tabId
+  }
+
+  async function register(socket: Socket, request: RegisterRequest) {
+    const registration = await resolveRegistration({
+      request,
+      handshake: handshakeSession(socket.request),
+      links,
+      sessions,
+      lifetimes,
+      now: now(),
+    })
+    registration.reply.tabId = await placeTab(registration.sessionId, request.tabId)
+    const data: SocketData = {
+      sessionId: registration.sessionId,
+      tabId: registration.reply.tabId,
+      since: now(),
+      tokenHash: registration.tokenHash,
+    }
+    socket.data = data
+    return registration.reply
+  }
+
+  async function attach(socket: Socket): Promise<void> {
+    const data = socket.data as SocketData
+    void socket.join([`session:${data.sessionId}`, `tab:${data.tabId}`])
+    if (options.identify) {
+      const session = await sessions.load(data.sessionId).catch(() => null)
+      if (session) joinUser(socket, session)
+    }
+  }
+
+  // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
+  io.engine.use(createHandshakeMiddleware({ session: options.session, allowedOrigins, onStore: (store) => sessions.adopt(store) }))
+  const previousAllowRequest = io.engine.opts.allowRequest
+  io.engine.opts.allowRequest = (req, callback) => {
+    const refused = refusedOrigin(req)
+    if (refused) return callback(refused, false)
+    if (previousAllowRequest) return previousAllowRequest(req, callback)
+    callback(null, true)
+  }
+
+  nsp.use((socket, next) => {
+    const auth = socket.handshake.auth as Record<string, unknown>
+    // No register in CONNECT: the client may still send ss:register as its first event.
+    if (!auth || Object.keys(auth).length === 0) return next()
+    let request: RegisterRequest
+    try {
+      request = parseRegister(auth)
+    } catch (err) {
+      return next(connectError(err))
+    }
+    register(socket, request).then(
+      (reply) => {
+        replies.set(socket, reply)
+        next()
+      },
+      (err) => {
+        debug('register failed: %s', (err as Error).message)
+        next(connectError(err))
+      },
+    )
+  })
+
+  nsp.on('connection', (socket) => {
+    const inFlight = { count: 0 }
+    let registered = (socket.data as Partial<SocketData>).sessionId !== undefined
+    let registering = false
+    const reply = replies.get(socket)
+    if (reply) {
+      replies.delete(socket)
+      void attach(socket)
+      socket.emit(EVENTS.REGISTERED, reply)
+    }
+
+    socket.on(EVENTS.REGISTER, (raw: unknown, ack: unknown) => {
+      if (typeof ack !== 'function') return
+      if (registered || registering) {
+        return ack({ error: new SessionSocketError('BAD_REQUEST', 'this socket is already registered').toWire() })
+      }
+      let request: RegisterRequest
+      try {
+        request = parseRegister(raw)
+      } catch (err) {
+        return ack({ error: SessionSocketError.from(err).toWire() })
+      }
+      registering = true
+      register(socket, request).then(
+        async (reply) => {
+          registered = true
+          registering = false
+          await attach(socket)
+          ack(reply)
+        },
+        (err) => {
+          registering = false
+          ack({ error: SessionSocketError.from(err).toWire() })
+        },
+      )
+    })
+
+    socket.on(EVENTS.CALL, (raw: unknown, ack: unknown) => {
+      if (typeof ack !== 'function') return
+      const reply = (result: CallReply) => (ack as (r: CallReply) => void)(result)
+      if (!registered) {
+        return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
+      }
+      rpc.dispatch(socket, raw, inFlight).then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
+    })
+  })
+
+  const checkEvery = options.sessionCheckInterval ?? 60_000
+  if (checkEvery > 0) {
+    const timer = setInterval(() => {
+      const ids = new Set<string>()
+      for (const socket of nsp.sockets.values()) {
+        const id = (socket.data as Partial<SocketData>).sessionId
+        if (id !== undefined) ids.add(id)
+      }
+      for (const id of ids) {
+        sessions.get(id).then(
+          (data) => (data ? undefined : endSession(id, 'expired')),
+          (err) => debug('session check failed: %s', (err as Error).message),
+        )
+      }
+    }, checkEvery)
+    timer.unref()
+    timers.push(timer)
+  }
+  const sweepEvery = options.sweepInterval ?? 600_000
+  if (sweepEvery > 0) {
+    const timer = setInterval(() => {
+      links.sweep(now()).catch((err) => debug('sweep failed: %s', (err as Error).message))
+    }, sweepEvery)
+    timer.unref()
+    timers.push(timer)
+  }
+
+  return {
+    store: links,
+    http: () => createHttpRoutes({ path, allowedOrigins, links, sessions, now }),
+    method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
+    toSession: (sessionId) => nsp.to(`session:${sessionId}`),
+    toTab: (tabId) => nsp.to(`tab:${tabId}`),
+    toUser: (userId) => nsp.to(`user:${String(userId)}`),
+    async tabs(sessionId) {
+      const sockets = await nsp.in(`session:${sessionId}`).fetchSockets()
+      return sockets.map((s) => {
+        const data = s.data as SocketData
+        return { tabId: data.tabId, since: data.since, socketId: s.id }
+      })
+    },
+    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
+    async endUser(userId, reason = 'logout') {
+      const sockets = await nsp.in(`user:${String(userId)}`).fetchSockets()
+      const ids = new Set(sockets.map((s) => (s.data as SocketData).sessionId))
+      for (const id of ids) {
+        await endSession(id, reason)
+        await sessions.destroy(id)
+      }
+    },
+    close() {
+      for (const timer of timers) clearInterval(timer)
+      closed.abort()
+    },
+  }
+}
