@@ -11,6 +11,7 @@ import {
 } from '@session-socket/protocol'
 import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
 import { Outbox, type PendingCall } from './outbox.js'
+import { browserLocks, browserPageLifecycle, type Locks, type PageEvent, type PageLifecycle } from './page-lifecycle.js'
 import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
 import { memoryTokenStorage, type TokenStorage } from './token-storage.js'
 
@@ -43,7 +44,16 @@ export interface SessionSocketOptions {
   logger?: Logger
   /** Connect at once; with false, call `connect()`. @default true */
   autoConnect?: boolean
+  /** Page visibility, connectivity and bfcache events; null to ignore the page. @default browserPageLifecycle() */
+  page?: PageLifecycle | null
+  /** Web Locks, to let one tab at a time register without a token. @default navigator.locks when present */
+  locks?: Locks | null
 }
+
+/** A hidden tab retries no sooner than this, so a restart is not met by every background tab. */
+const HIDDEN_MIN_DELAY = 5_000
+/** Longest a tab holds the mint lock waiting for its register reply. */
+const MINT_LOCK_TIMEOUT = 10_000
 
 /** Options of one call. */
 export interface CallOptions {
@@ -83,6 +93,13 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
   readonly #listeners = new Map<string, Set<Listener>>()
   #state: ConnectionState = { status: 'connecting' }
   #tabId: string
+  readonly #tabIdReady: Promise<void>
+  readonly #page: PageLifecycle | null
+  readonly #locks: Locks | null
+  #unsubscribePage: (() => void) | undefined
+  #releaseMintLock: (() => void) | undefined
+  /** Disconnected on pagehide; reconnects on pageshow. */
+  #suspended = false
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #wasReady = false
@@ -104,9 +121,16 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
     this.#tokens = options.tokenStorage ?? memoryTokenStorage()
     this.#tabIds = options.tabIdStorage ?? memoryTabIdStorage()
     this.#outbox = new Outbox(this.#options.maxQueue)
-    const stored = this.#tabIds.get()
-    this.#tabId = stored ?? mintTabId()
-    if (stored === null) this.#tabIds.set(this.#tabId)
+    this.#page = options.page === undefined ? browserPageLifecycle() : options.page
+    this.#locks = options.locks === undefined ? browserLocks() : options.locks
+    this.#tabId = ''
+    this.#tabIdReady = Promise.resolve(this.#tabIds.get()).then(
+      (stored) => this.#adoptTabId(stored),
+      (err: unknown) => {
+        this.#log('warn', 'tab id storage failed; using a new tab id', err)
+        this.#adoptTabId(null)
+      },
+    )
 
     const socketOptions: Partial<ManagerOptions & SocketOptions> = {
       withCredentials: true,
@@ -118,18 +142,77 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
       // time and travels in the CONNECT packet, so register costs no extra round trip.
       auth: (cb) => {
         this.#setState({ status: 'registering' })
-        this.#tokens.get().then(
-          (token) => cb({ v: PROTOCOL_VERSION, token, tabId: this.#tabId }),
-          (err: unknown) => {
-            this.#log('warn', 'token storage failed; registering without a token', err)
-            cb({ v: PROTOCOL_VERSION, token: null, tabId: this.#tabId })
-          },
-        )
+        void this.#registerRequest().then(cb)
       },
     }
     this.#socket = options.url === undefined ? io(socketOptions) : io(options.url, socketOptions)
     this.#wire()
     if (options.autoConnect !== false) this.connect()
+  }
+
+  #adoptTabId(stored: string | null): void {
+    // A tab id set since (by a register reply) wins over what storage said.
+    if (this.#tabId !== '') return
+    this.#tabId = stored ?? mintTabId()
+    if (stored === null) this.#tabIds.set(this.#tabId)
+  }
+
+  async #readToken(): Promise<string | null> {
+    try {
+      return await this.#tokens.get()
+    } catch (err) {
+      this.#log('warn', 'token storage failed; registering without a token', err)
+      return null
+    }
+  }
+
+  /**
+   * The register payload, read afresh for every connection. Without a token, the tab takes
+   * the browser-wide mint lock and reads again: a tab that opened at the same moment may have
+   * just stored one, and two tokens for one browser would split it into two sessions.
+   */
+  async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string }> {
+    await this.#tabIdReady
+    let token = await this.#readToken()
+    if (token === null && this.#locks && !this.#releaseMintLock) {
+      await new Promise<void>((acquired) => {
+        this.#locks!.request('session-socket:mint', () => {
+          acquired()
+          return new Promise<void>((release) => {
+            const timer = setTimeout(release, MINT_LOCK_TIMEOUT)
+            this.#releaseMintLock = () => {
+              clearTimeout(timer)
+              this.#releaseMintLock = undefined
+              release()
+            }
+          })
+        }).catch((err: unknown) => {
+          this.#log('warn', 'Web Locks request failed', err)
+          acquired()
+        })
+      })
+      token = await this.#readToken()
+    }
+    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId }
+  }
+
+  #onPage(event: PageEvent): void {
+    if (isTerminal(this.#state.status)) return
+    if (event === 'pagehide') {
+      // Close cleanly: the server frees the tab at once, and an open socket would keep the
+      // page out of the back/forward cache.
+      this.#suspended = true
+      clearTimeout(this.#retryTimer)
+      this.#socket.disconnect()
+      this.#setState({ status: 'offline', attempt: 0, retryIn: 0 })
+      return
+    }
+    if (event === 'pageshow') this.#suspended = false
+    if ((event === 'online' || event === 'visible' || event === 'pageshow') && !this.#socket.connected && !this.#suspended) {
+      // The network or the user is back: try now rather than at the end of the backoff.
+      this.#attempt = 0
+      this.connect()
+    }
   }
 
   /** The current status. */
@@ -156,6 +239,7 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
   connect(): void {
     if (this.#state.status === 'ended') return
     if (this.#state.status === 'closed') this.#state = { status: 'connecting' }
+    this.#unsubscribePage ??= this.#page?.subscribe((event) => this.#onPage(event))
     if (this.#socket.connected) return
     clearTimeout(this.#retryTimer)
     this.#setState({ status: 'connecting' })
@@ -278,6 +362,7 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
       this.connect()
     })
     socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
+      this.#releaseMintLock?.()
       const error = err.data ? SessionSocketError.from(err.data) : undefined
       if (error && !error.retryable) {
         this.#log('error', `register refused: ${err.message}`, error)
@@ -289,7 +374,8 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
     })
     socket.on('disconnect', (reason) => {
       this.#outbox.markAllUnsent()
-      if (isTerminal(this.#state.status)) return
+      this.#releaseMintLock?.()
+      if (isTerminal(this.#state.status) || this.#suspended) return
       this.#log('info', `disconnected: ${reason}`)
       this.#scheduleReconnect(undefined, undefined)
     })
@@ -306,6 +392,7 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
     } catch (err) {
       this.#log('warn', 'could not store the link token', err)
     }
+    this.#releaseMintLock?.()
     if (reply.tabId !== this.#tabId) {
       this.#tabId = reply.tabId
       this.#tabIds.set(reply.tabId)
@@ -374,10 +461,12 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
     if (isTerminal(this.#state.status)) return
     clearTimeout(this.#retryTimer)
     const attempt = this.#attempt++
-    const retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
+    let retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
+    // Hidden tabs retry slowly; becoming visible (or online) retries at once.
+    if (this.#page?.hidden()) retryIn = Math.max(retryIn * 4, HIDDEN_MIN_DELAY)
     this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
     this.#retryTimer = setTimeout(() => {
-      if (isTerminal(this.#state.status) || this.#socket.connected) return
+      if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
       this.#setState({ status: 'connecting' })
       this.#socket.connect()
     }, retryIn)
@@ -394,6 +483,9 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
 
   #stop(state: ConnectionState, error: SessionSocketError): void {
     clearTimeout(this.#retryTimer)
+    this.#unsubscribePage?.()
+    this.#unsubscribePage = undefined
+    this.#releaseMintLock?.()
     this.#setState(state)
     this.#socket.disconnect()
     this.#outbox.rejectAll(error)

@@ -1,8 +1,11 @@
 import { nanoid } from 'nanoid'
 
-/** Where a tab keeps its id: per tab, surviving a reload of that tab. */
+/**
+ * Where a tab keeps its id: per tab, surviving a reload of that tab. `get` may be async
+ * (e.g. to ask other tabs whether the id is a copy); the client awaits it before registering.
+ */
 export interface TabIdStorage {
-  get(): string | null
+  get(): string | null | Promise<string | null>
   set(tabId: string): void
 }
 
