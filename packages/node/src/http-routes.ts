@@ -35,6 +35,8 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 }
 
 function sendError(res: ServerResponse, error: SessionSocketError): void {
+  if (res.headersSent) return
+  res.setHeader('Connection', 'close')
   send(res, STATUS[error.code] ?? 500, { error: error.toWire() })
 }
 
@@ -44,16 +46,20 @@ function readBody(req: Req): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    let tooLarge = false
     req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return
       size += chunk.length
       if (size > MAX_BODY) {
+        // Answer now and drain the rest unread; the connection is not reused.
+        tooLarge = true
         reject(new SessionSocketError('BAD_REQUEST', `restore body is larger than ${MAX_BODY} bytes`))
-        req.destroy()
         return
       }
       chunks.push(chunk)
     })
     req.on('end', () => {
+      if (tooLarge) return
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')))
       } catch {

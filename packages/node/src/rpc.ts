@@ -41,6 +41,8 @@ export interface RpcEnvironment {
   resultTtl: number
   /** Most calls one socket may have running at once. */
   maxInFlight: number
+  /** Least time between two touches of one session by calls (ms). */
+  touchInterval: number
   signal: AbortSignal
   now: () => number
   /** The session turned out to be gone: end its tabs. */
@@ -61,6 +63,8 @@ export class RpcDispatcher {
   /** Calls running on this node, by `tabId:callId`: a resend joins the running one. */
   readonly #running = new Map<string, Promise<CallReply>>()
   readonly #env: RpcEnvironment
+  /** When calls last touched each session on this node, to keep touches cheap. */
+  readonly #touched = new Map<string, number>()
 
   constructor(env: RpcEnvironment) {
     this.#env = env
@@ -153,11 +157,24 @@ export class RpcDispatcher {
     if (after && (after !== session || sessionFingerprint(after) !== before)) {
       try {
         await sessions.save(after)
+        this.#touched.set(after.id, this.#env.now())
         this.#env.onSessionChanged(socket, after)
       } catch (err) {
         return fail(SessionSocketError.from(err))
       }
+    } else if (after) {
+      this.#touch(after)
     }
     return { ok: true, r: result === undefined ? null : result }
+  }
+
+  /** A call is activity, as an HTTP request is: keep the session from expiring under an active tab. */
+  #touch(session: Session): void {
+    const now = this.#env.now()
+    const last = this.#touched.get(session.id)
+    if (last !== undefined && now - last < this.#env.touchInterval) return
+    this.#touched.set(session.id, now)
+    if (this.#touched.size > 10_000) this.#touched.clear()
+    this.#env.sessions.touch(session).catch((err: unknown) => debug('touch failed: %s', (err as Error).message))
   }
 }

@@ -158,6 +158,24 @@ export class SessionBridge {
     })
   }
 
+  /**
+   * Resets the session's expiry as an HTTP request would (express-session touches on every
+   * request): `session.touch()` then the store's `touch`, or `set` if the store has none.
+   */
+  touch(session: Session): Promise<void> {
+    const store = this.#requireStore()
+    session.touch()
+    return new Promise((resolve, reject) => {
+      const done = (err?: unknown) => (err ? reject(storeError(err)) : resolve())
+      try {
+        if (typeof store.touch === 'function') store.touch(session.id, session as unknown as SessionData, done)
+        else store.set(session.id, session as unknown as SessionData, done)
+      } catch (err) {
+        reject(storeError(err))
+      }
+    })
+  }
+
   /** Destroys a session in the store (and so, through the wrapper, ends its tabs). */
   destroy(sessionId: string): Promise<void> {
     const store = this.#requireStore()

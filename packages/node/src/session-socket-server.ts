@@ -48,6 +48,8 @@ export interface SessionSocketServerOptions {
   resultTtl?: number
   /** Most calls one socket may have running at once. @default 64 */
   maxInFlight?: number
+  /** Least time between two expiry resets of one session by calls (ms); calls keep a session alive as HTTP requests do. @default 60000 */
+  touchInterval?: number
   /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
   limits?: Partial<PayloadLimits>
   /** Clock, for tests. @default Date.now */
@@ -142,6 +144,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     limits: { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits },
     resultTtl: options.resultTtl ?? 600_000,
     maxInFlight: options.maxInFlight ?? 64,
+    touchInterval: options.touchInterval ?? 60_000,
     signal: closed.signal,
     now,
     onSessionGone: (sessionId) => {

@@ -4,6 +4,9 @@ import { EVENTS, PROTOCOL_VERSION } from '@session-socket/protocol'
 import { startTestServer, type TestServer } from './helpers/test-server.js'
 import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
 import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { MemoryStore } from 'express-session'
+import signature from 'cookie-signature'
+import { MemoryLinkStore, hashSecret } from '@session-socket/node'
 
 let server: TestServer | undefined
 let proxy: CookieJarProxy | undefined
@@ -65,6 +68,137 @@ describe('register', () => {
       expect(after).toMatchObject({ ok: true, r: { tabId: 'raw-tab' } })
     } finally {
       raw.close()
+    }
+  })
+
+  it('should keep every tab in its session across a server restart with the same stores', async () => {
+    const sessionStore = new MemoryStore()
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ sessionStore, links })
+    const port = server.port
+    proxy = await startCookieJarProxy(port)
+    const browser = makeBrowser(proxy.url)
+    // One after the other: Node has no Web Locks to serialise two tabs' first register.
+    const tabs = [browser.open()]
+    await waitForStatus(tabs[0]!)
+    tabs.push(browser.open())
+    await waitForStatus(tabs[1]!)
+    const before = await Promise.all(tabs.map((tab) => tab.call('whoami') as Promise<{ sessionId: string; tabId: string }>))
+    await server.close()
+    await Promise.all(tabs.map((tab) => waitForStatus(tab, 'offline')))
+    server = await startTestServer({ sessionStore, links, port })
+    await Promise.all(tabs.map((tab) => waitForStatus(tab, 'ready')))
+    const after = await Promise.all(tabs.map((tab) => tab.call('whoami') as Promise<{ sessionId: string; tabId: string }>))
+    expect(after).toEqual(before)
+    expect(new Set(after.map((a) => a.tabId)).size).toBe(2)
+    expect(tabs.map((tab) => tab.state)).toEqual([
+      { status: 'ready', restored: true, reason: null },
+      { status: 'ready', restored: true, reason: null },
+    ])
+  })
+
+  it('should accept a cookie signed with the previous secret after a rotation to [new, old]', async () => {
+    const sessionStore = new MemoryStore()
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ sessionStore, links, secret: 'old secret' })
+    const port = server.port
+    proxy = await startCookieJarProxy(port)
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const before = (await tab.call('whoami')) as { sessionId: string }
+    await server.close()
+    server = await startTestServer({ sessionStore, links, port, secret: ['new secret', 'old secret'] })
+    await waitForStatus(tab, 'offline').catch(() => undefined)
+    await waitForStatus(tab, 'ready')
+    expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(before.sessionId)
+    expect((await whoami(server.url, proxy)).sessionId).toBe(before.sessionId)
+  })
+
+  it('should restore the session and re-sign the cookie when the secret changed entirely', async () => {
+    const sessionStore = new MemoryStore()
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ sessionStore, links, secret: 'old secret' })
+    const port = server.port
+    proxy = await startCookieJarProxy(port)
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const before = (await tab.call('whoami')) as { sessionId: string }
+    await server.close()
+    server = await startTestServer({ sessionStore, links, port, secret: 'brand new secret' })
+    await waitForStatus(tab, 'offline').catch(() => undefined)
+    const state = await waitForStatus(tab, 'ready')
+    expect(state).toMatchObject({ restored: true })
+    expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(before.sessionId)
+    // The jar now holds a cookie signed with the new secret, naming the same session.
+    const value = decodeURIComponent(proxy.jar.get('connect.sid')!).slice(2)
+    expect(signature.unsign(value, 'brand new secret')).toBe(before.sessionId)
+    expect((await whoami(server.url, proxy)).sessionId).toBe(before.sessionId)
+  })
+
+  it('should let a valid cookie of another live session win over the token', async () => {
+    server = await startTestServer()
+    proxy = await startCookieJarProxy(server.port)
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const before = (await tab.call('whoami')) as { sessionId: string }
+    // The user signs in again over HTTP in a new session, as a login form would.
+    proxy.jar.clear()
+    const fresh = await whoami(server.url, proxy)
+    expect(fresh.sessionId).not.toBe(before.sessionId)
+    proxy.cut()
+    await waitForStatus(tab, 'offline')
+    const state = await waitForStatus(tab, 'ready')
+    expect(state).toMatchObject({ restored: false, reason: 'cookie-session' })
+    expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(fresh.sessionId)
+  })
+
+  it.each([
+    ['unknown-token', async () => 'x'.repeat(32)],
+    ['revoked-token', async (links: MemoryLinkStore, sessionId: string) => {
+      await links.putLink(hashSecret('r'.repeat(32)), { sessionId, createdAt: Date.now(), lastSeenAt: Date.now(), expiresAt: Date.now() + 60_000, revokedAt: Date.now() })
+      return 'r'.repeat(32)
+    }],
+    ['expired-token', async (links: MemoryLinkStore, sessionId: string) => {
+      await links.putLink(hashSecret('e'.repeat(32)), { sessionId, createdAt: 0, lastSeenAt: 0, expiresAt: 1 })
+      return 'e'.repeat(32)
+    }],
+  ] as const)('should mint a fresh token and say %s when the token cannot be used', async (reason, makeToken) => {
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ links })
+    proxy = await startCookieJarProxy(server.port)
+    const { sessionId } = await whoami(server.url, proxy)
+    const browser = makeBrowser(proxy.url)
+    const token = await makeToken(links, sessionId)
+    await browser.tokens.set(token)
+    const tab = browser.open()
+    const state = await waitForStatus(tab)
+    expect(state).toMatchObject({ restored: false, reason })
+    const stored = await browser.tokens.get()
+    expect(stored).not.toBe(token)
+    expect(await links.getLink(hashSecret(stored!))).toMatchObject({ sessionId })
+  })
+
+  it('should read the token from storage again at every register', async () => {
+    server = await startTestServer()
+    const proxyA = await startCookieJarProxy(server.port)
+    proxy = await startCookieJarProxy(server.port)
+    try {
+      // Browser A has a session; browser B's storage is then given A's token, as another tab would write it.
+      const a = makeBrowser(proxyA.url)
+      const tabA = a.open()
+      await waitForStatus(tabA)
+      const sessionA = ((await tabA.call('whoami')) as { sessionId: string }).sessionId
+      const b = makeBrowser(proxy.url)
+      const tabB = b.open()
+      await waitForStatus(tabB)
+      await b.tokens.set((await a.tokens.get())!)
+      proxy.jar.clear()
+      proxy.cut()
+      await waitForStatus(tabB, 'offline')
+      await waitForStatus(tabB, 'ready')
+      expect(((await tabB.call('whoami')) as { sessionId: string }).sessionId).toBe(sessionA)
+    } finally {
+      await proxyA.close()
     }
   })
 })

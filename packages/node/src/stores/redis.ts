@@ -1,0 +1,372 @@
+import { createHash } from 'node:crypto'
+import createDebug from 'debug'
+import { ErrorReply, type RedisClientType } from 'redis'
+import { SessionSocketError, type CallReply } from '@session-socket/protocol'
+import type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from '../link-store.js'
+
+const debug = createDebug('session-socket:redis')
+
+/** Options of {@link RedisLinkStore}. */
+export interface RedisLinkStoreOptions {
+  /**
+   * A node-redis (v5 or v6) client, already connected and owned by you: `close()` does not quit
+   * it. Create it with `disableOfflineQueue: true` and a `socket.reconnectStrategy`, so commands
+   * fail at once while Redis is away (instead of queueing until it is back) and the client
+   * reconnects by itself. Attach an `error` listener, or node-redis throws its errors.
+   */
+  client: RedisClientType<any, any, any, any, any>
+  /**
+   * Prefix of every key the store writes. Wrap it in braces (`'{ss}:'`) to put every key in one
+   * hash slot if you point the client at a single Redis Cluster shard through a proxy.
+   * @default 'ss:'
+   */
+  prefix?: string
+  /**
+   * How long one command may take before the call rejects with STORE_UNAVAILABLE, in ms. It
+   * bounds the wait when Redis stops answering without closing the connection.
+   * @default 2000
+   */
+  commandTimeoutMs?: number
+}
+
+interface Script {
+  source: string
+  sha: string
+}
+
+/*
+ * Shared Lua helpers. `index` adds a link to its session's set and keeps the set alive at least
+ * as long as the link, so a session's index goes away by itself after its last link expired.
+ */
+const LUA_PRELUDE = `
+local function index(set, hash, expires_at)
+  redis.call('SADD', set, hash)
+  local ttl = redis.call('PTTL', set)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if ttl < 0 or now + ttl < tonumber(expires_at) then
+    redis.call('PEXPIREAT', set, expires_at)
+  end
+end
+`
+
+function script(body: string): Script {
+  const source = LUA_PRELUDE + body
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+/*
+ * Every script that touches more than one key runs in Lua, so another node never sees a link
+ * moved out of one session's index but not yet into the other, and of two concurrent claims or
+ * revocations exactly one wins. Session-set keys other than the ones in KEYS are built from
+ * ARGV[1] (the set prefix), which ties the store to one Redis primary (or one hash slot).
+ */
+
+// KEYS: link, new session set. ARGV: set prefix, hash, sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|''
+const PUT_LINK = script(`
+local old = redis.call('HGET', KEYS[1], 's')
+if old then redis.call('SREM', ARGV[1] .. old, ARGV[2]) end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', ARGV[3], 'c', ARGV[4], 'l', ARGV[5], 'e', ARGV[6])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[7]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+if redis.call('EXISTS', KEYS[1]) == 1 then index(KEYS[2], ARGV[2], ARGV[6]) end
+return 1
+`)
+
+// KEYS: link, new session set. ARGV: set prefix, hash, sessionId, lastSeenAt
+const TOUCH_LINK = script(`
+local f = redis.call('HMGET', KEYS[1], 's', 'e')
+if not f[1] then return 0 end
+if f[1] ~= ARGV[3] then
+  redis.call('SREM', ARGV[1] .. f[1], ARGV[2])
+  redis.call('HSET', KEYS[1], 's', ARGV[3])
+  index(KEYS[2], ARGV[2], f[2])
+end
+redis.call('HSET', KEYS[1], 'l', ARGV[4])
+return 1
+`)
+
+// KEYS: link. ARGV: revokedAt. HSETNX alone would create a stub hash for an unknown token.
+const REVOKE_LINK = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'r', ARGV[1])
+`)
+
+// KEYS: session set. ARGV: link prefix, sessionId, revokedAt. Prunes entries whose link is gone.
+const REVOKE_SESSION = script(`
+local n = 0
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. hash
+  if redis.call('HGET', key, 's') ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], hash)
+  elseif redis.call('HSETNX', key, 'r', ARGV[3]) == 1 then
+    n = n + 1
+  end
+end
+return n
+`)
+
+// KEYS: from set, to set. ARGV: link prefix, from sessionId, to sessionId. Revoked links stay.
+const RELINK_SESSION = script(`
+local n = 0
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. hash
+  local f = redis.call('HMGET', key, 's', 'e', 'r')
+  if f[1] ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], hash)
+  elseif not f[3] then
+    redis.call('SREM', KEYS[1], hash)
+    redis.call('HSET', key, 's', ARGV[3])
+    index(KEYS[2], hash, f[2])
+    n = n + 1
+  end
+end
+return n
+`)
+
+/*
+ * KEYS: call. ARGV: now, expiresAt of a new claim. The value is "<expiresAt>|<reply json>"
+ * (empty reply = pending); the expiry is checked against the caller's clock as well, so an
+ * expired result is never answered even when Redis has not dropped the key yet.
+ */
+const CLAIM_CALL = script(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  local bar = string.find(v, '|', 1, true)
+  if bar and tonumber(string.sub(v, 1, bar - 1)) > tonumber(ARGV[1]) then return v end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
+return false
+`)
+
+// KEYS: session set. ARGV: link prefix, sessionId. Returns how many entries went.
+const PRUNE_SESSION = script(`
+local n = 0
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HGET', ARGV[1] .. hash, 's') ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], hash)
+    n = n + 1
+  end
+end
+return n
+`)
+
+/*
+ * Error replies that mean "Redis cannot serve this now" (loading after a restart, a replica
+ * after failover, out of memory, a script running too long) rather than a bug in a command.
+ */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS|MISCONF)\b/
+
+function unavailable(cause: unknown): SessionSocketError {
+  return new SessionSocketError('STORE_UNAVAILABLE', 'link store unavailable', { retryAfter: 1000, cause })
+}
+
+function toError(err: unknown): unknown {
+  if (err instanceof SessionSocketError) return err
+  // Every non-reply error of node-redis is about the connection: closed, offline, timed out.
+  if (!(err instanceof ErrorReply) || UNAVAILABLE_REPLY.test(err.message)) return unavailable(err)
+  return err
+}
+
+/** Escapes SCAN MATCH glob characters so a prefix is matched literally. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+function toNumber(value: unknown): number {
+  return Number(value)
+}
+
+/**
+ * Keeps links in Redis, shared by every node of a cluster and kept across restarts as far as
+ * Redis persists its data. Links, restore codes and call results expire in Redis by
+ * PEXPIREAT; each session has a set of its links for `revokeSession` and `relinkSession`.
+ * Needs Redis 6.2 or later (GETDEL, SET PXAT) and one primary: the Lua scripts touch keys of
+ * several sessions at once, which Redis Cluster refuses unless they share a slot.
+ *
+ * When Redis cannot be reached every method rejects at once (or after `commandTimeoutMs`) with
+ * `SessionSocketError('STORE_UNAVAILABLE')`, which the server turns into a retryable error.
+ *
+ * @example
+ * import { createClient } from 'redis'
+ * import { RedisLinkStore } from '@session-socket/node/redis'
+ * const client = createClient({
+ *   url: process.env.REDIS_URL,
+ *   disableOfflineQueue: true,
+ *   socket: { reconnectStrategy: (retries) => Math.min(retries * 100, 2000) },
+ * })
+ * client.on('error', (err) => console.warn('redis', err.message))
+ * await client.connect()
+ * const ss = createSessionSocketServer(io, { session, store: new RedisLinkStore({ client }) })
+ */
+export class RedisLinkStore implements LinkStore {
+  readonly #client: RedisClientType<any, any, any, any, any>
+  readonly #linkPrefix: string
+  readonly #setPrefix: string
+  readonly #codePrefix: string
+  readonly #callPrefix: string
+  readonly #timeoutMs: number
+  #closed = false
+
+  constructor(options: RedisLinkStoreOptions) {
+    const prefix = options.prefix ?? 'ss:'
+    this.#client = options.client
+    this.#linkPrefix = `${prefix}link:`
+    this.#setPrefix = `${prefix}sess:`
+    this.#codePrefix = `${prefix}code:`
+    this.#callPrefix = `${prefix}call:`
+    this.#timeoutMs = options.commandTimeoutMs ?? 2000
+  }
+
+  async getLink(tokenHash: string): Promise<LinkRecord | null> {
+    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r'])
+    const [s, c, l, e, r] = reply as Array<string | null>
+    if (typeof s !== 'string') return null
+    const record: LinkRecord = { sessionId: s, createdAt: toNumber(c), lastSeenAt: toNumber(l), expiresAt: toNumber(e) }
+    if (typeof r === 'string') record.revokedAt = toNumber(r)
+    return record
+  }
+
+  async putLink(tokenHash: string, record: LinkRecord): Promise<void> {
+    await this.#eval(
+      PUT_LINK,
+      [this.#linkPrefix + tokenHash, this.#setPrefix + record.sessionId],
+      [
+        this.#setPrefix,
+        tokenHash,
+        record.sessionId,
+        String(record.createdAt),
+        String(record.lastSeenAt),
+        String(record.expiresAt),
+        record.revokedAt === undefined ? '' : String(record.revokedAt),
+      ],
+    )
+  }
+
+  async touchLink(tokenHash: string, sessionId: string, lastSeenAt: number): Promise<void> {
+    await this.#eval(
+      TOUCH_LINK,
+      [this.#linkPrefix + tokenHash, this.#setPrefix + sessionId],
+      [this.#setPrefix, tokenHash, sessionId, String(lastSeenAt)],
+    )
+  }
+
+  async revokeLink(tokenHash: string, revokedAt: number): Promise<void> {
+    await this.#eval(REVOKE_LINK, [this.#linkPrefix + tokenHash], [String(revokedAt)])
+  }
+
+  async revokeSession(sessionId: string, revokedAt: number): Promise<number> {
+    const n = await this.#eval(
+      REVOKE_SESSION,
+      [this.#setPrefix + sessionId],
+      [this.#linkPrefix, sessionId, String(revokedAt)],
+    )
+    return toNumber(n)
+  }
+
+  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
+    const n = await this.#eval(
+      RELINK_SESSION,
+      [this.#setPrefix + fromSessionId, this.#setPrefix + toSessionId],
+      [this.#linkPrefix, fromSessionId, toSessionId],
+    )
+    return toNumber(n)
+  }
+
+  async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {
+    const value = JSON.stringify({ sessionId: record.sessionId, expiresAt: record.expiresAt })
+    await this.#send(['SET', this.#codePrefix + codeHash, value, 'PXAT', String(record.expiresAt)])
+  }
+
+  async takeRestoreCode(codeHash: string, now: number): Promise<RestoreCodeRecord | null> {
+    const value = await this.#send(['GETDEL', this.#codePrefix + codeHash])
+    if (typeof value !== 'string') return null
+    const record = JSON.parse(value) as RestoreCodeRecord
+    return record.expiresAt > now ? record : null
+  }
+
+  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
+    const value = await this.#eval(CLAIM_CALL, [this.#callPrefix + key], [String(now), String(now + ttlMs)])
+    if (typeof value !== 'string') return { state: 'new' }
+    const json = value.slice(value.indexOf('|') + 1)
+    return json === '' ? { state: 'pending' } : { state: 'done', reply: JSON.parse(json) as CallReply }
+  }
+
+  async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+    const expiresAt = String(now + ttlMs)
+    await this.#send(['SET', this.#callPrefix + key, `${expiresAt}|${JSON.stringify(reply)}`, 'PXAT', expiresAt])
+  }
+
+  async releaseCall(key: string): Promise<void> {
+    await this.#send(['DEL', this.#callPrefix + key])
+  }
+
+  /**
+   * Redis drops expired links, codes and results by itself; this prunes session sets of
+   * entries whose link is gone and returns how many entries went. `now` is not needed.
+   */
+  async sweep(_now: number): Promise<number> {
+    if (this.#closed) return 0
+    const pattern = `${globEscape(this.#setPrefix)}*`
+    let cursor = '0'
+    let count = 0
+    do {
+      const reply = (await this.#send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])) as [string, string[]]
+      cursor = String(reply[0])
+      for (const key of reply[1]) {
+        const sessionId = key.slice(this.#setPrefix.length)
+        count += toNumber(await this.#eval(PRUNE_SESSION, [key], [this.#linkPrefix, sessionId]))
+      }
+    } while (cursor !== '0')
+    debug('pruned %d session index entries', count)
+    return count
+  }
+
+  /** Stops using the client; the client stays connected (it is yours). */
+  async close(): Promise<void> {
+    this.#closed = true
+  }
+
+  /*
+   * Runs a script by SHA and sends its source only when Redis does not know it (first use, or
+   * after a restart emptied the script cache).
+   */
+  async #eval(s: Script, keys: string[], args: string[]): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args]
+    try {
+      return await this.#send(['EVALSHA', s.sha, ...tail])
+    } catch (err) {
+      if (err instanceof ErrorReply && err.message.startsWith('NOSCRIPT')) {
+        return this.#send(['EVAL', s.source, ...tail])
+      }
+      throw err
+    }
+  }
+
+  /*
+   * Sends one command. Refuses at once while the client is not ready, so a client created
+   * without `disableOfflineQueue` does not queue our commands until Redis is back, and gives up
+   * after `commandTimeoutMs` when Redis holds the connection open but does not answer.
+   */
+  async #send(args: string[]): Promise<unknown> {
+    if (this.#closed) throw new Error('RedisLinkStore is closed')
+    if (!this.#client.isReady) throw unavailable(new Error('redis client is not ready'))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(unavailable(new Error(`redis did not answer within ${this.#timeoutMs} ms`))),
+        this.#timeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([this.#client.sendCommand(args), timeout])
+    } catch (err) {
+      const converted = toError(err)
+      if (converted instanceof SessionSocketError) debug('%s failed: %O', args[0], err)
+      throw converted
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}

@@ -1,0 +1,325 @@
+import Database from 'better-sqlite3'
+import createDebug from 'debug'
+import { SessionSocketError, type CallReply } from '@session-socket/protocol'
+import type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from '../link-store.js'
+
+const debug = createDebug('session-socket:sqlite')
+
+/** Options shared by both ways of giving the store its database. */
+interface SqliteLinkStoreCommonOptions {
+  /**
+   * How often expired links, restore codes and call results are deleted, in ms. `0` disables
+   * the timer (call `sweep` yourself then).
+   * @default 60000
+   */
+  sweepIntervalMs?: number
+}
+
+/** Options of {@link SqliteLinkStore}: a file path the store opens, or a database you own. */
+export type SqliteLinkStoreOptions =
+  | (SqliteLinkStoreCommonOptions & {
+      /** File the store opens (and creates); `close()` closes it. */
+      path: string
+    })
+  | (SqliteLinkStoreCommonOptions & {
+      /**
+       * An open better-sqlite3 database, e.g. the one your session store uses. `close()` leaves
+       * it open. The store switches it to WAL and raises `synchronous` to NORMAL if it was OFF.
+       */
+      database: Database.Database
+    })
+
+interface LinkRow {
+  session_id: string
+  created_at: number
+  last_seen_at: number
+  expires_at: number
+  revoked_at: number | null
+}
+
+interface CodeRow {
+  session_id: string
+  expires_at: number
+}
+
+interface CallRow {
+  reply: string | null
+  expires_at: number
+}
+
+const SCHEMA_VERSION = 1
+
+/*
+ * Tables are prefixed `ss_` so one file can also hold the express-session table. `PRAGMA
+ * user_version` is left alone for the same reason: it belongs to the whole file, not to us.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ss_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ss_links (
+  token_hash TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_links_session_id ON ss_links (session_id);
+CREATE INDEX IF NOT EXISTS ss_links_expires_at ON ss_links (expires_at);
+CREATE TABLE IF NOT EXISTS ss_restore_codes (
+  code_hash TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_restore_codes_expires_at ON ss_restore_codes (expires_at);
+CREATE TABLE IF NOT EXISTS ss_calls (
+  call_key TEXT PRIMARY KEY,
+  reply TEXT,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_calls_expires_at ON ss_calls (expires_at);
+`
+
+/*
+ * Result codes that say "the database cannot be used right now" rather than "this code is
+ * wrong": another process holds the write lock, the disk failed or is full, the file went away.
+ * They become STORE_UNAVAILABLE so callers answer "retry later" instead of "internal error".
+ */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM|READONLY)/
+
+/*
+ * Runs `fn` synchronously and turns SQLite failures of availability into the typed error.
+ * Anything else (a constraint or schema error) is a bug and is rethrown as is.
+ */
+function guard<T>(op: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    if (err instanceof Database.SqliteError && UNAVAILABLE_CODES.test(err.code)) {
+      debug('%s failed: %s %s', op, err.code, err.message)
+      throw new SessionSocketError('STORE_UNAVAILABLE', 'link store unavailable', { retryAfter: 1000, cause: err })
+    }
+    throw err
+  }
+}
+
+function toLinkRecord(row: LinkRow): LinkRecord {
+  const record: LinkRecord = {
+    sessionId: row.session_id,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    expiresAt: row.expires_at,
+  }
+  if (row.revoked_at !== null) record.revokedAt = row.revoked_at
+  return record
+}
+
+/**
+ * Keeps links in a SQLite file through better-sqlite3, so tabs stay identified across server
+ * restarts of a single host (several processes on one host may share the file). The file may be
+ * the one your express-session store uses: every table here is prefixed `ss_`.
+ *
+ * better-sqlite3 is synchronous: each call blocks the event loop for the duration of one
+ * statement (microseconds on a local disk), and up to the 2 s busy timeout when another process
+ * holds the write lock, after which the call rejects with STORE_UNAVAILABLE.
+ *
+ * @example
+ * import { SqliteLinkStore } from '@session-socket/node/sqlite'
+ * const store = new SqliteLinkStore({ path: './data/app.db' })
+ * const ss = createSessionSocketServer(io, { session, store })
+ */
+export class SqliteLinkStore implements LinkStore {
+  readonly #db: Database.Database
+  readonly #ownsDb: boolean
+  readonly #timer: ReturnType<typeof setInterval> | undefined
+  #closed = false
+
+  readonly #getLink: Database.Statement<[string], LinkRow>
+  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null]>
+  readonly #touchLink: Database.Statement<[string, number, string]>
+  readonly #revokeLink: Database.Statement<[number, string]>
+  readonly #revokeSession: Database.Statement<[number, string]>
+  readonly #relinkSession: Database.Statement<[string, string]>
+  readonly #putCode: Database.Statement<[string, string, number]>
+  readonly #takeCode: Database.Statement<[string], CodeRow>
+  readonly #getCall: Database.Statement<[string], CallRow>
+  readonly #putCall: Database.Statement<[string, string | null, number]>
+  readonly #deleteCall: Database.Statement<[string]>
+  readonly #sweepLinks: Database.Statement<[number]>
+  readonly #sweepCodes: Database.Statement<[number]>
+  readonly #sweepCalls: Database.Statement<[number]>
+  readonly #claim: (key: string, ttlMs: number, now: number) => CallClaim
+  readonly #sweep: (now: number) => number
+
+  constructor(options: SqliteLinkStoreOptions) {
+    const sweepIntervalMs = options.sweepIntervalMs ?? 60_000
+    if ('database' in options) {
+      this.#db = options.database
+      this.#ownsDb = false
+    } else {
+      /*
+       * better-sqlite3 waits for a lock by blocking the thread; 2 s bounds how long one busy
+       * writer in another process can freeze this one before the call fails as unavailable.
+       */
+      this.#db = new Database(options.path, { timeout: 2000 })
+      this.#ownsDb = true
+    }
+    const db = this.#db
+
+    /*
+     * WAL: readers never block the writer, and a commit is one append to the -wal file.
+     * synchronous=NORMAL in WAL mode does not fsync on every commit, but the commit is in the
+     * OS page cache once the statement returns, so it survives kill -9 of this process (the
+     * case that matters: a deploy, a crash, an OOM kill). Only an OS crash or power loss can
+     * drop the last commits, which FULL (SQLite's default) would cover at the price of one
+     * fsync per write. A database you pass in keeps its own setting unless it is OFF.
+     *
+     * No STORE_UNAVAILABLE conversion while opening: a wrong path or a locked file at startup
+     * is a configuration error and should fail loudly with SQLite's own message.
+     */
+    if (!db.memory) db.pragma('journal_mode = WAL')
+    if (this.#ownsDb || Number(db.pragma('synchronous', { simple: true })) < 1) db.pragma('synchronous = NORMAL')
+    db.exec(SCHEMA)
+    const version = db.prepare<[], { value: string }>(`SELECT value FROM ss_meta WHERE key = 'schema_version'`).get()
+    if (version === undefined) {
+      db.prepare(`INSERT INTO ss_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION))
+    } else if (Number(version.value) > SCHEMA_VERSION) {
+      throw new Error(`ss_ tables have schema version ${version.value}; this session-socket knows ${SCHEMA_VERSION}`)
+    }
+
+    this.#getLink = db.prepare(
+      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at FROM ss_links WHERE token_hash = ?',
+    )
+    this.#putLink = db.prepare(
+      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    )
+    this.#touchLink = db.prepare('UPDATE ss_links SET session_id = ?, last_seen_at = ? WHERE token_hash = ?')
+    this.#revokeLink = db.prepare('UPDATE ss_links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL')
+    this.#revokeSession = db.prepare(
+      'UPDATE ss_links SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL',
+    )
+    this.#relinkSession = db.prepare(
+      'UPDATE ss_links SET session_id = ? WHERE session_id = ? AND revoked_at IS NULL',
+    )
+    this.#putCode = db.prepare(
+      'INSERT OR REPLACE INTO ss_restore_codes (code_hash, session_id, expires_at) VALUES (?, ?, ?)',
+    )
+    // One statement reads and deletes, so two takers (even in two processes) cannot both get it.
+    this.#takeCode = db.prepare(
+      'DELETE FROM ss_restore_codes WHERE code_hash = ? RETURNING session_id, expires_at',
+    )
+    this.#getCall = db.prepare('SELECT reply, expires_at FROM ss_calls WHERE call_key = ?')
+    this.#putCall = db.prepare('INSERT OR REPLACE INTO ss_calls (call_key, reply, expires_at) VALUES (?, ?, ?)')
+    this.#deleteCall = db.prepare('DELETE FROM ss_calls WHERE call_key = ?')
+    this.#sweepLinks = db.prepare('DELETE FROM ss_links WHERE expires_at <= ?')
+    this.#sweepCodes = db.prepare('DELETE FROM ss_restore_codes WHERE expires_at <= ?')
+    this.#sweepCalls = db.prepare('DELETE FROM ss_calls WHERE expires_at <= ?')
+
+    /*
+     * BEGIN IMMEDIATE takes the write lock before the read, so another process sharing the file
+     * cannot read the same "absent" row in between and also answer `new`.
+     */
+    const claim = db.transaction((key: string, ttlMs: number, now: number): CallClaim => {
+      const row = this.#getCall.get(key)
+      if (row !== undefined && row.expires_at > now) {
+        return row.reply === null ? { state: 'pending' } : { state: 'done', reply: JSON.parse(row.reply) as CallReply }
+      }
+      this.#putCall.run(key, null, now + ttlMs)
+      return { state: 'new' }
+    })
+    this.#claim = (key, ttlMs, now) => claim.immediate(key, ttlMs, now)
+    const sweep = db.transaction(
+      (now: number): number =>
+        this.#sweepLinks.run(now).changes + this.#sweepCodes.run(now).changes + this.#sweepCalls.run(now).changes,
+    )
+    this.#sweep = (now) => sweep.immediate(now)
+
+    if (sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => {
+        this.sweep(Date.now()).then(
+          (count) => debug('swept %d expired rows', count),
+          (err: unknown) => debug('sweep failed: %O', err),
+        )
+      }, sweepIntervalMs)
+      // A pending sweep must not keep the process alive on its own.
+      this.#timer.unref()
+    }
+  }
+
+  async getLink(tokenHash: string): Promise<LinkRecord | null> {
+    const row = this.#run('getLink', () => this.#getLink.get(tokenHash))
+    return row === undefined ? null : toLinkRecord(row)
+  }
+
+  async putLink(tokenHash: string, record: LinkRecord): Promise<void> {
+    this.#run('putLink', () =>
+      this.#putLink.run(
+        tokenHash,
+        record.sessionId,
+        record.createdAt,
+        record.lastSeenAt,
+        record.expiresAt,
+        record.revokedAt ?? null,
+      ),
+    )
+  }
+
+  async touchLink(tokenHash: string, sessionId: string, lastSeenAt: number): Promise<void> {
+    this.#run('touchLink', () => this.#touchLink.run(sessionId, lastSeenAt, tokenHash))
+  }
+
+  async revokeLink(tokenHash: string, revokedAt: number): Promise<void> {
+    this.#run('revokeLink', () => this.#revokeLink.run(revokedAt, tokenHash))
+  }
+
+  async revokeSession(sessionId: string, revokedAt: number): Promise<number> {
+    return this.#run('revokeSession', () => this.#revokeSession.run(revokedAt, sessionId).changes)
+  }
+
+  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
+    return this.#run('relinkSession', () => this.#relinkSession.run(toSessionId, fromSessionId).changes)
+  }
+
+  async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {
+    this.#run('putRestoreCode', () => this.#putCode.run(codeHash, record.sessionId, record.expiresAt))
+  }
+
+  async takeRestoreCode(codeHash: string, now: number): Promise<RestoreCodeRecord | null> {
+    const row = this.#run('takeRestoreCode', () => this.#takeCode.get(codeHash))
+    if (row === undefined || row.expires_at <= now) return null
+    return { sessionId: row.session_id, expiresAt: row.expires_at }
+  }
+
+  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
+    return this.#run('claimCall', () => this.#claim(key, ttlMs, now))
+  }
+
+  async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+    const json = JSON.stringify(reply)
+    this.#run('finishCall', () => this.#putCall.run(key, json, now + ttlMs))
+  }
+
+  async releaseCall(key: string): Promise<void> {
+    this.#run('releaseCall', () => this.#deleteCall.run(key))
+  }
+
+  async sweep(now: number): Promise<number> {
+    if (this.#closed) return 0
+    return this.#run('sweep', () => this.#sweep(now))
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    if (this.#ownsDb) this.#db.close()
+  }
+
+  #run<T>(op: string, fn: () => T): T {
+    if (this.#closed) throw new Error('SqliteLinkStore is closed')
+    return guard(op, fn)
+  }
+}

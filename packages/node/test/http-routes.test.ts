@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer } from './helpers/test-server.js'
+import { rawRegister, type RawClient } from './helpers/raw-client.js'
+
+let server: TestServer | undefined
+const clients: RawClient[] = []
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close()
+  await server?.close()
+  server = undefined
+})
+
+/** A session with a token, then a handshake without its cookie: the reply carries a restore code. */
+async function restoreCodeFor(now?: () => number) {
+  server = await startTestServer(now ? { ss: { now } } : {})
+  const first = await rawRegister(server.url, { token: null, tabId: 'tab-a' })
+  clients.push(first)
+  const second = await rawRegister(server.url, { token: first.reply.token, tabId: 'tab-a' })
+  clients.push(second)
+  const sessionId = (await second.socket.emitWithAck('ss:call', { id: 'w1', m: 'whoami' })).r.sessionId as string
+  return { code: second.reply.restoreCode!, sessionId }
+}
+
+function restore(code: unknown, init: RequestInit = {}) {
+  return fetch(`${server!.url}/session-socket/restore`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code }),
+    ...init,
+  })
+}
+
+async function sessionOf(response: Response): Promise<string> {
+  const cookie = response.headers.getSetCookie()[0]!.split(';')[0]!
+  const who = await fetch(`${server!.url}/whoami`, { headers: { Cookie: cookie } })
+  return ((await who.json()) as { sessionId: string }).sessionId
+}
+
+describe('POST /session-socket/restore', () => {
+  it('should hand a restore code when the handshake cookie does not name the restored session', async () => {
+    const { code } = await restoreCodeFor()
+    expect(code).toMatch(/^[A-Za-z0-9_-]{32}$/)
+  })
+
+  it('should set the cookie of the session the code is bound to', async () => {
+    const { code, sessionId } = await restoreCodeFor()
+    const response = await restore(code)
+    expect(response.status).toBe(204)
+    expect(await sessionOf(response)).toBe(sessionId)
+  })
+
+  it('should refuse a code the second time', async () => {
+    const { code, sessionId } = await restoreCodeFor()
+    expect((await restore(code)).status).toBe(204)
+    const again = await restore(code)
+    expect(again.status).toBe(404)
+    expect(await again.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'restore code is unknown, used or expired' } })
+    // The app's own session middleware may give the cookieless request a new session, never the restored one.
+    if (again.headers.getSetCookie().length > 0) expect(await sessionOf(again)).not.toBe(sessionId)
+  })
+
+  it('should refuse a code after it expired', async () => {
+    let offset = 0
+    const { code } = await restoreCodeFor(() => Date.now() + offset)
+    offset = 61_000
+    expect((await restore(code)).status).toBe(404)
+  })
+
+  it('should refuse a code whose session has ended', async () => {
+    const { code, sessionId } = await restoreCodeFor()
+    await new Promise<void>((resolve) => server!.sessionStore.destroy(sessionId, () => resolve()))
+    const response = await restore(code)
+    expect(response.status).toBe(410)
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('SESSION_ENDED')
+  })
+
+  it('should only accept POST', async () => {
+    server = await startTestServer()
+    const response = await fetch(`${server.url}/session-socket/restore`)
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('POST')
+  })
+
+  it('should refuse a foreign Origin before reading the code', async () => {
+    const { code } = await restoreCodeFor()
+    const response = await restore(code, { headers: { 'Content-Type': 'application/json', Origin: 'http://evil.example' } })
+    expect(response.status).toBe(403)
+    // The code was not consumed by the refused request.
+    expect((await restore(code)).status).toBe(204)
+  })
+
+  it.each([
+    ['a missing code', {}],
+    ['a number', { code: 42 }],
+    ['a short code', { code: 'abc' }],
+    ['an extra field', { code: 'a'.repeat(32), extra: 1 }],
+  ])('should answer BAD_REQUEST to %s', async (_name, body) => {
+    server = await startTestServer()
+    const response = await fetch(`${server.url}/session-socket/restore`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST')
+  })
+
+  it('should answer BAD_REQUEST to a body that is not JSON or too large', async () => {
+    server = await startTestServer()
+    const url = `${server.url}/session-socket/restore`
+    expect((await fetch(url, { method: 'POST', body: 'not json' })).status).toBe(400)
+    expect((await fetch(url, { method: 'POST', body: 'x'.repeat(5000) })).status).toBe(400)
+  })
+})

@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryStore } from 'express-session'
+import { MemoryLinkStore, hashSecret } from '@session-socket/node'
+import { startTestServer, type TestServer } from './helpers/test-server.js'
+import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
+import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { rawRegister } from './helpers/raw-client.js'
+
+let server: TestServer | undefined
+const proxies: CookieJarProxy[] = []
+
+afterEach(async () => {
+  closeAllClients()
+  for (const proxy of proxies.splice(0)) await proxy.close()
+  await server?.close()
+  server = undefined
+})
+
+async function jar(): Promise<CookieJarProxy> {
+  const proxy = await startCookieJarProxy(server!.port)
+  proxies.push(proxy)
+  return proxy
+}
+
+function endedReason(tab: { on(event: 'ended', fn: (reason: string) => void): () => void }): Promise<string> {
+  return new Promise((resolve) => tab.on('ended', resolve))
+}
+
+describe('session lifecycle', () => {
+  it('should end every tab with reason logout when the session is destroyed over HTTP, and refuse the token', async () => {
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ links })
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const first = browser.open()
+    await waitForStatus(first)
+    const second = browser.open()
+    await waitForStatus(second)
+    const token = (await browser.tokens.get())!
+    const ended = [endedReason(first), endedReason(second)]
+    const response = await fetch(`${proxy.url}/logout`, { method: 'POST' })
+    expect(response.status).toBe(204)
+    expect(await Promise.all(ended)).toEqual(['logout', 'logout'])
+    expect(first.state).toEqual({ status: 'ended', reason: 'logout' })
+    expect((await links.getLink(hashSecret(token)))?.revokedAt).toBeTypeOf('number')
+    // The browser forgot the revoked token; a client that kept it is not let back in.
+    expect(await browser.tokens.get()).toBeNull()
+    const replay = await rawRegister(server.url, { token, tabId: 'replay' })
+    expect(replay.reply).toMatchObject({ restored: false, reason: 'revoked-token', newSession: true })
+    replay.close()
+  })
+
+  it('should not reconnect an ended tab', async () => {
+    server = await startTestServer()
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    await fetch(`${proxy.url}/logout`, { method: 'POST' })
+    await waitForStatus(tab, 'ended')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(tab.status).toBe('ended')
+    expect(server.io.of('/').sockets.size).toBe(0)
+    await expect(tab.call('whoami')).rejects.toMatchObject({ code: 'SESSION_ENDED' })
+  })
+
+  it('should end a tab that was offline during logout when it comes back', async () => {
+    server = await startTestServer()
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const cookie = [...proxy.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    proxy.cut()
+    proxy.jar.clear()
+    await waitForStatus(tab, 'offline')
+    await fetch(`${server.url}/logout`, { method: 'POST', headers: { Cookie: cookie } })
+    expect(await endedReason(tab)).toBe('revoked')
+  })
+
+  it('should keep tabs and tab ids across session.regenerate() and move them to the new session', async () => {
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ links })
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const before = (await tab.call('whoami')) as { sessionId: string; tabId: string }
+    const login = (await (await fetch(`${proxy.url}/login?user=alice`, { method: 'POST' })).json()) as { sessionId: string }
+    expect(login.sessionId).not.toBe(before.sessionId)
+    await waitForStatus(tab, 'registering', 3000)
+    const state = await waitForStatus(tab, 'ready')
+    expect(state).toMatchObject({ restored: false, reason: 'cookie-session' })
+    const after = (await tab.call('whoami')) as { sessionId: string; tabId: string }
+    expect(after).toMatchObject({ sessionId: login.sessionId, tabId: before.tabId })
+    expect(await links.getLink(hashSecret((await browser.tokens.get())!))).toMatchObject({ sessionId: login.sessionId })
+  })
+
+  it('should not move a session-fixation attacker into the victim\'s new session', async () => {
+    server = await startTestServer()
+    const victim = await jar()
+    const victimTab = makeBrowser(victim.url).open()
+    await waitForStatus(victimTab)
+    const fixed = (await victimTab.call('whoami')) as { sessionId: string }
+    // The attacker holds a socket and token on the same (fixed) session id.
+    const attackerCookie = [...victim.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    const attacker = await rawRegister(server.url, { token: null, tabId: 'attacker' }, { Cookie: attackerCookie })
+    const rejoin = new Promise<void>((resolve) => attacker.socket.once('ss:rejoin', () => resolve()))
+    await fetch(`${victim.url}/login?user=victim`, { method: 'POST' })
+    await rejoin
+    attacker.close()
+    // Reconnecting with its token and the old cookie, the attacker lands in a fresh session.
+    const again = await rawRegister(server.url, { token: attacker.reply.token, tabId: 'attacker' }, { Cookie: attackerCookie })
+    const who = await again.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
+    again.close()
+    await waitForStatus(victimTab, 'registering', 3000)
+    await waitForStatus(victimTab)
+    const victimNow = (await victimTab.call('whoami')) as { sessionId: string }
+    expect(victimNow.sessionId).not.toBe(fixed.sessionId)
+    expect(who.r.sessionId).not.toBe(victimNow.sessionId)
+    expect(again.reply).toMatchObject({ restored: false, reason: 'session-ended', newSession: true })
+  })
+
+  it('should end open tabs with reason expired when the session expires in the store', async () => {
+    server = await startTestServer({ session: { cookie: { maxAge: 400 } }, ss: { sessionCheckInterval: 100 } })
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    expect(await endedReason(tab)).toBe('expired')
+    expect(tab.state).toEqual({ status: 'ended', reason: 'expired' })
+  })
+
+  it('should keep a session alive while its tab makes calls, as HTTP requests would', async () => {
+    server = await startTestServer({ session: { cookie: { maxAge: 600 } }, ss: { sessionCheckInterval: 100, touchInterval: 100 } })
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    for (let i = 0; i < 8; i++) {
+      await tab.call('whoami')
+      await new Promise((resolve) => setTimeout(resolve, 150))
+    }
+    expect(tab.status).toBe('ready')
+  })
+
+  it('should end the session of a user everywhere with endUser', async () => {
+    const sessionStore = new MemoryStore()
+    server = await startTestServer({ sessionStore, ss: { identify: (session) => session.userId } })
+    const laptop = await jar()
+    const phone = await jar()
+    const tabs = []
+    for (const proxy of [laptop, phone]) {
+      await fetch(`${proxy.url}/login?user=bob`, { method: 'POST' })
+      const tab = makeBrowser(proxy.url).open()
+      await waitForStatus(tab)
+      tabs.push(tab)
+    }
+    const stranger = makeBrowser((await jar()).url).open()
+    await waitForStatus(stranger)
+    const ended = tabs.map(endedReason)
+    await server.ss.endUser('bob')
+    expect(await Promise.all(ended)).toEqual(['logout', 'logout'])
+    const who = (await (await fetch(`${laptop.url}/whoami`)).json()) as { userId: string | null }
+    expect(who.userId).toBeNull()
+    expect(stranger.status).toBe('ready')
+  })
+})

@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { SessionSocketError } from '@session-socket/protocol'
+import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
+import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
+import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import type { SessionSocket } from '@session-socket/browser'
+
+let server: TestServer | undefined
+let proxy: CookieJarProxy | undefined
+
+afterEach(async () => {
+  closeAllClients()
+  await proxy?.close()
+  await server?.close()
+  proxy = server = undefined
+})
+
+async function start(options: TestServerOptions = {}): Promise<SessionSocket> {
+  server = await startTestServer(options)
+  proxy = await startCookieJarProxy(server.port)
+  const tab = makeBrowser(proxy.url).open()
+  await waitForStatus(tab)
+  return tab
+}
+
+function rejection(promise: Promise<unknown>): Promise<SessionSocketError> {
+  return promise.then(
+    () => {
+      throw new Error('expected the call to fail')
+    },
+    (err: unknown) => {
+      expect(err).toBeInstanceOf(SessionSocketError)
+      return err as SessionSocketError
+    },
+  )
+}
+
+describe('rpc', () => {
+  it('should share one session between HTTP requests and calls', async () => {
+    const tab = await start()
+    await fetch(`${proxy!.url}/count`, { method: 'POST' })
+    expect(await tab.call('counter.increment', { by: 2 })).toEqual({ count: 3 })
+    const http = (await (await fetch(`${proxy!.url}/whoami`)).json()) as { count: number }
+    expect(http.count).toBe(3)
+  })
+
+  it('should answer NOT_FOUND for an unknown method', async () => {
+    const tab = await start()
+    const error = await rejection(tab.call('nope'))
+    expect(error.code).toBe('NOT_FOUND')
+    expect(error.message).toBe("no method 'nope'")
+  })
+
+  it('should answer BAD_REQUEST for params that are not plain JSON data', async () => {
+    const tab = await start()
+    const error = await rejection(tab.call('whoami', JSON.parse('{"__proto__":{"admin":true}}')))
+    expect(error.code).toBe('BAD_REQUEST')
+    expect(error.message).toContain('__proto__')
+  })
+
+  it('should pass a typed error thrown by a handler and hide anything else', async () => {
+    const tab = await start({
+      setup(ss) {
+        ss.method('cart.get', () => {
+          throw new SessionSocketError('NOT_FOUND', 'no such cart')
+        })
+        ss.method('boom', () => {
+          throw new Error('database password is hunter2')
+        })
+      },
+    })
+    expect(await rejection(tab.call('cart.get'))).toMatchObject({ code: 'NOT_FOUND', message: 'no such cart' })
+    const hidden = await rejection(tab.call('boom'))
+    expect(hidden).toMatchObject({ code: 'INTERNAL', message: 'internal error' })
+    expect(JSON.stringify(hidden)).not.toContain('hunter2')
+    // The server is still fine.
+    expect(await tab.call('counter.increment')).toEqual({ count: 1 })
+  })
+
+  it('should fail with TIMEOUT when the answer does not come in time', async () => {
+    const tab = await start({ setup: (ss) => ss.method('slow', () => new Promise(() => {})) })
+    const error = await rejection(tab.call('slow', undefined, { timeout: 100 }))
+    expect(error.code).toBe('TIMEOUT')
+  })
+
+  it('should fail with CANCELLED when the signal aborts', async () => {
+    const tab = await start({ setup: (ss) => ss.method('slow', () => new Promise(() => {})) })
+    const controller = new AbortController()
+    const pending = rejection(tab.call('slow', undefined, { signal: controller.signal }))
+    controller.abort()
+    expect((await pending).code).toBe('CANCELLED')
+  })
+
+  it('should fail with OUTBOX_FULL when too many calls wait for a connection', async () => {
+    server = await startTestServer()
+    const tab = makeBrowser(server.url).open({ autoConnect: false, maxQueue: 2 })
+    const waiting = [tab.call('whoami'), tab.call('whoami')]
+    expect((await rejection(tab.call('whoami'))).code).toBe('OUTBOX_FULL')
+    tab.connect()
+    await expect(Promise.all(waiting)).resolves.toHaveLength(2)
+  })
+
+  it('should send calls made before ready once, in order, after register', async () => {
+    const seen: number[] = []
+    server = await startTestServer({ setup: (ss) => ss.method('log.append', (n: number) => void seen.push(n), { session: false }) })
+    const tab = makeBrowser(server.url).open({ autoConnect: false })
+    const calls = [1, 2, 3, 4, 5].map((n) => tab.call('log.append', n))
+    tab.connect()
+    await Promise.all(calls)
+    expect(seen).toEqual([1, 2, 3, 4, 5])
+  })
+
+  it('should queue calls made while the network is cut and send each once after reconnect', async () => {
+    const seen: number[] = []
+    const tab = await start({ setup: (ss) => ss.method('log.append', (n: number) => void seen.push(n), { session: false }) })
+    await tab.call('log.append', 0)
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    const calls = [1, 2, 3].map((n) => tab.call('log.append', n))
+    await Promise.all(calls)
+    expect(seen).toEqual([0, 1, 2, 3])
+  })
+
+  it('should answer a call resent after a lost ack from memory, not run it twice', async () => {
+    let runs = 0
+    const tab = await start({
+      setup(ss) {
+        ss.method('pay', (_params, ctx) => {
+          runs++
+          ctx.session!.count = (ctx.session!.count ?? 0) + 100
+          // The connection dies before the answer can leave: the client must resend.
+          if (runs === 1) ctx.socket.conn.close()
+          return { paid: ctx.session!.count }
+        })
+      },
+    })
+    await expect(tab.call('pay')).resolves.toEqual({ paid: 100 })
+    expect(runs).toBe(1)
+    expect(((await (await fetch(`${proxy!.url}/whoami`)).json()) as { count: number }).count).toBe(100)
+  })
+
+  it('should join a resend to the run still in progress', async () => {
+    let runs = 0
+    let finish: () => void = () => {}
+    const tab = await start({
+      setup(ss) {
+        ss.method('slow.pay', async (_params, ctx) => {
+          runs++
+          ctx.socket.conn.close()
+          await new Promise<void>((resolve) => (finish = resolve))
+          return 'done'
+        }, { session: false })
+      },
+    })
+    const result = tab.call('slow.pay')
+    await waitForStatus(tab, 'offline')
+    await waitForStatus(tab, 'ready')
+    finish()
+    await expect(result).resolves.toBe('done')
+    expect(runs).toBe(1)
+  })
+
+  it('should fail with SESSION_ENDED and end the tab when the session expired in the store', async () => {
+    const tab = await start()
+    const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+    await new Promise<void>((resolve) => server!.sessionStore.destroy(sessionId, () => resolve()))
+    const ended = new Promise((resolve) => tab.on('ended', resolve))
+    expect((await rejection(tab.call('counter.increment'))).code).toBe('SESSION_ENDED')
+    // Destroying through the store is what logout does.
+    expect(await ended).toBe('logout')
+  })
+
+  it('should refuse more calls in flight than maxInFlight with RATE_LIMITED, then run them', async () => {
+    const releases: Array<() => void> = []
+    const tab = await start({
+      ss: { maxInFlight: 2 },
+      setup: (ss) => ss.method('hold', () => new Promise<void>((resolve) => releases.push(resolve)), { session: false }),
+    })
+    const calls = [tab.call('hold'), tab.call('hold'), tab.call('hold')]
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(releases).toHaveLength(2)
+    for (const release of releases.splice(0)) release()
+    // The third was told RATE_LIMITED and is resent by the client after retryAfter.
+    const deadline = Date.now() + 3000
+    while (releases.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    releases[0]!()
+    await expect(Promise.all(calls)).resolves.toHaveLength(3)
+  })
+})
