@@ -95,7 +95,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 export function parseRegister(input: unknown): RegisterRequest {
   if (!isPlainObject(input)) throw new SessionSocketError('BAD_REQUEST', 'register must be an object { v, token, tabId }')
-  if (typeof input.v === 'number' && input.v !== PROTOCOL_VERSION) {
+  if (Number.isInteger(input.v) && input.v !== PROTOCOL_VERSION) {
     throw new SessionSocketError('UNSUPPORTED_VERSION', `protocol version ${String(input.v)} is not supported; this server speaks ${PROTOCOL_VERSION}`)
   }
   const result = v.safeParse(RegisterSchema, input)

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest'
+import { PROTOCOL_VERSION, SessionSocketError, checkJsonValue, parseCall, parseRegister, parseRestore } from '@session-socket/protocol'
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(SessionSocketError)
+    return (err as SessionSocketError).code
+  }
+  throw new Error('expected a SessionSocketError')
+}
+
+describe('parseRegister', () => {
+  const good = { v: PROTOCOL_VERSION, token: 'a'.repeat(32), tabId: 'tab_1' }
+
+  it('should accept a register with or without a token', () => {
+    expect(parseRegister(good)).toEqual(good)
+    expect(parseRegister({ ...good, token: null })).toEqual({ ...good, token: null })
+  })
+
+  it('should say UNSUPPORTED_VERSION for another protocol version', () => {
+    expect(codeOf(() => parseRegister({ ...good, v: 2 }))).toBe('UNSUPPORTED_VERSION')
+  })
+
+  it.each([
+    ['not an object', 'hello'],
+    ['an array', [good]],
+    ['a missing tabId', { v: 1, token: null }],
+    ['an extra field', { ...good, admin: true }],
+    ['a token with spaces', { ...good, token: 'a b'.repeat(10) }],
+    ['an oversize tabId', { ...good, tabId: 'x'.repeat(65) }],
+    ['a fractional version', { ...good, v: 1.5 }],
+  ])('should say BAD_REQUEST for %s', (_name, input) => {
+    expect(codeOf(() => parseRegister(input))).toBe('BAD_REQUEST')
+  })
+})
+
+describe('parseCall', () => {
+  it('should accept a call with any JSON params', () => {
+    expect(parseCall({ id: 'c1', m: 'cart.add', p: { sku: 'x', qty: [1, 2] } })).toEqual({ id: 'c1', m: 'cart.add', p: { sku: 'x', qty: [1, 2] } })
+  })
+
+  it('should refuse prototype-pollution keys at any depth', () => {
+    expect(codeOf(() => parseCall({ id: 'c1', m: 'a', p: JSON.parse('{"a":{"b":{"__proto__":{}}}}') }))).toBe('BAD_REQUEST')
+    expect(codeOf(() => parseCall({ id: 'c1', m: 'a', p: { constructor: { prototype: 1 } } }))).toBe('BAD_REQUEST')
+  })
+})
+
+describe('checkJsonValue', () => {
+  it('should name what is wrong', () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 40; i++) deep = [deep]
+    expect(checkJsonValue(deep)).toMatch(/nested deeper than 32/)
+    expect(checkJsonValue({ a: new Uint8Array(2) })).toMatch(/params.a is binary/)
+    expect(checkJsonValue('x'.repeat(70_000))).toMatch(/longer than 65536/)
+    expect(checkJsonValue(Number.NaN)).toMatch(/not a finite number/)
+    expect(checkJsonValue({ ok: [1, 'two', null, true] })).toBeNull()
+  })
+})
+
+describe('parseRestore', () => {
+  it('should accept { code } only', () => {
+    expect(parseRestore({ code: 'c'.repeat(32) })).toEqual({ code: 'c'.repeat(32) })
+    expect(codeOf(() => parseRestore({ code: 'c'.repeat(32), x: 1 }))).toBe('BAD_REQUEST')
+  })
+})
+
+describe('SessionSocketError.from', () => {
+  it('should normalise wire errors and hide unknown values behind INTERNAL', () => {
+    expect(SessionSocketError.from({ code: 'RATE_LIMITED', message: 'slow down', retryAfter: 250 }).toWire()).toEqual({ code: 'RATE_LIMITED', message: 'slow down', retryAfter: 250 })
+    const unknown = SessionSocketError.from(new Error('secret detail'))
+    expect(unknown.toWire()).toEqual({ code: 'INTERNAL', message: 'internal error' })
+    expect(SessionSocketError.from({ code: 'NOPE' }).code).toBe('INTERNAL')
+  })
+})
