@@ -16,8 +16,8 @@ export interface RedisLinkStoreOptions {
    */
   client: RedisClientType<any, any, any, any, any>
   /**
-   * Prefix of every key the store writes. Wrap it in braces (`'{ss}:'`) to put every key in one
-   * hash slot if you point the client at a single Redis Cluster shard through a proxy.
+   * Prefix of every key the store writes. Where keys are routed by hash slot (a cluster proxy),
+   * use a hash tag such as `'{ss}:'` so the multi-key scripts find all their keys in one slot.
    * @default 'ss:'
    */
   prefix?: string

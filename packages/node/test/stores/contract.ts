@@ -1,0 +1,264 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { CallReply } from '@session-socket/protocol'
+import type { LinkRecord, LinkStore } from '../../src/link-store.js'
+
+/** What a store does differently from the in-memory reference, where the contract allows it. */
+export interface StoreTraits {
+  /**
+   * The backend drops expired entries by itself (Redis TTLs): `getLink` may return null for a
+   * record past `expiresAt` before any sweep, and `sweep` counts only what was left to do.
+   * @default false
+   */
+  expiresByItself?: boolean
+}
+
+const MINUTE = 60_000
+
+function link(sessionId: string, now: number, extra: Partial<LinkRecord> = {}): LinkRecord {
+  return { sessionId, createdAt: now - 1000, lastSeenAt: now - 500, expiresAt: now + 10 * MINUTE, ...extra }
+}
+
+/**
+ * Registers the behaviour every `LinkStore` must have. `make` is called before each test and
+ * must return an empty store; `cleanup` runs after each test, even a failed one.
+ *
+ * @example
+ * linkStoreContract('MemoryLinkStore', async () => ({ store: new MemoryLinkStore(), cleanup: async () => {} }))
+ */
+export function linkStoreContract(
+  name: string,
+  make: () => Promise<{ store: LinkStore; cleanup: () => Promise<void> }>,
+  traits: StoreTraits = {},
+): void {
+  describe(`LinkStore contract: ${name}`, () => {
+    let store: LinkStore
+    let cleanup: (() => Promise<void>) | undefined
+    let now: number
+
+    beforeEach(async () => {
+      const made = await make()
+      store = made.store
+      cleanup = made.cleanup
+      now = Date.now()
+    })
+
+    afterEach(async () => {
+      const done = cleanup
+      cleanup = undefined
+      await done?.()
+    })
+
+    describe('links', () => {
+      it('round-trips a record and hands out copies, not live references', async () => {
+        const record = link('s1', now)
+        await store.putLink('h1', record)
+        record.sessionId = 'changed-after-put'
+
+        const got = await store.getLink('h1')
+        expect(got).toEqual(link('s1', now))
+        expect(got).not.toHaveProperty('revokedAt')
+        got!.sessionId = 'changed-after-get'
+        got!.revokedAt = now
+        expect(await store.getLink('h1')).toEqual(link('s1', now))
+      })
+
+      it('keeps revokedAt when a revoked record is put', async () => {
+        await store.putLink('h1', link('s1', now, { revokedAt: now - 100 }))
+        expect(await store.getLink('h1')).toEqual(link('s1', now, { revokedAt: now - 100 }))
+      })
+
+      it('overwrites a record with the same hash, session index included', async () => {
+        await store.putLink('h1', link('s1', now))
+        await store.putLink('h1', link('s2', now, { lastSeenAt: now }))
+        expect(await store.getLink('h1')).toEqual(link('s2', now, { lastSeenAt: now }))
+        expect(await store.revokeSession('s1', now)).toBe(0)
+        expect(await store.revokeSession('s2', now)).toBe(1)
+      })
+
+      it('touchLink moves the token to another session and records lastSeenAt', async () => {
+        await store.putLink('h1', link('s1', now))
+        await store.touchLink('h1', 's2', now + 5)
+        expect(await store.getLink('h1')).toEqual(link('s2', now, { lastSeenAt: now + 5 }))
+        expect(await store.revokeSession('s1', now + 6)).toBe(0)
+        expect(await store.revokeSession('s2', now + 6)).toBe(1)
+        expect((await store.getLink('h1'))?.revokedAt).toBe(now + 6)
+      })
+
+      it('touchLink within the same session only records lastSeenAt', async () => {
+        await store.putLink('h1', link('s1', now))
+        await store.touchLink('h1', 's1', now + 5)
+        expect(await store.getLink('h1')).toEqual(link('s1', now, { lastSeenAt: now + 5 }))
+        expect(await store.revokeSession('s1', now)).toBe(1)
+      })
+
+      it('revokeLink marks one token and keeps the first revocation time', async () => {
+        await store.putLink('h1', link('s1', now))
+        await store.putLink('h2', link('s1', now))
+        await store.revokeLink('h1', now + 1)
+        await store.revokeLink('h1', now + 2)
+        expect((await store.getLink('h1'))?.revokedAt).toBe(now + 1)
+        expect((await store.getLink('h2'))?.revokedAt).toBeUndefined()
+      })
+
+      it('revokeSession marks every live token of the session and counts only those', async () => {
+        await store.putLink('a', link('s1', now))
+        await store.putLink('b', link('s1', now))
+        await store.putLink('c', link('s1', now))
+        await store.putLink('other', link('s2', now))
+        await store.revokeLink('c', now + 1)
+
+        expect(await store.revokeSession('s1', now + 2)).toBe(2)
+        expect((await store.getLink('a'))?.revokedAt).toBe(now + 2)
+        expect((await store.getLink('b'))?.revokedAt).toBe(now + 2)
+        expect((await store.getLink('c'))?.revokedAt).toBe(now + 1)
+        expect((await store.getLink('other'))?.revokedAt).toBeUndefined()
+        expect(await store.revokeSession('s1', now + 3)).toBe(0)
+        expect((await store.getLink('a'))?.revokedAt).toBe(now + 2)
+      })
+
+      it('relinkSession moves only the live tokens of that session', async () => {
+        await store.putLink('a', link('s1', now))
+        await store.putLink('b', link('s1', now))
+        await store.putLink('revoked', link('s1', now, { revokedAt: now - 1 }))
+        await store.putLink('other', link('s2', now))
+
+        expect(await store.relinkSession('s1', 's3')).toBe(2)
+        expect((await store.getLink('a'))?.sessionId).toBe('s3')
+        expect((await store.getLink('b'))?.sessionId).toBe('s3')
+        expect(await store.getLink('revoked')).toEqual(link('s1', now, { revokedAt: now - 1 }))
+        expect((await store.getLink('other'))?.sessionId).toBe('s2')
+        expect(await store.relinkSession('s1', 's3')).toBe(0)
+
+        expect(await store.revokeSession('s3', now + 1)).toBe(2)
+        expect((await store.getLink('a'))?.revokedAt).toBe(now + 1)
+        expect((await store.getLink('b'))?.revokedAt).toBe(now + 1)
+        expect(await store.revokeSession('s1', now + 1)).toBe(0)
+        expect(await store.revokeSession('s2', now + 1)).toBe(1)
+      })
+
+      it('relinkSession then touchLink keeps the session index consistent', async () => {
+        await store.putLink('a', link('s1', now))
+        expect(await store.relinkSession('s1', 's2')).toBe(1)
+        await store.touchLink('a', 's3', now + 1)
+        expect(await store.relinkSession('s2', 's4')).toBe(0)
+        expect(await store.revokeSession('s3', now + 2)).toBe(1)
+      })
+    })
+
+    describe('restore codes', () => {
+      it('gives a code once', async () => {
+        await store.putRestoreCode('c1', { sessionId: 's1', expiresAt: now + MINUTE })
+        expect(await store.takeRestoreCode('c1', now)).toEqual({ sessionId: 's1', expiresAt: now + MINUTE })
+        expect(await store.takeRestoreCode('c1', now)).toBeNull()
+      })
+
+      it('gives a code to exactly one of concurrent takers', async () => {
+        for (let round = 0; round < 5; round++) {
+          await store.putRestoreCode(`c${round}`, { sessionId: 's1', expiresAt: now + MINUTE })
+          const takes = await Promise.all(Array.from({ length: 8 }, () => store.takeRestoreCode(`c${round}`, now)))
+          expect(takes.filter((t) => t !== null)).toHaveLength(1)
+        }
+      })
+
+      it('returns null for an expired code, and the code is gone', async () => {
+        await store.putRestoreCode('c1', { sessionId: 's1', expiresAt: now + MINUTE })
+        expect(await store.takeRestoreCode('c1', now + 2 * MINUTE)).toBeNull()
+        expect(await store.takeRestoreCode('c1', now)).toBeNull()
+        expect(await store.takeRestoreCode('c1', now + MINUTE)).toBeNull()
+      })
+
+      it('treats a code at its expiry instant as expired', async () => {
+        await store.putRestoreCode('c1', { sessionId: 's1', expiresAt: now + MINUTE })
+        expect(await store.takeRestoreCode('c1', now + MINUTE)).toBeNull()
+      })
+    })
+
+    describe('call results', () => {
+      const reply: CallReply = { ok: true, r: { total: 3, items: ['a', 'b'], nested: { n: null } } }
+      const failure: CallReply = { ok: false, e: { code: 'RATE_LIMITED', message: 'slow down', retryAfter: 500 } }
+
+      it('goes new → pending → done', async () => {
+        expect(await store.claimCall('k1', MINUTE, now)).toEqual({ state: 'new' })
+        expect(await store.claimCall('k1', MINUTE, now + 1)).toEqual({ state: 'pending' })
+        await store.finishCall('k1', reply, MINUTE, now + 2)
+        expect(await store.claimCall('k1', MINUTE, now + 3)).toEqual({ state: 'done', reply })
+        await store.finishCall('k2', failure, MINUTE, now)
+        expect(await store.claimCall('k2', MINUTE, now + 1)).toEqual({ state: 'done', reply: failure })
+      })
+
+      it('lets exactly one of concurrent claims run the call', async () => {
+        for (let round = 0; round < 5; round++) {
+          const claims = await Promise.all(Array.from({ length: 8 }, () => store.claimCall(`k${round}`, MINUTE, now)))
+          expect(claims.filter((c) => c.state === 'new')).toHaveLength(1)
+          expect(claims.filter((c) => c.state === 'pending')).toHaveLength(7)
+        }
+      })
+
+      it('treats an expired result or claim as new', async () => {
+        await store.finishCall('done', reply, 1000, now)
+        expect(await store.claimCall('done', MINUTE, now + 2000)).toEqual({ state: 'new' })
+        expect(await store.claimCall('done', MINUTE, now + 2001)).toEqual({ state: 'pending' })
+
+        expect(await store.claimCall('stuck', 1000, now)).toEqual({ state: 'new' })
+        expect(await store.claimCall('stuck', 1000, now + 1000)).toEqual({ state: 'new' })
+      })
+
+      it('releaseCall makes a claimed key new again', async () => {
+        expect(await store.claimCall('k1', MINUTE, now)).toEqual({ state: 'new' })
+        await store.releaseCall('k1')
+        expect(await store.claimCall('k1', MINUTE, now + 1)).toEqual({ state: 'new' })
+        expect(await store.claimCall('k1', MINUTE, now + 2)).toEqual({ state: 'pending' })
+      })
+    })
+
+    describe('sweep', () => {
+      it('deletes expired links, codes and results and leaves live ones', async () => {
+        const past = now - MINUTE
+        await store.putLink('old', link('s1', now, { createdAt: past - 1000, expiresAt: past }))
+        await store.putLink('live', link('s1', now))
+        await store.putRestoreCode('old', { sessionId: 's1', expiresAt: past })
+        await store.putRestoreCode('live', { sessionId: 's1', expiresAt: now + MINUTE })
+        await store.finishCall('old', { ok: true, r: 1 }, 1000, past - 1000)
+        await store.finishCall('live', { ok: true, r: 2 }, MINUTE, now)
+
+        if (!traits.expiresByItself) {
+          // The contract: an expired record is still returned until swept; callers judge it.
+          expect(await store.getLink('old')).toEqual(link('s1', now, { createdAt: past - 1000, expiresAt: past }))
+        }
+
+        const removed = await store.sweep(now)
+        if (traits.expiresByItself) {
+          expect(removed).toBeGreaterThanOrEqual(0)
+          expect(removed).toBeLessThanOrEqual(3)
+        } else {
+          expect(removed).toBe(3)
+        }
+
+        expect(await store.getLink('old')).toBeNull()
+        expect(await store.getLink('live')).toEqual(link('s1', now))
+        expect(await store.revokeSession('s1', now)).toBe(1)
+        expect(await store.takeRestoreCode('old', past - 1)).toBeNull()
+        expect(await store.takeRestoreCode('live', now)).toEqual({ sessionId: 's1', expiresAt: now + MINUTE })
+        expect(await store.claimCall('live', MINUTE, now)).toEqual({ state: 'done', reply: { ok: true, r: 2 } })
+        expect(await store.claimCall('old', MINUTE, now)).toEqual({ state: 'new' })
+
+        expect(await store.sweep(now)).toBe(0)
+      })
+    })
+
+    describe('unknown ids', () => {
+      it('are no-ops', async () => {
+        await store.touchLink('nope', 's1', now)
+        await store.revokeLink('nope', now)
+        expect(await store.getLink('nope')).toBeNull()
+        expect(await store.revokeSession('nope', now)).toBe(0)
+        expect(await store.relinkSession('nope', 's2')).toBe(0)
+        expect(await store.revokeSession('s2', now)).toBe(0)
+        expect(await store.takeRestoreCode('nope', now)).toBeNull()
+        await store.releaseCall('nope')
+        expect(await store.claimCall('nope', MINUTE, now)).toEqual({ state: 'new' })
+        expect(await store.sweep(now)).toBe(0)
+      })
+    })
+  })
+}

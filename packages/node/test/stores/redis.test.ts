@@ -1,0 +1,229 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createClient, type RedisClientType } from 'redis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { SessionSocketError } from '@session-socket/protocol'
+import { RedisLinkStore } from '../../src/stores/redis.js'
+import { startRedis, type RedisServer, type StartRedisOptions } from '../helpers/redis-server.js'
+import { linkStoreContract } from './contract.js'
+
+type Client = RedisClientType
+
+let redis: RedisServer | undefined
+let shared: Client | undefined
+let sharedResp2: RedisClientType<{}, {}, {}, 2> | undefined
+let prefixNo = 0
+const nextPrefix = () => `ss-test-${process.pid}-${++prefixNo}:`
+
+/** A client configured as the store's docs ask: no offline queue, quick reconnects. */
+async function connect(url: string, extra: { disableOfflineQueue?: boolean } = {}): Promise<Client> {
+  const client = createClient({
+    url,
+    disableOfflineQueue: extra.disableOfflineQueue ?? true,
+    socket: { connectTimeout: 1000, reconnectStrategy: (retries) => Math.min(50 * (retries + 1), 300) },
+  })
+  // node-redis throws 'error' events that have no listener; the outage tests cause many.
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+async function close(client: Client | undefined): Promise<void> {
+  if (client?.isOpen) client.destroy()
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+  shared = await connect(redis.url)
+  sharedResp2 = createClient({ url: redis.url, RESP: 2, disableOfflineQueue: true })
+  sharedResp2.on('error', () => {})
+  await sharedResp2.connect()
+})
+
+afterAll(async () => {
+  if (sharedResp2?.isOpen) sharedResp2.destroy()
+  await close(shared)
+  await redis?.stop()
+})
+
+linkStoreContract(
+  'RedisLinkStore',
+  async () => {
+    const store = new RedisLinkStore({ client: shared!, prefix: nextPrefix() })
+    return { store, cleanup: () => store.close() }
+  },
+  { expiresByItself: true },
+)
+
+// Replies differ between RESP2 and RESP3 for some types; the store must read both.
+linkStoreContract(
+  'RedisLinkStore (RESP2 client)',
+  async () => {
+    const store = new RedisLinkStore({ client: sharedResp2!, prefix: nextPrefix() })
+    return { store, cleanup: () => store.close() }
+  },
+  { expiresByItself: true },
+)
+
+describe('RedisLinkStore', () => {
+  const cleanups: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn()
+  })
+
+  async function client(url = redis!.url, extra: { disableOfflineQueue?: boolean } = {}): Promise<Client> {
+    const c = await connect(url, extra)
+    cleanups.push(() => close(c))
+    return c
+  }
+
+  async function server(options?: StartRedisOptions): Promise<RedisServer> {
+    const s = await startRedis(options)
+    cleanups.push(() => s.stop())
+    return s
+  }
+
+  const record = (sessionId: string, now: number, ttl = 60_000) => ({
+    sessionId,
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: now + ttl,
+  })
+
+  it('sets Redis expiries on links, session indexes, codes and results', async () => {
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: shared!, prefix })
+    const now = Date.now()
+    await store.putLink('h1', record('s1', now, 60_000))
+    await store.putLink('h2', record('s1', now, 120_000))
+    await store.putRestoreCode('c1', { sessionId: 's1', expiresAt: now + 30_000 })
+    await store.finishCall('k1', { ok: true, r: 1 }, 10_000, now)
+
+    expect(await shared!.pExpireTime(`${prefix}link:h1`)).toBe(now + 60_000)
+    expect(await shared!.pExpireTime(`${prefix}link:h2`)).toBe(now + 120_000)
+    expect(await shared!.pExpireTime(`${prefix}sess:s1`)).toBe(now + 120_000)
+    expect(await shared!.pExpireTime(`${prefix}code:c1`)).toBe(now + 30_000)
+    expect(await shared!.pExpireTime(`${prefix}call:k1`)).toBe(now + 10_000)
+    expect((await shared!.sMembers(`${prefix}sess:s1`)).sort()).toEqual(['h1', 'h2'])
+
+    await store.close()
+    expect(shared!.isReady).toBe(true)
+    await expect(store.getLink('h1')).rejects.toThrow(/closed/)
+  })
+
+  it('sweep prunes index entries of links Redis expired', async () => {
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: shared!, prefix })
+    const now = Date.now()
+    await store.putLink('short', record('s1', now, 150))
+    await store.putLink('long', record('s1', now, 60_000))
+    const deadline = Date.now() + 3000
+    while ((await store.getLink('short')) !== null && Date.now() < deadline) await sleep(25)
+    expect(await store.getLink('short')).toBeNull()
+    expect(await shared!.sMembers(`${prefix}sess:s1`)).toHaveLength(2)
+
+    expect(await store.sweep(Date.now())).toBe(1)
+    expect(await shared!.sMembers(`${prefix}sess:s1`)).toEqual(['long'])
+    expect(await store.sweep(Date.now())).toBe(0)
+  })
+
+  it('is atomic across two connections: claims, codes, revoke against relink', async () => {
+    const prefix = nextPrefix()
+    const a = new RedisLinkStore({ client: shared!, prefix })
+    const b = new RedisLinkStore({ client: await client(), prefix })
+    const now = Date.now()
+
+    for (let round = 0; round < 10; round++) {
+      const claims = await Promise.all([a, b, a, b].map((s) => s.claimCall(`k${round}`, 60_000, now)))
+      expect(claims.filter((c) => c.state === 'new')).toHaveLength(1)
+
+      await a.putRestoreCode(`c${round}`, { sessionId: 's', expiresAt: now + 60_000 })
+      const takes = await Promise.all([a, b, b, a].map((s) => s.takeRestoreCode(`c${round}`, now)))
+      expect(takes.filter((t) => t !== null)).toHaveLength(1)
+
+      for (let i = 0; i < 20; i++) await a.putLink(`r${round}-${i}`, record(`from${round}`, now))
+      const [revoked, moved] = await Promise.all([
+        a.revokeSession(`from${round}`, now),
+        b.relinkSession(`from${round}`, `to${round}`),
+      ])
+      // One script ran entirely before the other: all 20 went one way, none the other.
+      expect([revoked, moved].sort((x, y) => x - y)).toEqual([0, 20])
+    }
+  })
+
+  it('rejects with STORE_UNAVAILABLE within 2 s while Redis is down, and works again after restart', async () => {
+    const own = await server()
+    const c = await client(own.url)
+    const queueing = await client(own.url, { disableOfflineQueue: false })
+    const store = new RedisLinkStore({ client: c, prefix: nextPrefix() })
+    const lenient = new RedisLinkStore({ client: queueing, prefix: nextPrefix() })
+    const now = Date.now()
+    await store.putLink('h1', record('s1', now))
+
+    await own.stop()
+    for (const s of [store, lenient]) {
+      for (const op of [() => s.getLink('h1'), () => s.putLink('h2', record('s1', now)), () => s.claimCall('k', 1000, now)]) {
+        const started = Date.now()
+        const err = await op().then(() => null, (e: unknown) => e)
+        expect(Date.now() - started).toBeLessThan(2000)
+        expect(err).toBeInstanceOf(SessionSocketError)
+        expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', retryAfter: 1000 })
+      }
+    }
+
+    await own.restart()
+    const deadline = Date.now() + 5000
+    let ok = false
+    for (let attempt = 0; attempt < 100 && Date.now() < deadline && !ok; attempt++) {
+      ok = await store.putLink('h3', record('s1', Date.now())).then(() => true, () => false)
+      if (!ok) await sleep(50)
+    }
+    expect(ok).toBe(true)
+    expect((await store.getLink('h3'))?.sessionId).toBe('s1')
+    expect(await store.revokeSession('s1', Date.now())).toBe(1)
+  })
+
+  it('rejects within commandTimeoutMs when Redis stops answering on an open connection', async () => {
+    const own = await server()
+    const c = await client(own.url)
+    const store = new RedisLinkStore({ client: c, prefix: nextPrefix(), commandTimeoutMs: 300 })
+    await store.putLink('h1', record('s1', Date.now()))
+    own.pause()
+    cleanups.push(() => own.resume())
+    const started = Date.now()
+    await expect(store.getLink('h1')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect(Date.now() - started).toBeLessThan(1000)
+    own.resume()
+    expect((await store.getLink('h1'))?.sessionId).toBe('s1')
+  })
+
+  it('keeps every committed link through a Redis crash with appendfsync always', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ss-redis-aof-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const own = await server({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] })
+    const c = await client(own.url)
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: c, prefix })
+    const now = Date.now()
+    const written: string[] = []
+    for (let i = 0; i < 200; i++) {
+      await store.putLink(`h${i}`, record(`s${i % 5}`, now))
+      written.push(`h${i}`)
+    }
+    await store.putRestoreCode('code', { sessionId: 's0', expiresAt: now + 60_000 })
+
+    own.kill()
+    await own.restart()
+    const fresh = new RedisLinkStore({ client: await client(own.url), prefix })
+    const missing: string[] = []
+    for (const hash of written) if ((await fresh.getLink(hash)) === null) missing.push(hash)
+    expect(missing).toEqual([])
+    expect(await fresh.revokeSession('s0', now)).toBe(40)
+    expect(await fresh.takeRestoreCode('code', now)).toEqual({ sessionId: 's0', expiresAt: now + 60_000 })
+  })
+})
