@@ -1,0 +1,162 @@
+import type { Logger } from './session-socket.js'
+import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
+
+/** Options of {@link sessionStorageTabId}. */
+export interface SessionStorageTabIdOptions {
+  /** sessionStorage key of the tab id; the unload marker lives at `${key}:unloaded`. @default 'session-socket:tab-id' */
+  key?: string
+  /** BroadcastChannel on which tabs claim ids. @default 'session-socket:tabs' */
+  channel?: string
+  /** How long a tab whose id may be a copy waits for another tab to claim it (ms). @default 40 */
+  claimTimeout?: number
+  /** The Storage to use. @default globalThis.sessionStorage */
+  storage?: Storage
+  /** Receives a warning when sessionStorage is unusable, and a debug line on a duplicated tab. @default undefined (silent) */
+  logger?: Logger
+}
+
+/** A message on the tabs channel. */
+type TabMessage = { type: 'claim'; id: string } | { type: 'mine'; id: string }
+
+/** One instance per storage and key in a document: two instances would answer each other's claims. */
+const instances = new WeakMap<Storage, Map<string, TabIdStorage>>()
+
+/**
+ * Keeps the tab id in sessionStorage, so it survives a reload of the tab but not the tab.
+ *
+ * Chromium's "Duplicate tab" copies sessionStorage into the new tab, so a stored id may belong
+ * to a tab that is still open. An id read back after this tab's own `pagehide` (the marker is
+ * set then) is a reload and is used at once. An id without the marker is claimed over
+ * BroadcastChannel; if a live tab answers "mine" within `claimTimeout`, this tab takes a new
+ * id. Every live tab answers claims for its own id. Without sessionStorage it logs one warning
+ * and keeps the id in memory.
+ *
+ * @example
+ * const s = createSessionSocket({ tabIdStorage: sessionStorageTabId() })
+ */
+export function sessionStorageTabId(options: SessionStorageTabIdOptions = {}): TabIdStorage {
+  const key = options.key ?? 'session-socket:tab-id'
+  let storage: Storage | undefined
+  try {
+    // Reading the property itself throws where storage is blocked (SecurityError).
+    storage = options.storage ?? globalThis.sessionStorage
+  } catch (err) {
+    return unavailable(options, err)
+  }
+  if (!storage) return unavailable(options, new Error('no sessionStorage'))
+  let byKey = instances.get(storage)
+  if (!byKey) instances.set(storage, (byKey = new Map()))
+  let instance = byKey.get(key)
+  if (!instance) {
+    instance = createInstance(storage, key, options)
+    byKey.set(key, instance)
+  }
+  return instance
+}
+
+function unavailable(options: SessionStorageTabIdOptions, err: unknown): TabIdStorage {
+  options.logger?.('warn', 'sessionStorage is unavailable: the tab id is kept in memory, so a reload counts as a new tab', err)
+  return memoryTabIdStorage()
+}
+
+function createInstance(storage: Storage, key: string, options: SessionStorageTabIdOptions): TabIdStorage {
+  const markerKey = `${key}:unloaded`
+  const claimTimeout = options.claimTimeout ?? 40
+  let stored: string | null
+  let reloaded: boolean
+  try {
+    stored = storage.getItem(key)
+    reloaded = storage.getItem(markerKey) !== null
+    storage.removeItem(markerKey)
+  } catch (err) {
+    return unavailable(options, err)
+  }
+
+  /** The id this document holds and answers claims for; null until settled. */
+  let current: string | null = null
+  /** The id being claimed, and what to call when another tab says it is theirs. */
+  let asking: { id: string; taken: () => void } | undefined
+  let channel: BroadcastChannel | null = null
+
+  const write = (id: string) => {
+    try {
+      storage.setItem(key, id)
+    } catch (err) {
+      options.logger?.('warn', 'could not write the tab id to sessionStorage', err)
+    }
+  }
+  const openChannel = () => {
+    if (channel || typeof BroadcastChannel !== 'function') return
+    channel = new BroadcastChannel(options.channel ?? 'session-socket:tabs')
+    channel.onmessage = (event: MessageEvent<TabMessage>) => {
+      const message = event.data
+      if (typeof message !== 'object' || message === null || typeof message.id !== 'string') return
+      if (message.type === 'claim' && message.id === current) channel?.postMessage({ type: 'mine', id: current } satisfies TabMessage)
+      else if (message.type === 'mine' && message.id === asking?.id) asking.taken()
+    }
+  }
+  openChannel()
+
+  if (typeof addEventListener === 'function') {
+    addEventListener('pagehide', () => {
+      // Whatever loads next in this tab with this marker is this tab: a reload, a navigation
+      // back, or a restored closed tab, never a live copy.
+      if (current !== null) write(current)
+      try {
+        storage.setItem(markerKey, '1')
+      } catch {
+        // Blocked storage was reported when the id was written.
+      }
+      // An open BroadcastChannel can keep the page out of the back/forward cache.
+      channel?.close()
+      channel = null
+    })
+    addEventListener('pageshow', () => {
+      try {
+        storage.removeItem(markerKey)
+      } catch {
+        // As above.
+      }
+      openChannel()
+    })
+  }
+
+  const settle = (id: string): string => (current = id)
+
+  const ready: Promise<string> = (() => {
+    if (stored === null) {
+      // Minted here rather than by the client, so every client of this document shares it.
+      const fresh = mintTabId()
+      write(fresh)
+      return Promise.resolve(settle(fresh))
+    }
+    if (reloaded || !channel) return Promise.resolve(settle(stored))
+    const id = stored
+    return new Promise<string>((resolve) => {
+      const timer = setTimeout(() => {
+        asking = undefined
+        resolve(settle(id))
+      }, claimTimeout)
+      asking = {
+        id,
+        taken: () => {
+          clearTimeout(timer)
+          asking = undefined
+          const fresh = mintTabId()
+          options.logger?.('debug', `tab id ${id} belongs to another open tab (duplicated tab): using ${fresh}`)
+          write(fresh)
+          resolve(settle(fresh))
+        },
+      }
+      channel!.postMessage({ type: 'claim', id } satisfies TabMessage)
+    })
+  })()
+
+  return {
+    get: () => current ?? ready,
+    set(tabId) {
+      current = tabId
+      write(tabId)
+    },
+  }
+}
