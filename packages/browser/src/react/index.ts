@@ -1,0 +1,2 @@
+export { useSessionSocket } from './use-session-socket.js'
+export type { UseSessionSocketOptions, UseSessionSocketResult } from './use-session-socket.js'
