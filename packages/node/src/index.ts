@@ -1,5 +1,5 @@
 export { createSessionSocketServer } from './session-socket-server.js'
-export type { SessionSocketServer, SessionSocketServerOptions } from './session-socket-server.js'
+export type { SessionSocketServer, SessionSocketServerEvents, SessionSocketServerOptions, TabEvent } from './session-socket-server.js'
 export type { AllowedOrigins } from './handshake.js'
 export type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from './link-store.js'
 export { MemoryLinkStore } from './stores/memory.js'

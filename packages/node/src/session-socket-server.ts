@@ -56,8 +56,33 @@ export interface SessionSocketServerOptions {
   now?: () => number
 }
 
+/** A tab joined or left this node. */
+export interface TabEvent {
+  sessionId: string
+  tabId: string
+  socketId: string
+  /** Only on `tab:open`: what register decided. */
+  restored?: boolean
+  /** Only on `tab:close`: Socket.IO's disconnect reason. */
+  reason?: string
+}
+
+/** Events of the server object (per node: each node reports the tabs it holds). */
+export interface SessionSocketServerEvents {
+  'tab:open': (event: TabEvent) => void
+  'tab:close': (event: TabEvent) => void
+}
+
 /** The object {@link createSessionSocketServer} returns. */
 export interface SessionSocketServer {
+  /**
+   * Listens to tabs registering on (`tab:open`) or leaving (`tab:close`) this node, e.g. to
+   * push a fresh tab list. Returns a function that removes the listener.
+   *
+   * @example
+   * ss.on('tab:open', async ({ sessionId }) => ss.toSession(sessionId).emit('tabs', await ss.tabs(sessionId)))
+   */
+  on<E extends keyof SessionSocketServerEvents>(event: E, listener: SessionSocketServerEvents[E]): () => void
   /** Express/connect middleware serving `POST {path}/restore`. Mount it with `app.use(ss.http())`. */
   http(): (req: any, res: any, next: (err?: unknown) => void) => void
   /** Registers an RPC method. */
@@ -112,6 +137,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
   const nsp = io.of('/')
   const closed = new AbortController()
+  const listeners = { 'tab:open': new Set<SessionSocketServerEvents['tab:open']>(), 'tab:close': new Set<SessionSocketServerEvents['tab:close']>() }
+  const tell = (event: keyof SessionSocketServerEvents, payload: TabEvent) => {
+    for (const listener of [...listeners[event]]) {
+      try {
+        listener(payload)
+      } catch (err) {
+        debug('%s listener threw: %O', event, err)
+      }
+    }
+  }
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
   const replies = new WeakMap<Socket, RegisterReply>()
   const timers: NodeJS.Timeout[] = []
@@ -199,13 +234,17 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     return registration.reply
   }
 
-  async function attach(socket: Socket): Promise<void> {
+  async function attach(socket: Socket, restored: boolean): Promise<void> {
     const data = socket.data as SocketData
     void socket.join([`session:${data.sessionId}`, `tab:${data.tabId}`])
+    socket.once('disconnect', (reason) => {
+      tell('tab:close', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, reason })
+    })
     if (options.identify) {
       const session = await sessions.load(data.sessionId).catch(() => null)
       if (session) joinUser(socket, session)
     }
+    tell('tab:open', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, restored })
   }
 
   // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
@@ -247,8 +286,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
-      void attach(socket)
       socket.emit(EVENTS.REGISTERED, reply)
+      void attach(socket, reply.restored)
     }
 
     socket.on(EVENTS.REGISTER, (raw: unknown, ack: unknown) => {
@@ -267,8 +306,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         async (reply) => {
           registered = true
           registering = false
-          await attach(socket)
           ack(reply)
+          await attach(socket, reply.restored)
         },
         (err) => {
           registering = false
@@ -315,6 +354,11 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
 
   return {
+    on(event, listener) {
+      const set = listeners[event] as Set<typeof listener>
+      set.add(listener)
+      return () => void set.delete(listener)
+    },
     store: links,
     http: () => createHttpRoutes({ path, allowedOrigins, links, sessions, now }),
     method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
