@@ -15,6 +15,11 @@ export interface LinkRecord {
   expiresAt: number
   /** Set when the token was revoked (logout, session destroyed); kept until `expiresAt` so the reason can be told. */
   revokedAt?: number
+  /**
+   * Set when rotation replaced this token by a successor (ms since epoch). It is still accepted
+   * within the rotation grace window (tabs racing the rotation); presented later, it is reuse.
+   */
+  replacedAt?: number
 }
 
 /** A one-time restore code, bound to one session. */

@@ -23,20 +23,35 @@ export const DEFAULT_LIFETIMES: TokenLifetimes = {
   restoreCode: 60_000,
 }
 
+/** Token rotation on register (off by default). */
+export interface RotationOptions {
+  /**
+   * How long a replaced token is still accepted (ms), so tabs that read it just before
+   * another tab stored its successor are not logged out. Presented later, it is reuse: the
+   * session's tokens are revoked and its tabs ended. @default 60000
+   */
+  grace: number
+}
+
 /** The outcome of register: the reply for the client and the session the socket joins. */
 export interface Registration {
   reply: RegisterReply
   sessionId: string
   tokenHash: string
+  /** A token was presented and could not be used (unknown, expired, revoked, reused). */
+  failed: boolean
+  /** A replaced token came back after the grace window: this session's tokens were revoked. */
+  reuseIn?: string
 }
 
-type TokenState = 'none' | 'unknown' | 'expired' | 'revoked' | 'valid'
+type TokenState = 'none' | 'unknown' | 'expired' | 'revoked' | 'reused' | 'valid'
 
-function tokenState(record: LinkRecord | null, hasToken: boolean, now: number, lifetimes: TokenLifetimes): TokenState {
+function tokenState(record: LinkRecord | null, hasToken: boolean, now: number, lifetimes: TokenLifetimes, rotation: RotationOptions | undefined): TokenState {
   if (!hasToken) return 'none'
   if (!record) return 'unknown'
   if (record.revokedAt !== undefined) return 'revoked'
   if (record.expiresAt <= now || record.lastSeenAt + lifetimes.idle <= now) return 'expired'
+  if (rotation && record.replacedAt !== undefined && record.replacedAt + rotation.grace < now) return 'reused'
   return 'valid'
 }
 
@@ -45,6 +60,7 @@ const REASON_FOR: Record<Exclude<TokenState, 'valid'>, RegisterReason> = {
   unknown: 'unknown-token',
   expired: 'expired-token',
   revoked: 'revoked-token',
+  reused: 'revoked-token',
 }
 
 /**
@@ -59,23 +75,35 @@ export async function resolveRegistration(input: {
   links: LinkStore
   sessions: SessionBridge
   lifetimes: TokenLifetimes
+  rotation?: RotationOptions | undefined
   now: number
 }): Promise<Registration> {
-  const { request, handshake, links, sessions, lifetimes, now } = input
+  const { request, handshake, links, sessions, lifetimes, rotation, now } = input
   if (!handshake) {
     // express-session did not run or its store failed: there is no session to link to yet.
     throw new SessionSocketError('STORE_UNAVAILABLE', 'no session could be loaded for this handshake', { retryAfter: 1000 })
   }
   const hash = request.token === null ? null : hashSecret(request.token)
   const record = hash === null ? null : await links.getLink(hash)
-  const state = tokenState(record, hash !== null, now, lifetimes)
+  const state = tokenState(record, hash !== null, now, lifetimes, rotation)
+  let reuseIn: string | undefined
+  if (state === 'reused' && record) {
+    // A token rotated away long ago is back: one of its holders is not the user. Revoke the
+    // whole family (every token of the session); the caller ends the session's tabs.
+    await links.revokeSession(record.sessionId, now)
+    reuseIn = record.sessionId
+    debug('reuse of a rotated token detected; session tokens revoked')
+  }
 
   let sessionId: string
   let reason: RegisterReason | null
-  let token: string
-  let tokenHash: string
+  /** The presented token, when it stays the tab's token as it is. */
+  let kept = false
+  /** Absolute expiry of the token the client gets: a rotated successor keeps its predecessor's. */
+  let expiresAt = now + lifetimes.absolute
+  let createdAt = now
 
-  if (state === 'valid' && record && hash !== null && request.token !== null) {
+  if (state === 'valid' && record && hash !== null) {
     const alive = await sessions.get(record.sessionId)
     if (alive && (handshake.isNew || handshake.sessionId === record.sessionId)) {
       sessionId = record.sessionId
@@ -89,23 +117,24 @@ export async function resolveRegistration(input: {
     }
     if (reason === 'session-ended') {
       await links.revokeLink(hash, now)
-      token = mintSecret()
-      tokenHash = hashSecret(token)
+    } else if (rotation) {
+      // The presented token stays acceptable for the grace window only; its successor keeps
+      // the original absolute expiry, so rotation never extends a token's life.
+      await links.putLink(hash, { ...record, sessionId, lastSeenAt: now, replacedAt: record.replacedAt ?? now })
+      expiresAt = record.expiresAt
+      createdAt = record.createdAt
     } else {
       await links.touchLink(hash, sessionId, now)
-      token = request.token
-      tokenHash = hash
+      kept = true
     }
   } else {
     sessionId = handshake.sessionId
     reason = REASON_FOR[state === 'valid' ? 'unknown' : state]
-    token = mintSecret()
-    tokenHash = hashSecret(token)
   }
 
-  if (tokenHash !== hash) {
-    await links.putLink(tokenHash, { sessionId, createdAt: now, lastSeenAt: now, expiresAt: now + lifetimes.absolute })
-  }
+  const token = kept && request.token !== null ? request.token : mintSecret()
+  const tokenHash = kept && hash !== null ? hash : hashSecret(token)
+  if (!kept) await links.putLink(tokenHash, { sessionId, createdAt, lastSeenAt: now, expiresAt })
 
   const reply: RegisterReply = { v: PROTOCOL_VERSION, token, tabId: request.tabId, restored: reason === null, reason, newSession: false }
   if (sessionId === handshake.sessionId && handshake.isNew) {
@@ -120,5 +149,6 @@ export async function resolveRegistration(input: {
     reply.restoreCode = code
   }
   debug('register tab=%s restored=%s reason=%s new=%s restore=%s', request.tabId, reply.restored, reason, reply.newSession, reply.restoreCode !== undefined)
-  return { reply, sessionId, tokenHash }
+  const failed = state === 'unknown' || state === 'expired' || state === 'revoked' || state === 'reused'
+  return reuseIn === undefined ? { reply, sessionId, tokenHash, failed } : { reply, sessionId, tokenHash, failed, reuseIn }
 }

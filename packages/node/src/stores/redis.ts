@@ -62,13 +62,14 @@ function script(body: string): Script {
  * ARGV[1] (the set prefix), which ties the store to one Redis primary (or one hash slot).
  */
 
-// KEYS: link, new session set. ARGV: set prefix, hash, sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|''
+// KEYS: link, new session set. ARGV: set prefix, hash, sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|'', replacedAt|''
 const PUT_LINK = script(`
 local old = redis.call('HGET', KEYS[1], 's')
 if old then redis.call('SREM', ARGV[1] .. old, ARGV[2]) end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', ARGV[3], 'c', ARGV[4], 'l', ARGV[5], 'e', ARGV[6])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[8]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
 if redis.call('EXISTS', KEYS[1]) == 1 then index(KEYS[2], ARGV[2], ARGV[6]) end
 return 1
@@ -220,11 +221,12 @@ export class RedisLinkStore implements LinkStore {
   }
 
   async getLink(tokenHash: string): Promise<LinkRecord | null> {
-    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r'])
-    const [s, c, l, e, r] = reply as Array<string | null>
+    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r', 'p'])
+    const [s, c, l, e, r, p] = reply as Array<string | null>
     if (typeof s !== 'string') return null
     const record: LinkRecord = { sessionId: s, createdAt: toNumber(c), lastSeenAt: toNumber(l), expiresAt: toNumber(e) }
     if (typeof r === 'string') record.revokedAt = toNumber(r)
+    if (typeof p === 'string') record.replacedAt = toNumber(p)
     return record
   }
 
@@ -240,6 +242,7 @@ export class RedisLinkStore implements LinkStore {
         String(record.lastSeenAt),
         String(record.expiresAt),
         record.revokedAt === undefined ? '' : String(record.revokedAt),
+        record.replacedAt === undefined ? '' : String(record.replacedAt),
       ],
     )
   }

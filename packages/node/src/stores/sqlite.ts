@@ -35,6 +35,7 @@ interface LinkRow {
   last_seen_at: number
   expires_at: number
   revoked_at: number | null
+  replaced_at: number | null
 }
 
 interface CodeRow {
@@ -64,7 +65,8 @@ CREATE TABLE IF NOT EXISTS ss_links (
   created_at INTEGER NOT NULL,
   last_seen_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
-  revoked_at INTEGER
+  revoked_at INTEGER,
+  replaced_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ss_links_session_id ON ss_links (session_id);
 CREATE INDEX IF NOT EXISTS ss_links_expires_at ON ss_links (expires_at);
@@ -113,6 +115,7 @@ function toLinkRecord(row: LinkRow): LinkRecord {
     expiresAt: row.expires_at,
   }
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at
+  if (row.replaced_at !== null) record.replacedAt = row.replaced_at
   return record
 }
 
@@ -137,7 +140,7 @@ export class SqliteLinkStore implements LinkStore {
   #closed = false
 
   readonly #getLink: Database.Statement<[string], LinkRow>
-  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null]>
+  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null, number | null]>
   readonly #touchLink: Database.Statement<[string, number, string]>
   readonly #revokeLink: Database.Statement<[number, string]>
   readonly #revokeSession: Database.Statement<[number, string]>
@@ -189,12 +192,16 @@ export class SqliteLinkStore implements LinkStore {
       throw new Error(`ss_ tables have schema version ${version.value}; this session-socket knows ${SCHEMA_VERSION}`)
     }
 
+    // Files made before token rotation existed lack this column.
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(ss_links)').all()
+    if (!columns.some((column) => column.name === 'replaced_at')) db.exec('ALTER TABLE ss_links ADD COLUMN replaced_at INTEGER')
+
     this.#getLink = db.prepare(
-      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at FROM ss_links WHERE token_hash = ?',
+      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at FROM ss_links WHERE token_hash = ?',
     )
     this.#putLink = db.prepare(
-      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     )
     this.#touchLink = db.prepare('UPDATE ss_links SET session_id = ?, last_seen_at = ? WHERE token_hash = ?')
     this.#revokeLink = db.prepare('UPDATE ss_links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL')
@@ -263,6 +270,7 @@ export class SqliteLinkStore implements LinkStore {
         record.lastSeenAt,
         record.expiresAt,
         record.revokedAt ?? null,
+        record.replacedAt ?? null,
       ),
     )
   }

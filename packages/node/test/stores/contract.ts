@@ -62,6 +62,11 @@ export function linkStoreContract(
         expect(await store.getLink('h1')).toEqual(link('s1', now))
       })
 
+      it('keeps replacedAt when a rotated record is put', async () => {
+        await store.putLink('h1', link('s1', now, { replacedAt: now - 50 }))
+        expect(await store.getLink('h1')).toEqual(link('s1', now, { replacedAt: now - 50 }))
+      })
+
       it('keeps revokedAt when a revoked record is put', async () => {
         await store.putLink('h1', link('s1', now, { revokedAt: now - 100 }))
         expect(await store.getLink('h1')).toEqual(link('s1', now, { revokedAt: now - 100 }))
