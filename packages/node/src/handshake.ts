@@ -4,6 +4,7 @@ import type { Session, SessionData } from 'express-session'
 import type { SessionMiddleware } from './session-bridge.js'
 
 const debug = createDebug('session-socket:handshake')
+const security = createDebug('session-socket:security')
 
 /** Which Origins may open a socket or call the restore endpoint. */
 export type AllowedOrigins = 'same-origin' | readonly string[] | ((origin: string) => boolean)
@@ -77,12 +78,19 @@ export function createHandshakeMiddleware(options: {
   session: SessionMiddleware
   allowedOrigins: AllowedOrigins
   onStore: (store: any) => void
+  /** Returns why this handshake is refused (e.g. a rate limit), or undefined to let it in. */
+  admit?: (req: IncomingMessage) => string | undefined
 }) {
   return function sessionSocketHandshake(req: HandshakeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
     if (req._query?.sid !== undefined) return next()
     if (!isOriginAllowed(req, options.allowedOrigins)) {
       req[kRefused] = `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`
-      debug('refused origin %s', req.headers.origin)
+      security('handshake refused for origin %s', req.headers.origin)
+      return next()
+    }
+    const refusal = options.admit?.(req)
+    if (refusal !== undefined) {
+      req[kRefused] = refusal
       return next()
     }
     // express-session writes its cookie with setHeader() from inside writeHead(); watching

@@ -3,10 +3,12 @@ import createDebug from 'debug'
 import { SessionSocketError, parseRestore, type WireError } from '@session-socket/protocol'
 import { isOriginAllowed, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
+import type { RateLimiter } from './rate-limiter.js'
 import { hashSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
 
 const debug = createDebug('session-socket:http-routes')
+const security = createDebug('session-socket:security')
 
 /** Largest restore body read (bytes): `{"code":"…"}` is about 50. */
 const MAX_BODY = 1024
@@ -81,6 +83,11 @@ export function createHttpRoutes(options: {
   links: LinkStore
   sessions: SessionBridge
   now: () => number
+  clientIp: (req: IncomingMessage) => string
+  /** Counts wrong, used or expired codes per IP. */
+  failedPerIp?: RateLimiter | undefined
+  /** Counts restores per session. */
+  perSession?: RateLimiter | undefined
 }) {
   const restorePath = `${options.path}/restore`
 
@@ -96,7 +103,7 @@ export function createHttpRoutes(options: {
     const url = (req.originalUrl ?? req.url ?? '').split('?')[0]
     if (url !== restorePath) return next()
     if (!isOriginAllowed(req, options.allowedOrigins)) {
-      debug('restore refused for origin %s', req.headers.origin)
+      security('restore refused for origin %s', req.headers.origin)
       return sendError(res, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
     }
     corsHeaders(req, res)
@@ -113,9 +120,31 @@ export function createHttpRoutes(options: {
   }
 
   async function restore(req: Req, res: ServerResponse): Promise<void> {
-    const { code } = parseRestore(await readBody(req))
+    const ip = options.clientIp(req)
+    const blocked = options.failedPerIp?.blockedFor(ip) ?? 0
+    if (blocked > 0) {
+      security('restore refused: too many failed restores from one IP')
+      res.setHeader('Retry-After', String(Math.ceil(blocked / 1000)))
+      throw new SessionSocketError('RATE_LIMITED', 'too many failed restore attempts; try again later', { retryAfter: blocked })
+    }
+    let code: string
+    try {
+      code = parseRestore(await readBody(req)).code
+    } catch (err) {
+      options.failedPerIp?.hit(ip)
+      throw err
+    }
     const record = await options.links.takeRestoreCode(hashSecret(code), options.now())
-    if (!record) throw new SessionSocketError('NOT_FOUND', 'restore code is unknown, used or expired')
+    if (!record) {
+      security('restore with an unknown, used or expired code')
+      options.failedPerIp?.hit(ip)
+      throw new SessionSocketError('NOT_FOUND', 'restore code is unknown, used or expired')
+    }
+    const tooMany = options.perSession?.hit(record.sessionId) ?? 0
+    if (tooMany > 0) {
+      res.setHeader('Retry-After', String(Math.ceil(tooMany / 1000)))
+      throw new SessionSocketError('RATE_LIMITED', 'too many restores for this session; try again later', { retryAfter: tooMany })
+    }
     const data = await options.sessions.get(record.sessionId)
     if (!data) throw new SessionSocketError('SESSION_ENDED', 'the session has ended')
     await new Promise<void>((resolve, reject) => {

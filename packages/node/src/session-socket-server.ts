@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
 import type { Namespace, Server, Socket } from 'socket.io'
 import type { Session, SessionData, Store } from 'express-session'
@@ -16,13 +17,16 @@ import {
 import { createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import { createHttpRoutes } from './http-routes.js'
 import type { LinkStore } from './link-store.js'
-import { DEFAULT_LIFETIMES, resolveRegistration, type TokenLifetimes } from './register.js'
+import { DEFAULT_LIFETIMES, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
+import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from './rate-limiter.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
 import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
 import { MemoryLinkStore } from './stores/memory.js'
 
 const debug = createDebug('session-socket:server')
+/** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
+const security = createDebug('session-socket:security')
 
 /** Options of {@link createSessionSocketServer}. */
 export interface SessionSocketServerOptions {
@@ -52,8 +56,37 @@ export interface SessionSocketServerOptions {
   touchInterval?: number
   /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
   limits?: Partial<PayloadLimits>
+  /** Rotate the token on every register; `true` for a 60 s grace window. @default false */
+  rotation?: boolean | Partial<RotationOptions>
+  /** Rate limits per node; `false` turns them all off (benchmarks). @default DEFAULT_RATE_LIMITS */
+  rateLimits?: Partial<RateLimits> | false
+  /** The client IP rate limits count by. Behind a proxy, read X-Forwarded-For here. @default req.socket.remoteAddress */
+  clientIp?: (req: IncomingMessage) => string
   /** Clock, for tests. @default Date.now */
   now?: () => number
+}
+
+/**
+ * Checks allowedOrigins at start-up: a wildcard would let any site open sockets with your
+ * users' cookies (Cross-Site WebSocket Hijacking), and a path or typo never matches.
+ */
+function checkAllowedOrigins(allowed: AllowedOrigins): void {
+  if (allowed === 'same-origin' || typeof allowed === 'function') return
+  if (!Array.isArray(allowed)) throw new TypeError("allowedOrigins must be 'same-origin', an array of origins, or a function (origin) => boolean")
+  for (const origin of allowed) {
+    if (origin === '*' || origin === 'null') {
+      throw new TypeError(`allowedOrigins must not contain '${origin}': any site could then open sockets with your users' cookies (Cross-Site WebSocket Hijacking). List your origins, e.g. ['https://app.example.com']`)
+    }
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {
+      parsed = undefined
+    }
+    if (!parsed || parsed.origin !== origin) {
+      throw new TypeError(`allowedOrigins entry '${origin}' is not an origin; write scheme://host[:port] with no path or trailing slash, e.g. 'https://app.example.com'`)
+    }
+  }
 }
 
 /** A tab joined or left this node. */
@@ -133,6 +166,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const links = options.store ?? new MemoryLinkStore()
   const lifetimes: TokenLifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes }
   const allowedOrigins = options.allowedOrigins ?? 'same-origin'
+  checkAllowedOrigins(allowedOrigins)
+  const rotation: RotationOptions | undefined = options.rotation
+    ? { grace: 60_000, ...(typeof options.rotation === 'object' ? options.rotation : {}) }
+    : undefined
+  const limits = options.rateLimits === false ? undefined : { ...DEFAULT_RATE_LIMITS, ...options.rateLimits }
+  const limiter = (key: keyof RateLimits) => (limits ? new RateLimiter(limits[key], now) : undefined)
+  const handshakesPerIp = limiter('handshakesPerIp')
+  const failedRegistersPerIp = limiter('failedRegistersPerIp')
+  const registersPerSession = limiter('registersPerSession')
+  const clientIp = options.clientIp ?? ((req: IncomingMessage) => req.socket?.remoteAddress ?? 'unknown')
   const path = options.path ?? '/session-socket'
   if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
   const nsp = io.of('/')
@@ -215,14 +258,34 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
 
   async function register(socket: Socket, request: RegisterRequest) {
+    const ip = clientIp(socket.request)
+    const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
+    if (blocked > 0) {
+      security('register refused: too many failed registers from one IP')
+      throw new SessionSocketError('RATE_LIMITED', 'too many failed registers; try again later', { retryAfter: blocked })
+    }
     const registration = await resolveRegistration({
       request,
       handshake: handshakeSession(socket.request),
       links,
       sessions,
       lifetimes,
+      rotation,
       now: now(),
     })
+    if (registration.failed) {
+      security('register with an unusable token (%s)', registration.reply.reason)
+      failedRegistersPerIp?.hit(ip)
+    }
+    if (registration.reuseIn !== undefined) {
+      security('rotated token reused after the grace window: ending its session')
+      await endSession(registration.reuseIn, 'revoked')
+    }
+    const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
+    if (tooMany > 0) {
+      security('register refused: too many registers for one session')
+      throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
+    }
     registration.reply.tabId = await placeTab(registration.sessionId, request.tabId)
     const data: SocketData = {
       sessionId: registration.sessionId,
@@ -248,7 +311,19 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
 
   // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
-  io.engine.use(createHandshakeMiddleware({ session: options.session, allowedOrigins, onStore: (store) => sessions.adopt(store) }))
+  io.engine.use(
+    createHandshakeMiddleware({
+      session: options.session,
+      allowedOrigins,
+      onStore: (store) => sessions.adopt(store),
+      admit: (req) => {
+        const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
+        if (wait === 0) return undefined
+        security('handshake refused: connection rate limit')
+        return `RATE_LIMITED: too many connections from this address; retry after ${wait} ms`
+      },
+    }),
+  )
   const previousAllowRequest = io.engine.opts.allowRequest
   io.engine.opts.allowRequest = (req, callback) => {
     const refused = refusedOrigin(req)
@@ -265,6 +340,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     try {
       request = parseRegister(auth)
     } catch (err) {
+      failedRegistersPerIp?.hit(clientIp(socket.request))
       return next(connectError(err))
     }
     register(socket, request).then(
@@ -299,6 +375,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       try {
         request = parseRegister(raw)
       } catch (err) {
+        failedRegistersPerIp?.hit(clientIp(socket.request))
         return ack({ error: SessionSocketError.from(err).toWire() })
       }
       registering = true
@@ -360,7 +437,17 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       return () => void set.delete(listener)
     },
     store: links,
-    http: () => createHttpRoutes({ path, allowedOrigins, links, sessions, now }),
+    http: () =>
+      createHttpRoutes({
+        path,
+        allowedOrigins,
+        links,
+        sessions,
+        now,
+        clientIp,
+        failedPerIp: limiter('failedRestoresPerIp'),
+        perSession: limiter('restoresPerSession'),
+      }),
     method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
     toSession: (sessionId) => nsp.to(`session:${sessionId}`),
     toTab: (tabId) => nsp.to(`tab:${tabId}`),
