@@ -21,7 +21,7 @@ test.afterEach(async () => {
 })
 
 /** Opens `bundle`'s page in a new page of `context` and waits until its client is ready. */
-async function openTab(context: BrowserContext, bundle: keyof typeof PAGES, prepare?: (page: Page) => Promise<void>): Promise<Page> {
+async function openTab(context: BrowserContext, bundle: keyof typeof PAGES, prepare?: (page: Page) => Promise<unknown>): Promise<Page> {
   const page = await context.newPage()
   await prepare?.(page)
   await page.goto(`${server.url}/${bundle}.html`)
