@@ -244,7 +244,15 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
 
   /** Same tab again → the old socket is replaced; a tab id held by another session → a new id. */
   async function placeTab(sessionId: string, tabId: string): Promise<string> {
-    const holders = await nsp.in(`tab:${tabId}`).fetchSockets()
+    let holders: Awaited<ReturnType<typeof nsp.fetchSockets>>
+    try {
+      holders = await nsp.in(`tab:${tabId}`).fetchSockets()
+    } catch (err) {
+      // The adapter could not hear from every node (Redis away, a node frozen past the
+      // adapter's requestsTimeout). Registering blind could leave two sockets for one tab, or
+      // share a tab id between sessions; refusing as INTERNAL would end the tab for good.
+      throw new SessionSocketError('STORE_UNAVAILABLE', 'the other nodes did not answer', { retryAfter: 1000, cause: err })
+    }
     let foreign = false
     for (const holder of holders) {
       if ((holder.data as SocketData).sessionId === sessionId) {

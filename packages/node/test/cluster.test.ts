@@ -1,0 +1,424 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { memoryTabIdStorage, type SessionSocket, type Status } from '@session-socket/browser'
+import { hashSecret, SessionSocketError, type TabInfo } from '@session-socket/node'
+import { RedisLinkStore } from '@session-socket/node/redis'
+import type { CallReply } from '@session-socket/protocol'
+import { createClient } from 'redis'
+import { startCluster, type Cluster, type ClusterNode } from './helpers/cluster.js'
+import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
+import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from './helpers/clients.js'
+import { rawRegister } from './helpers/raw-client.js'
+import { startRedis, type RedisServer } from './helpers/redis-server.js'
+
+let redis: RedisServer | undefined
+let cluster: Cluster | undefined
+const proxies: CookieJarProxy[] = []
+const cleanups: Array<() => Promise<void> | void> = []
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+
+afterAll(async () => {
+  await redis?.stop()
+})
+
+afterEach(async () => {
+  closeAllClients()
+  for (const proxy of proxies.splice(0)) await proxy.close()
+  await cluster?.close()
+  cluster = undefined
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** A browser's cookie jar pointed at `node`; `retarget` moves it to another node. */
+async function jarTo(node: ClusterNode): Promise<CookieJarProxy> {
+  const proxy = await startCookieJarProxy(node.server.port)
+  proxies.push(proxy)
+  return proxy
+}
+
+async function whoami(tab: SessionSocket): Promise<{ sessionId: string; tabId: string }> {
+  return (await tab.call('whoami')) as { sessionId: string; tabId: string }
+}
+
+/** Resolves with the reason of the tab's `ended` event; rejects after `timeout` ms. */
+function ended(tab: SessionSocket, timeout = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tab ${tab.tabId} did not end within ${timeout} ms (status ${tab.status})`)), timeout)
+    tab.on('ended', (reason) => {
+      clearTimeout(timer)
+      resolve(reason)
+    })
+  })
+}
+
+/** Resolves when the tab receives app event `name` with payload `value`. */
+function received(tab: SessionSocket, name: string, value: unknown, timeout = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off()
+      reject(new Error(`tab ${tab.tabId} got no '${name}' ${JSON.stringify(value)} within ${timeout} ms`))
+    }, timeout)
+    const off = tab.on(name, (payload: unknown) => {
+      if (payload !== value) return
+      clearTimeout(timer)
+      off()
+      resolve()
+    })
+  })
+}
+
+/** Every status the tab goes through from now on. */
+function statusLog(tab: SessionSocket): Status[] {
+  const log: Status[] = []
+  tab.on('status', (state) => log.push(state.status))
+  return log
+}
+
+async function connectRedis(url: string) {
+  const client = createClient({ url })
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+function socketIds(node: ClusterNode): Set<string> {
+  return new Set(node.server.io.of('/').sockets.keys())
+}
+
+function tabIds(tabs: TabInfo[]): string[] {
+  return tabs.map((tab) => tab.tabId).sort()
+}
+
+describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-redis)', () => {
+  it('should reach tabs held by another node with toSession and toTab, and list them with tabs()', async () => {
+    cluster = await startCluster(redis!.url)
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(a)
+    const browser = makeBrowser(proxy.url)
+    const onA = browser.open()
+    await waitForStatus(onA)
+    proxy.retarget(b.server.port)
+    const onB1 = browser.open()
+    await waitForStatus(onB1)
+    const onB2 = browser.open()
+    await waitForStatus(onB2)
+    const { sessionId } = await whoami(onA)
+    expect((await whoami(onB1)).sessionId).toBe(sessionId)
+    expect(socketIds(a).size).toBe(1)
+    expect(socketIds(b).size).toBe(2)
+
+    const tabs = await a.server.ss.tabs(sessionId)
+    expect(tabIds(tabs)).toEqual([onA.tabId, onB1.tabId, onB2.tabId].sort())
+    const heldByB = tabs.filter((tab) => socketIds(b).has(tab.socketId))
+    expect(tabIds(heldByB)).toEqual([onB1.tabId, onB2.tabId].sort())
+    expect(heldByB.every((tab) => typeof tab.since === 'number')).toBe(true)
+
+    const got: string[] = []
+    for (const [name, tab] of [['a', onA], ['b1', onB1], ['b2', onB2]] as const) tab.on('news', (text: string) => got.push(`${name}:${text}`))
+    const allArrived = [onA, onB1, onB2].map((tab) => received(tab, 'news', 'all'))
+    // Published in this order on one connection, so 'only-b1' reaches B before 'all' does.
+    a.server.ss.toTab(onB1.tabId).emit('news', 'only-b1')
+    a.server.ss.toSession(sessionId).emit('news', 'all')
+    await Promise.all(allArrived)
+    expect(got.sort()).toEqual(['a:all', 'b1:all', 'b1:only-b1', 'b2:all'])
+  })
+
+  it('should end the tabs held by another node with reason logout on HTTP logout, and refuse the revoked token on every node', async () => {
+    cluster = await startCluster(redis!.url)
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(a)
+    const browser = makeBrowser(proxy.url)
+    const onA = browser.open()
+    await waitForStatus(onA)
+    proxy.retarget(b.server.port)
+    const onB = browser.open()
+    await waitForStatus(onB)
+    const token = await browser.tokens.get()
+    expect(token).toBeTypeOf('string')
+    const { sessionId } = await whoami(onB)
+
+    proxy.retarget(a.server.port)
+    const endings = [ended(onA), ended(onB)]
+    const left = [a, b].map((node) => new Promise((resolve) => node.server.ss.on('tab:close', resolve)))
+    const response = await fetch(`${proxy.url}/logout`, { method: 'POST' })
+    expect(response.status).toBe(204)
+    expect(await Promise.all(endings)).toEqual(['logout', 'logout'])
+    expect(onB.state).toEqual({ status: 'ended', reason: 'logout' })
+    expect((await b.server.links.getLink(hashSecret(token!)))?.revokedAt).toBeTypeOf('number')
+    await Promise.all(left)
+    expect(await a.server.ss.tabs(sessionId)).toEqual([])
+
+    for (const node of [a, b]) {
+      const replay = await rawRegister(node.server.url, { token: token!, tabId: `replay-${node.index}` })
+      try {
+        expect(replay.reply).toMatchObject({ restored: false, reason: 'revoked-token', newSession: true })
+      } finally {
+        replay.close()
+      }
+    }
+  })
+
+  it('should end the tabs on every node with reason expired when the session expires in Redis', async () => {
+    // connect-redis turns the cookie's maxAge into the key's TTL (whole seconds, rounded up).
+    cluster = await startCluster(redis!.url, { session: { cookie: { maxAge: 1000 } }, ss: { sessionCheckInterval: 100 } })
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(a)
+    const browser = makeBrowser(proxy.url)
+    const onA = browser.open()
+    await waitForStatus(onA)
+    proxy.retarget(b.server.port)
+    const onB = browser.open()
+    await waitForStatus(onB)
+    const token = (await browser.tokens.get())!
+    const endings = [ended(onA, 6000), ended(onB, 6000)]
+    expect(await Promise.all(endings)).toEqual(['expired', 'expired'])
+    expect((await a.server.links.getLink(hashSecret(token)))?.revokedAt).toBeTypeOf('number')
+  })
+
+  it('should replace the socket on one node when the same tab registers on another', async () => {
+    cluster = await startCluster(redis!.url)
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(a)
+    const browser = makeBrowser(proxy.url)
+    const tabIdStorage = memoryTabIdStorage()
+    const before = browser.open({ tabIdStorage })
+    await waitForStatus(before)
+    const { sessionId } = await whoami(before)
+    const leftA = new Promise<string | undefined>((resolve) => a.server.ss.on('tab:close', (event) => resolve(event.reason)))
+
+    // The reloaded page comes back through another node while the old socket still looks alive.
+    proxy.retarget(b.server.port)
+    const after = browser.open({ tabIdStorage })
+    await waitForStatus(after)
+    expect(after.tabId).toBe(before.tabId)
+    await waitForStatus(before, 'closed')
+    expect(before.state).toMatchObject({ status: 'closed', error: { code: 'CLOSED' } })
+    await leftA
+    expect(socketIds(a).size).toBe(0)
+
+    const tabs = await a.server.ss.tabs(sessionId)
+    expect(tabs).toHaveLength(1)
+    expect(tabs[0]).toMatchObject({ tabId: after.tabId })
+    expect(socketIds(b).has(tabs[0]!.socketId)).toBe(true)
+    expect(after.status).toBe('ready')
+  })
+
+  it('should move a tab whose node crashed to another node, same session and tab id, and run its queued calls once', async () => {
+    const runs: string[] = []
+    cluster = await startCluster(redis!.url, {
+      setup(ss, _app, node) {
+        ss.method('tally', (params: { n: number }) => {
+          runs.push(`${node}:${params.n}`)
+          return { n: params.n, node }
+        })
+      },
+    })
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(a)
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const before = await whoami(tab)
+    expect(await tab.call('tally', { n: 0 })).toEqual({ n: 0, node: 0 })
+
+    const offline = waitForStatus(tab, 'offline')
+    await a.crash()
+    await offline
+    const calls = [1, 2, 3, 4, 5].map((n) => tab.call('tally', { n }))
+    proxy.retarget(b.server.port)
+    expect(await waitForStatus(tab, 'ready')).toMatchObject({ restored: true, reason: null })
+    expect(await Promise.all(calls)).toEqual([1, 2, 3, 4, 5].map((n) => ({ n, node: 1 })))
+    expect(runs).toEqual(['0:0', '1:1', '1:2', '1:3', '1:4', '1:5'])
+    expect(await whoami(tab)).toEqual(before)
+    expect(tabIds(await b.server.ss.tabs(before.sessionId))).toEqual([before.tabId])
+  })
+
+  it('should answer a call whose node crashed after running it from the stored result, without running it again', async () => {
+    const runs: string[] = []
+    let crashAfterNextResult = false
+    cluster = await startCluster(redis!.url, {
+      setup(ss, _app, node) {
+        ss.method('tally', (params: { n: number }) => {
+          runs.push(`${node}:${params.n}`)
+          return { n: params.n, node }
+        })
+      },
+      // Node 0 dies right after storing a result, before its reply leaves: the reply is lost.
+      links: (client, prefix, node) =>
+        node === 0
+          ? new (class extends RedisLinkStore {
+              override async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+                await super.finishCall(key, reply, ttlMs, now)
+                if (!crashAfterNextResult) return
+                crashAfterNextResult = false
+                void cluster!.node(0).crash()
+              }
+            })({ client, prefix })
+          : new RedisLinkStore({ client, prefix }),
+    })
+    const [, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(cluster.node(0))
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    crashAfterNextResult = true
+    const offline = waitForStatus(tab, 'offline')
+    const call = tab.call('tally', { n: 1 })
+    await offline
+    proxy.retarget(b.server.port)
+    await waitForStatus(tab, 'ready')
+    expect(await call).toEqual({ n: 1, node: 0 })
+    expect(runs).toEqual(['0:1'])
+  })
+
+  it('should end the tabs of a user held by another node with endUser', async () => {
+    cluster = await startCluster(redis!.url, { ss: { identify: (session) => session.userId } })
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const laptop = await jarTo(a)
+    const phone = await jarTo(b)
+    const tabs: SessionSocket[] = []
+    for (const [proxy, tabNode] of [[laptop, b], [phone, a]] as const) {
+      expect((await fetch(`${proxy.url}/login?user=bob`, { method: 'POST' })).status).toBe(200)
+      proxy.retarget(tabNode.server.port)
+      const tab = makeBrowser(proxy.url).open()
+      await waitForStatus(tab)
+      tabs.push(tab)
+    }
+    const stranger = makeBrowser((await jarTo(b)).url).open()
+    await waitForStatus(stranger)
+    expect(socketIds(b).size).toBe(2)
+
+    const endings = tabs.map((tab) => ended(tab))
+    await a.server.ss.endUser('bob')
+    expect(await Promise.all(endings)).toEqual(['logout', 'logout'])
+    for (const proxy of [laptop, phone]) {
+      const who = (await (await fetch(`${proxy.url}/whoami`)).json()) as { userId: string | null }
+      expect(who.userId).toBeNull()
+    }
+    expect(stranger.status).toBe('ready')
+    await expect.poll(() => socketIds(b).size).toBe(1)
+  })
+
+  it('should refuse a register with a retryable STORE_UNAVAILABLE while another node does not answer, and let it in once that node is gone', async () => {
+    cluster = await startCluster(redis!.url, { requestsTimeout: 300 })
+    const a = cluster.node(0)
+    // A frozen node: subscribed to the adapter's requests (so counted), never answering.
+    const frozen = await connectRedis(redis!.url)
+    cleanups.push(() => frozen.destroy())
+    await frozen.subscribe(`${cluster.adapterKey}-request#/#`, () => {})
+    const tab = makeBrowser(a.server.url).open()
+    const log = statusLog(tab)
+    const refused = await nextStatus(tab, (state) => state.status !== 'connecting' && state.status !== 'registering')
+    expect(refused).toMatchObject({ status: 'offline', error: { code: 'STORE_UNAVAILABLE' } })
+    frozen.destroy()
+    expect(await waitForStatus(tab, 'ready')).toMatchObject({ status: 'ready' })
+    expect(log).not.toContain('closed')
+  })
+
+  it('should survive a Redis outage: calls fail typed, registers retry, tabs come back to their session with no link lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ss-cluster-aof-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const own = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] })
+    cleanups.push(() => own.stop())
+    const runs: string[] = []
+    cluster = await startCluster(own.url, {
+      setup(ss, _app, node) {
+        ss.method('tally', (params: { n: number }) => {
+          runs.push(`${node}:${params.n}`)
+          return { n: params.n, node }
+        })
+      },
+    })
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const proxy = await jarTo(a)
+    const browser = makeBrowser(proxy.url)
+    const onA = browser.open()
+    await waitForStatus(onA)
+    proxy.retarget(b.server.port)
+    const onB = browser.open()
+    await waitForStatus(onB)
+    const { sessionId } = await whoami(onA)
+    const token = (await browser.tokens.get())!
+    const committed = await a.server.links.getLink(hashSecret(token))
+    expect(committed).toMatchObject({ sessionId })
+
+    await own.stop()
+    const downAt = performance.now()
+
+    // A connected tab's call is refused at once, typed and retryable; the handler never ran.
+    const refused = await onA.call('tally', { n: 1 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    const callRefusedMs = performance.now() - downAt
+    expect(refused).toBeInstanceOf(SessionSocketError)
+    expect(refused).toMatchObject({ code: 'STORE_UNAVAILABLE', retryAfter: 1000 })
+    expect((refused as SessionSocketError).retryable).toBe(true)
+    expect(runs).toEqual([])
+    expect(onA.status).toBe('ready')
+
+    // A tab opening now cannot register: a retryable connect_error, the tab keeps trying.
+    const late = browser.open()
+    const lateLog = statusLog(late)
+    const openedAt = performance.now()
+    const lateOffline = await nextStatus(late, (state) => state.status === 'offline')
+    const registerRefusedMs = performance.now() - openedAt
+    expect(lateOffline).toMatchObject({ status: 'offline', error: { code: 'STORE_UNAVAILABLE', retryAfter: 1000 } })
+
+    // The connected tabs lose their connections too: they go offline, and calls made now wait.
+    const aLog = statusLog(onA)
+    const bLog = statusLog(onB)
+    const dropped = [waitForStatus(onA, 'offline'), waitForStatus(onB, 'offline')]
+    proxy.cut()
+    await Promise.all(dropped)
+    const queued = [onA.call('tally', { n: 2 }), onB.call('tally', { n: 3 })]
+    // Each reconnect attempt through the proxy (now pointing at B) is refused the same way.
+    await nextStatus(onA, (state) => state.status === 'offline' && state.error?.code === 'STORE_UNAVAILABLE')
+
+    await own.restart()
+    const upAt = performance.now()
+    const back = await Promise.all([late, onA, onB].map((tab) => waitForStatus(tab, 'ready', 8000).then((state) => ({ state, ms: performance.now() - upAt }))))
+    for (const { state } of back) expect(state).toMatchObject({ restored: true, reason: null })
+    for (const log of [lateLog, aLog, bLog]) {
+      expect(log).not.toContain('ended')
+      expect(log).not.toContain('closed')
+    }
+    expect(await Promise.all(queued)).toEqual([{ n: 2, node: 1 }, { n: 3, node: 1 }])
+    expect(runs.sort()).toEqual(['1:2', '1:3'])
+    for (const tab of [late, onA, onB]) expect((await whoami(tab)).sessionId).toBe(sessionId)
+
+    // No committed link lost: the token's record came back from the append-only file as it was.
+    const record = await b.server.links.getLink(hashSecret(token))
+    expect(record).toMatchObject({ sessionId, createdAt: committed!.createdAt, expiresAt: committed!.expiresAt })
+    expect(record?.revokedAt).toBeUndefined()
+    expect(await browser.tokens.get()).toBe(token)
+
+    // Emits cross nodes again once the adapter has resubscribed.
+    const emitOk = performance.now()
+    let delivered = false
+    const arrived = received(late, 'news', 'back', 8000).then(() => {
+      delivered = true
+    })
+    while (!delivered && performance.now() - emitOk < 8000) {
+      a.server.ss.toSession(sessionId).emit('news', 'back')
+      await Promise.race([arrived, new Promise((resolve) => setTimeout(resolve, 50))])
+    }
+    await arrived
+    const adapterBackMs = performance.now() - upAt
+    expect(tabIds(await a.server.ss.tabs(sessionId))).toEqual([late.tabId, onA.tabId, onB.tabId].sort())
+
+    if (process.env.SS_REPORT) {
+      console.info(
+        JSON.stringify({
+          callRefusedMs: Math.round(callRefusedMs),
+          registerRefusedMs: Math.round(registerRefusedMs),
+          readyAfterRestartMs: back.map(({ ms }) => Math.round(ms)),
+          adapterBackMs: Math.round(adapterBackMs),
+        }),
+      )
+    }
+  })
+})

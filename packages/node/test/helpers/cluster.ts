@@ -1,0 +1,168 @@
+import type http from 'node:http'
+import { createAdapter } from '@socket.io/redis-adapter'
+import { RedisStore } from 'connect-redis'
+import { createClient } from 'redis'
+import type express from 'express'
+import type { LinkStore, SessionSocketServer } from '@session-socket/node'
+import { RedisLinkStore } from '@session-socket/node/redis'
+import { startTestServer, type TestServer, type TestServerOptions } from './test-server.js'
+
+export type RedisClient = ReturnType<typeof createClient>
+
+/**
+ * Options of the client that serves the link store and the session store: commands fail at
+ * once while Redis is away (no offline queue) or after `timeout` when it stops answering,
+ * and the client reconnects by itself, quickly enough for tests.
+ */
+export function dataClientOptions(url: string) {
+  return {
+    url,
+    disableOfflineQueue: true,
+    commandOptions: { timeout: 1000 },
+    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 300) },
+  }
+}
+
+/**
+ * Options of the adapter's pub/sub clients. They keep the offline queue: the adapter publishes
+ * without catching, so a rejected publish would be an unhandled rejection (fatal in Node ≥ 15).
+ */
+export function adapterClientOptions(url: string) {
+  return {
+    url,
+    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 300) },
+  }
+}
+
+async function connect(options: Parameters<typeof createClient>[0]): Promise<RedisClient> {
+  const client = createClient(options)
+  // node-redis throws 'error' events nobody listens to; outages raise one per reconnect attempt.
+  client.on('error', () => {})
+  await client.connect()
+  return client as RedisClient
+}
+
+/** One session-socket node: its own HTTP + Socket.IO server and its own Redis connections. */
+export interface ClusterNode {
+  index: number
+  server: TestServer
+  /** Serves this node's link store and session store. */
+  data: RedisClient
+  /** False once crashed or closed. */
+  readonly alive: boolean
+  /**
+   * Stops the node as a crash would: its client connections and Redis connections dropped,
+   * nothing said to anyone. (`io.disconnectSockets()` would go through the adapter and end the
+   * other nodes' sockets too, so the Engine.IO server is closed directly.)
+   */
+  crash(): Promise<void>
+  /** Shuts the node down cleanly (after the test). */
+  close(): Promise<void>
+}
+
+export interface ClusterOptions extends Omit<TestServerOptions, 'sessionStore' | 'links' | 'setup'> {
+  /** How many nodes. @default 2 */
+  nodes?: number
+  /** Adds methods and routes to each node. */
+  setup?: (ss: SessionSocketServer, app: express.Express, node: number) => void
+  /** How long the adapter waits for the other nodes' answers (fetchSockets), in ms. @default 2000 */
+  requestsTimeout?: number
+  /** Wraps the node's link store (fault injection). @default the RedisLinkStore itself */
+  links?: (client: RedisClient, prefix: string, node: number) => LinkStore
+}
+
+export interface Cluster {
+  nodes: ClusterNode[]
+  /** The adapter's channel prefix: requests between nodes go to `${adapterKey}-request#/#`. */
+  adapterKey: string
+  /** The node at `index`; throws if there is none. */
+  node(index: number): ClusterNode
+  close(): Promise<void>
+}
+
+let clusterNo = 0
+
+/**
+ * Starts several session-socket nodes on one Redis, as a deployment would run them: each node
+ * has a Socket.IO redis-adapter (own pub + sub clients), a RedisLinkStore and a connect-redis
+ * session store on its own client, all sharing one key prefix and one adapter channel prefix.
+ */
+export async function startCluster(redisUrl: string, options: ClusterOptions = {}): Promise<Cluster> {
+  const { nodes: count = 2, setup, links: makeLinks, requestsTimeout = 2000, ...serverOptions } = options
+  const prefix = `c${process.pid}-${++clusterNo}:`
+  const adapterKey = `${prefix}socket.io`
+  const nodes: ClusterNode[] = []
+  const cluster: Cluster = {
+    nodes,
+    adapterKey,
+    node(index) {
+      const node = nodes[index]
+      if (!node) throw new Error(`no node ${index}; the cluster has ${nodes.length}`)
+      return node
+    },
+    async close() {
+      for (const node of nodes) await node.close()
+    },
+  }
+  try {
+    for (let index = 0; index < count; index++) nodes.push(await startNode(index))
+  } catch (err) {
+    await cluster.close()
+    throw err
+  }
+  return cluster
+
+  async function startNode(index: number): Promise<ClusterNode> {
+    const data = await connect(dataClientOptions(redisUrl))
+    const pub = await connect(adapterClientOptions(redisUrl))
+    const sub = pub.duplicate()
+    sub.on('error', () => {})
+    await sub.connect()
+    const clients = [data, pub, sub]
+    let server: TestServer
+    try {
+      server = await startTestServer({
+        ...serverOptions,
+        sessionStore: new RedisStore({ client: data, prefix: `${prefix}sess:` }),
+        links: makeLinks ? makeLinks(data, `${prefix}ss:`, index) : new RedisLinkStore({ client: data, prefix: `${prefix}ss:` }),
+        io: { ...serverOptions.io, adapter: createAdapter(pub, sub, { key: adapterKey, requestsTimeout }) },
+        setup: setup ? (ss, app) => setup(ss, app, index) : undefined,
+      })
+    } catch (err) {
+      for (const client of clients) client.destroy()
+      throw err
+    }
+    let alive = true
+    const { io } = server
+    // startTestServer attaches io to a plain node:http server.
+    const httpServer = io.httpServer as http.Server
+    return {
+      index,
+      server,
+      data,
+      get alive() {
+        return alive
+      },
+      async crash() {
+        if (!alive) return
+        alive = false
+        server.ss.close()
+        io.engine.close()
+        httpServer.closeAllConnections()
+        await new Promise<void>((resolve) => httpServer.close(() => resolve()))
+        for (const client of clients) client.destroy()
+      },
+      async close() {
+        if (!alive) return
+        alive = false
+        server.ss.close()
+        httpServer.closeAllConnections()
+        await io.close()
+        for (const client of clients) {
+          if (client.isReady) await client.close()
+          else if (client.isOpen) client.destroy()
+        }
+      },
+    }
+  }
+}
