@@ -1,0 +1,255 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import session, { type Session, type SessionData } from 'express-session'
+import { Server } from 'socket.io'
+import { createSessionSocketServer, type SessionSocketServer } from '@session-socket/node'
+import type { AppState, CounterEvent, TabView } from './api-types.js'
+import { ConfigError, type DemoConfig } from './config.js'
+import { createKeyedLock } from './keyed-lock.js'
+import type { DemoStores } from './stores.js'
+
+declare module 'express-session' {
+  interface SessionData {
+    /** Set on sign-in: the name, lower-cased, so one name is one user across browsers. */
+    userId: string
+    name: string
+    /** The per-session counter, changed over HTTP and over RPC. */
+    count: number
+  }
+}
+
+export interface DemoServer {
+  httpServer: http.Server
+  io: Server
+  ss: SessionSocketServer
+  /** Listens on the configured host and port; resolves with the URL. */
+  listen(): Promise<string>
+  /** Stops accepting, tells the sockets, waits for open requests. Does not close the stores. */
+  close(): Promise<void>
+}
+
+const COOKIE_NAME = 'demo.sid'
+const MAX_NAME = 40
+/** The built <script> bundle of @session-socket/browser, as an app would serve it from node_modules. */
+const IIFE_BUNDLE = fileURLToPath(import.meta.resolve('@session-socket/browser/iife'))
+
+type AnySession = Session & Partial<SessionData>
+
+function stateOf(s: AnySession | undefined, test: boolean): AppState {
+  const user = s?.userId && s.name ? { id: s.userId, name: s.name } : null
+  return { user, count: s?.count ?? 0, test }
+}
+
+function save(s: Session): Promise<void> {
+  return new Promise((resolve, reject) => s.save((err) => (err ? reject(err) : resolve())))
+}
+
+/** Refuses cross-site POSTs: SameSite=Lax already keeps the cookie off them, this says so plainly. */
+function sameOrigin(req: Request, res: Response, next: NextFunction): void {
+  const origin = req.headers.origin
+  if (origin !== undefined && origin !== 'null') {
+    let host: string | undefined
+    try {
+      host = new URL(origin).host
+    } catch {
+      host = undefined
+    }
+    if (host !== req.headers.host) {
+      res.status(403).json({ error: { code: 'FORBIDDEN', message: `Origin ${origin} is not allowed` } })
+      return
+    }
+  }
+  next()
+}
+
+const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/html')
+
+/**
+ * The demo app: Express 5 + express-session + Socket.IO + session-socket, on the given stores.
+ * Nothing listens until `listen()`.
+ */
+export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoServer {
+  const { sessionStore, linkStore } = stores
+  const sessionMiddleware = session({
+    name: COOKIE_NAME,
+    // An array: the first secret signs, every one verifies, so a rotated secret keeps old cookies valid.
+    secret: config.secrets,
+    store: sessionStore,
+    resave: false,
+    // No session (and no cookie) until something is stored: the socket handshake or a sign-in.
+    saveUninitialized: false,
+    cookie: { httpOnly: true, sameSite: 'lax', maxAge: config.sessionMaxAge },
+  })
+
+  const app = express()
+  app.disable('x-powered-by')
+  const httpServer = http.createServer(app)
+  const io = new Server(httpServer, { serveClient: false, ...(stores.adapter ? { adapter: stores.adapter } : {}) })
+  const ss = createSessionSocketServer(io, {
+    session: sessionMiddleware,
+    sessionStore,
+    store: linkStore,
+    identify: (s) => s.userId,
+    sessionCheckInterval: config.sessionCheckInterval,
+  })
+  /** Counter writes of one session run one at a time on this node, HTTP and RPC alike. */
+  const counterLock = createKeyedLock()
+  let closing = false
+
+  const storedSession = (sessionId: string) =>
+    new Promise<SessionData | null>((resolve, reject) =>
+      sessionStore.get(sessionId, (err, data) => (err ? reject(err) : resolve(data ?? null))),
+    )
+
+  /**
+   * Adds one to the counter of `s`, from the stored value read under the lock: `s` may have been
+   * loaded before another increment of the same session finished.
+   */
+  async function increment(s: AnySession, sessionId: string): Promise<number> {
+    return counterLock(sessionId, async () => {
+      const stored = await storedSession(sessionId)
+      s.count = (stored?.count ?? s.count ?? 0) + 1
+      await save(s)
+      return s.count
+    })
+  }
+
+  async function pushTabs(sessionId: string): Promise<void> {
+    if (closing) return
+    const tabs = await tabsOf(sessionId)
+    ss.toSession(sessionId).emit('tabs', tabs)
+  }
+
+  async function tabsOf(sessionId: string): Promise<TabView[]> {
+    const tabs = await ss.tabs(sessionId)
+    return tabs.map(({ tabId, since }) => ({ tabId, since })).sort((a, b) => a.since - b.since || a.tabId.localeCompare(b.tabId))
+  }
+
+  const logPushFailure = (err: unknown) => console.error(`demo: pushing the tab list failed: ${(err as Error).message}`)
+  ss.on('tab:open', ({ sessionId }) => void pushTabs(sessionId).catch(logPushFailure))
+  ss.on('tab:close', ({ sessionId }) => void pushTabs(sessionId).catch(logPushFailure))
+
+  ss.method('app.state', (_params, ctx) => stateOf(ctx.session, config.test))
+  ss.method('tabs.list', (_params, ctx) => tabsOf(ctx.sessionId), { session: false })
+  ss.method('counter.increment', async (_params, ctx) => {
+    const count = await increment(ctx.session!, ctx.sessionId)
+    ss.toSession(ctx.sessionId).emit('counter', { count, via: 'rpc', tabId: ctx.tabId } satisfies CounterEvent)
+    return { count }
+  })
+  ss.method('user.signOutEverywhere', async (_params, ctx) => {
+    const userId = ctx.session?.userId
+    if (!userId) return { ended: false }
+    // Said first, so every tab can tell this apart from a plain sign-out before it ends.
+    ss.toUser(userId).emit('signout:everywhere', { tabId: ctx.tabId })
+    await ss.endUser(userId, 'logout')
+    return { ended: true }
+  })
+  if (config.test) {
+    ss.method('test.whoami', (_params, ctx) => ({ sessionId: ctx.sessionId, tabId: ctx.tabId }), { session: false })
+  }
+
+  // Static files need no session: they come before it.
+  app.get('/session-socket.iife.js', (_req, res) => res.sendFile(IIFE_BUNDLE))
+  app.get('/session-socket.iife.js.map', (_req, res) => res.sendFile(`${IIFE_BUNDLE}.map`))
+  app.use('/assets', express.static(path.join(config.publicDir, 'assets'), { immutable: true, maxAge: '1y', fallthrough: false }))
+  app.use(express.static(config.publicDir, { index: false }))
+
+  app.use(sessionMiddleware)
+  // After the session middleware: the restore route sets the session cookie through it.
+  app.use(ss.http())
+
+  app.get(['/', '/index.html'], (_req, res) => {
+    res.set('Cache-Control', 'no-cache')
+    res.sendFile(path.join(config.publicDir, 'index.html'))
+  })
+
+  app.get('/api/me', (req, res) => {
+    res.set('Cache-Control', 'no-store')
+    res.json(stateOf(req.session, config.test))
+  })
+
+  app.post('/api/counter', sameOrigin, async (req, res) => {
+    const count = await increment(req.session, req.sessionID)
+    ss.toSession(req.sessionID).emit('counter', { count, via: 'http' } satisfies CounterEvent)
+    res.json({ count })
+  })
+
+  app.post('/login', sameOrigin, express.urlencoded({ extended: false, limit: '2kb' }), (req, res, next) => {
+    const name = typeof req.body?.name === 'string' ? req.body.name.trim() : ''
+    if (name.length === 0 || name.length > MAX_NAME) {
+      res.status(400).type('text').send(`Give a name of 1 to ${MAX_NAME} characters.`)
+      return
+    }
+    // A new session id on sign-in (session fixation); session-socket tells this browser's
+    // other tabs to rejoin, and they come back into the new session with the new cookie.
+    req.session.regenerate((err) => {
+      if (err) return next(err)
+      req.session.userId = name.toLowerCase()
+      req.session.name = name
+      req.session.save((saveErr) => (saveErr ? next(saveErr) : res.redirect(303, '/')))
+    })
+  })
+
+  app.post('/logout', sameOrigin, (req, res, next) => {
+    // destroy() revokes the session's links and ends every tab of it, on every node.
+    req.session.destroy((err) => {
+      if (err) return next(err)
+      res.clearCookie(COOKIE_NAME, { httpOnly: true, sameSite: 'lax' })
+      if (wantsHtml(req)) res.redirect(303, '/')
+      else res.status(204).end()
+    })
+  })
+
+  if (config.test) {
+    // The server's view of the request's cookie, for e2e specs ("same session before and after").
+    app.get('/__test/session', async (req, res) => {
+      const stored = await storedSession(req.sessionID)
+      res.set('Cache-Control', 'no-store')
+      res.json({ sessionId: stored ? req.sessionID : null, count: stored?.count ?? 0, userId: stored?.userId ?? null })
+    })
+  }
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    console.error(`demo: request failed: ${(err as Error)?.stack ?? String(err)}`)
+    if (!res.headersSent) res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } })
+  })
+
+  return {
+    httpServer,
+    io,
+    ss,
+    listen() {
+      return new Promise((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EADDRINUSE') reject(new ConfigError(`port ${config.port} on ${config.host} is already in use; stop what uses it or set PORT to a free port`))
+          else if (err.code === 'EACCES') reject(new ConfigError(`no permission to listen on ${config.host}:${config.port}; set PORT to a port above 1023`))
+          else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') reject(new ConfigError(`cannot listen on host ${config.host}; set HOST to a local address such as 127.0.0.1`))
+          else reject(err)
+        }
+        httpServer.once('error', onError)
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off('error', onError)
+          const { address, port } = httpServer.address() as AddressInfo
+          resolve(`http://${address.includes(':') ? `[${address}]` : address}:${port}`)
+        })
+      })
+    },
+    async close() {
+      closing = true
+      ss.close()
+      // An app event, best effort: the page can then say "reconnected after a server restart".
+      // Sockets are closed, not ended: the clients keep their tokens and reconnect when the
+      // server is back.
+      io.emit('server:shutdown')
+      await new Promise<void>((resolve) => {
+        // io.close() disconnects every socket, closes Engine.IO and then the HTTP server, which
+        // waits for requests in progress (idle keep-alive connections are closed).
+        io.close(() => resolve())
+        httpServer.closeIdleConnections()
+      })
+    },
+  }
+}
