@@ -1,0 +1,122 @@
+import { useCallback, useEffect, useState, useSyncExternalStore } from 'react'
+import { useSessionSocket } from '@session-socket/browser/react'
+import type { AppState, CounterEvent, DemoMethods, TabView } from '../server/api-types.js'
+import { CounterCard } from './counter-card.js'
+import { requestJson } from './http.js'
+import { SOCKET_OPTIONS, storyOf } from './session.js'
+import { SignInCard } from './sign-in-card.js'
+import { StatusBar } from './status-bar.js'
+import { TabList } from './tab-list.js'
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
+
+/** The demo page: who you are, one session counter reached two ways, this session's tabs. */
+export function App() {
+  const { status, state, tabId, call, on, socket } = useSessionSocket<DemoMethods>(SOCKET_OPTIONS)
+  const story = storyOf(socket)
+  const lastEvent = useSyncExternalStore(story.subscribe, story.getSnapshot)
+  const [me, setMe] = useState<AppState | null>(null)
+  const [count, setCount] = useState<number | null>(null)
+  const [lastChange, setLastChange] = useState('')
+  const [tabs, setTabs] = useState<TabView[]>([])
+  const [sessionId, setSessionId] = useState<string | null>(null)
+  const [error, setError] = useState('')
+
+  const applyState = useCallback((next: AppState) => {
+    setMe(next)
+    setCount(next.count)
+  }, [])
+  const bump = useCallback((value: number) => setCount((current) => Math.max(current ?? 0, value)), [])
+
+  // What plain HTTP says at load, before the socket is up.
+  useEffect(() => {
+    requestJson<AppState>('/api/me').then((next) => next && applyState(next), (err: unknown) => setError(message(err)))
+  }, [applyState])
+
+  // On every ready (first connect, reconnect, rejoin), the socket's view of the session.
+  useEffect(() => {
+    if (state.status !== 'ready') return
+    let current = true
+    void (async () => {
+      try {
+        const next = await call('app.state')
+        if (!current) return
+        applyState(next)
+        setTabs(await call('tabs.list'))
+        if (next.test) setSessionId((await call('test.whoami')).sessionId)
+      } catch (err) {
+        if (current) setError(message(err))
+      }
+    })()
+    return () => {
+      current = false
+    }
+  }, [state, call, applyState])
+
+  useEffect(() => on('tabs', (next: TabView[]) => setTabs(next)), [on])
+  useEffect(
+    () =>
+      on('counter', (event: CounterEvent) => {
+        bump(event.count)
+        setLastChange(event.via === 'http' ? 'HTTP: fetch POST /api/counter' : `RPC: counter.increment from ${event.tabId === socket.tabId ? 'this tab' : `tab ${event.tabId}`}`)
+      }),
+    [on, bump, socket],
+  )
+
+  const run = (action: () => Promise<unknown>) => () => {
+    setError('')
+    action().catch((err: unknown) => setError(message(err)))
+  }
+  const incrementHttp = run(async () => {
+    const reply = await requestJson<{ count: number }>('/api/counter', { method: 'POST' })
+    if (reply) bump(reply.count)
+  })
+  const incrementRpc = run(async () => bump((await call('counter.increment')).count))
+  const signOut = run(async () => {
+    story.signingOut('logout')
+    await requestJson('/logout', { method: 'POST' })
+  })
+  const signOutEverywhere = run(async () => {
+    story.signingOut('everywhere')
+    // This tab's own session ends while the call runs: SESSION_ENDED is the expected answer.
+    await call('user.signOutEverywhere').catch((err: { code?: string }) => {
+      if (err.code !== 'SESSION_ENDED' && err.code !== 'CLOSED') throw err
+    })
+  })
+
+  const over = status === 'ended' || status === 'closed'
+  return (
+    <main>
+      <StatusBar status={status} lastEvent={lastEvent} />
+      {over && (
+        <section className="banner" data-testid="ended-banner">
+          <p>This tab is no longer connected to a session.</p>
+          <button type="button" onClick={() => location.reload()}>
+            Start again
+          </button>
+        </section>
+      )}
+      <div className="grid">
+        <SignInCard user={me?.user ?? null} disabled={over} onSignOut={signOut} onSignOutEverywhere={signOutEverywhere} />
+        <CounterCard count={count} lastChange={lastChange} disabled={over} onHttp={incrementHttp} onRpc={incrementRpc} />
+        <TabList tabs={tabs} me={tabId} />
+      </div>
+      {error && (
+        <p className="error" role="alert" data-testid="action-error">
+          {error}
+        </p>
+      )}
+      <footer>
+        <span>
+          this tab: <code data-testid="tab-id">{tabId}</code>
+        </span>
+        {me?.test && (
+          <span>
+            session (SS_TEST): <code data-testid="session-id">{sessionId ?? ''}</code>
+          </span>
+        )}
+        <a href="/plain.html">the same with a plain &lt;script&gt; tag</a>
+      </footer>
+    </main>
+  )
+}

@@ -1,0 +1,155 @@
+import type { ConnectionState, EndReason, RegisterReason, SessionSocket } from '@session-socket/browser'
+
+/** Why the socket went away last, as far as the page can tell. */
+type Cause = 'network' | 'server-restart' | 'rejoin' | 'server-closed'
+
+/**
+ * Counts successful cookie restores: the client's `fetch` option is used only for
+ * `POST {path}/restore`, so wrapping it tells the page when the register reply carried a
+ * restore code, i.e. the session cookie had to be put back.
+ */
+export function createRestoreWatch(): { fetch: typeof fetch; count: () => number } {
+  let restores = 0
+  return {
+    fetch: (input, init) =>
+      globalThis.fetch(input, init).then((response) => {
+        if (response.ok) restores++
+        return response
+      }),
+    count: () => restores,
+  }
+}
+
+const FIRST_READY: Record<RegisterReason, string> = {
+  'no-token': 'connected: new link for this browser',
+  'unknown-token': 'connected: the old link was unknown, new link',
+  'expired-token': 'connected: the old link had expired, new link',
+  'revoked-token': 'connected: the old link was revoked, new link',
+  'session-ended': 'connected: the old session was gone, new session',
+  'cookie-session': "connected: linked to this browser's session cookie",
+}
+
+const ENDED: Record<EndReason, string> = {
+  logout: 'ended: signed out in another tab',
+  expired: 'ended: the session expired',
+  revoked: 'ended: the session was ended by the server',
+}
+
+/**
+ * Tells, in one line, what happened to the connection last: "restored after cookie loss",
+ * "reconnected after network loss", "ended: signed out in another tab"… Built from the
+ * client's public events, the underlying socket's disconnect reason, the page's
+ * online/offline events and two app events (`server:shutdown`, `signout:everywhere`).
+ */
+export class ConnectionStory {
+  #text = 'connecting…'
+  #cause: Cause | undefined
+  #everReady = false
+  #restoresSeen = 0
+  #shutdownNotice = false
+  #selfSignOut: 'logout' | 'everywhere' | undefined
+  #everywhere = false
+  readonly #listeners = new Set<() => void>()
+  readonly #off: Array<() => void> = []
+  readonly #restores: { count: () => number }
+
+  constructor(client: SessionSocket, restores: { count: () => number }) {
+    this.#restores = restores
+    this.#restoresSeen = restores.count()
+    const socket = client.socket
+    const onDisconnect = (reason: string) => this.#onDisconnect(reason)
+    socket.on('disconnect', onDisconnect)
+    this.#off.push(() => socket.off('disconnect', onDisconnect))
+    this.#off.push(client.on('status', (state: ConnectionState) => this.#onStatus(state)))
+    this.#off.push(client.on('ready', (reply) => this.#onReady(reply.restored, reply.reason)))
+    this.#off.push(client.on('ended', (reason) => this.#onEnded(reason)))
+    this.#off.push(client.on('server:shutdown', () => (this.#shutdownNotice = true)))
+    this.#off.push(client.on('signout:everywhere', () => (this.#everywhere = true)))
+    const onOffline = () => {
+      this.#cause = 'network'
+      if (client.status !== 'ended' && client.status !== 'closed') this.#set('network lost: the browser is offline')
+    }
+    window.addEventListener('offline', onOffline)
+    this.#off.push(() => window.removeEventListener('offline', onOffline))
+    if (client.state.status === 'ready') this.#onReady(client.state.restored, client.state.reason)
+    else this.#onStatus(client.state)
+  }
+
+  get text(): string {
+    return this.#text
+  }
+
+  /** For useSyncExternalStore. */
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  getSnapshot = (): string => this.#text
+
+  /** Call before this tab signs out, so its own ending reads "you signed out". */
+  signingOut(kind: 'logout' | 'everywhere'): void {
+    this.#selfSignOut = kind
+  }
+
+  dispose(): void {
+    for (const off of this.#off) off()
+    this.#listeners.clear()
+  }
+
+  #set(text: string): void {
+    if (text === this.#text) return
+    this.#text = text
+    for (const listener of [...this.#listeners]) listener()
+  }
+
+  #onDisconnect(reason: string): void {
+    if (!navigator.onLine) this.#cause = 'network'
+    // The client disconnects itself to rejoin after a sign-in elsewhere (and on pagehide).
+    else if (reason === 'io client disconnect') this.#cause = 'rejoin'
+    else if (reason === 'io server disconnect') this.#cause = 'server-closed'
+    else this.#cause = this.#shutdownNotice ? 'server-restart' : 'network'
+    this.#shutdownNotice = false
+  }
+
+  #onStatus(state: ConnectionState): void {
+    switch (state.status) {
+      case 'offline': {
+        const retry = `retrying in ${(state.retryIn / 1000).toFixed(1)} s`
+        if (state.error) this.#set(`cannot connect (${state.error.code}), ${retry}`)
+        else if (this.#cause === 'server-restart') this.#set(`server restarting, ${retry}`)
+        else if (this.#cause === 'network' || this.#cause === undefined) this.#set(`connection lost, ${retry}`)
+        break
+      }
+      case 'closed':
+        this.#set(state.error?.code === 'CLOSED' ? 'closed: this tab connected again elsewhere' : `closed${state.error ? `: ${state.error.message}` : ''}`)
+        break
+      default:
+        break
+    }
+  }
+
+  #onReady(restored: boolean, reason: RegisterReason | null): void {
+    const cookieRestored = this.#restores.count() > this.#restoresSeen
+    this.#restoresSeen = this.#restores.count()
+    const first = !this.#everReady
+    this.#everReady = true
+    const cause = this.#cause
+    this.#cause = undefined
+    // A restore on a restored link means the cookie had gone (deleted, expired, stripped, or
+    // signed with a secret the server no longer has) while the session lived on.
+    if (cookieRestored && restored) return this.#set('restored after cookie loss')
+    if (first) return this.#set(restored ? 'connected: session restored by the link token' : FIRST_READY[reason ?? 'no-token'])
+    if (cause === 'network') return this.#set('reconnected after network loss')
+    if (cause === 'server-restart') return this.#set('reconnected after server restart')
+    if (cause === 'rejoin') return this.#set('rejoined: the session changed (sign-in in another tab)')
+    this.#set(restored ? 'reconnected' : `reconnected (${reason ?? 'new link'})`)
+  }
+
+  #onEnded(reason: EndReason): void {
+    if (reason === 'logout' && this.#selfSignOut === 'everywhere') return this.#set('ended: you signed out everywhere')
+    if (reason === 'logout' && this.#selfSignOut === 'logout') return this.#set('ended: you signed out')
+    if (reason === 'logout' && this.#everywhere) return this.#set('ended: signed out everywhere from another tab or browser')
+    this.#set(ENDED[reason])
+  }
+}
