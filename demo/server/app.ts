@@ -94,6 +94,7 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     store: linkStore,
     identify: (s) => s.userId,
     sessionCheckInterval: config.sessionCheckInterval,
+    touchInterval: config.touchInterval,
   })
   /** Counter writes of one session run one at a time on this node, HTTP and RPC alike. */
   const counterLock = createKeyedLock()
@@ -112,6 +113,9 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     return counterLock(sessionId, async () => {
       const stored = await storedSession(sessionId)
       s.count = (stored?.count ?? s.count ?? 0) + 1
+      // Activity: reset the expiry as an HTTP request does. The RPC dispatcher saves a changed
+      // session without touching it, so without this a call that writes would not extend it.
+      s.touch()
       await save(s)
       return s.count
     })
@@ -172,6 +176,13 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   })
 
   app.post('/api/counter', sameOrigin, async (req, res) => {
+    // No session behind the cookie (lost, expired, never set): say so rather than count in a
+    // fresh session the socket knows nothing about. The page then reconnects its socket, which
+    // restores the cookie, and tries again.
+    if (!(await storedSession(req.sessionID))) {
+      res.status(401).json({ error: { code: 'NO_SESSION', message: 'no session cookie: reconnect the socket to restore it' } })
+      return
+    }
     const count = await increment(req.session, req.sessionID)
     ss.toSession(req.sessionID).emit('counter', { count, via: 'http' } satisfies CounterEvent)
     res.json({ count })

@@ -19,6 +19,8 @@ export interface DemoConfig {
   sessionMaxAge: number
   /** How often live sessions are checked for expiry (ms). */
   sessionCheckInterval: number
+  /** Least time between two expiry resets of a session by RPC calls (ms). */
+  touchInterval: number
   /** Longest a clean shutdown may take before the process exits anyway (ms). */
   shutdownTimeout: number
   /** Built front end (Vite output). */
@@ -59,6 +61,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   // The short lifetimes are for expiry tests only: in a real run they would end sessions early.
   const sessionMaxAge = test ? integer(env, 'SESSION_MAX_AGE_MS', 14 * DAY, 100, 365 * DAY) : 14 * DAY
   const sessionCheckInterval = test ? integer(env, 'SESSION_CHECK_INTERVAL_MS', 60_000, 50, DAY) : 60_000
+  const touchInterval = test ? integer(env, 'SESSION_TOUCH_INTERVAL_MS', 60_000, 0, DAY) : 60_000
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65535),
@@ -69,6 +72,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     test,
     sessionMaxAge,
     sessionCheckInterval,
+    touchInterval,
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT_MS', 5_000, 100, 60_000),
     publicDir: path.join(DEMO_ROOT, 'dist/public'),
   }
