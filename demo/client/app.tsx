@@ -2,11 +2,12 @@ import { useCallback, useEffect, useState, useSyncExternalStore } from 'react'
 import { useSessionSocket } from '@session-socket/browser/react'
 import type { AppState, CounterEvent, DemoMethods, TabView } from '../server/api-types.js'
 import { CounterCard } from './counter-card.js'
-import { requestJson } from './http.js'
-import { SOCKET_OPTIONS, storyOf } from './session.js'
+import { HttpError, requestJson } from './http.js'
+import { SOCKET_OPTIONS, reconnect, storyOf } from './session.js'
 import { SignInCard } from './sign-in-card.js'
 import { StatusBar } from './status-bar.js'
 import { TabList } from './tab-list.js'
+import { TryIt } from './try-it.js'
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
 
@@ -68,7 +69,13 @@ export function App() {
     action().catch((err: unknown) => setError(message(err)))
   }
   const incrementHttp = run(async () => {
-    const reply = await requestJson<{ count: number }>('/api/counter', { method: 'POST' })
+    const post = () => requestJson<{ count: number }>('/api/counter', { method: 'POST' })
+    const reply = await post().catch(async (err: unknown) => {
+      // The cookie no longer carries the session: a reconnect restores it, then try once more.
+      if (!(err instanceof HttpError && err.code === 'NO_SESSION')) throw err
+      await reconnect(socket)
+      return post()
+    })
     if (reply) bump(reply.count)
   })
   const incrementRpc = run(async () => bump((await call('counter.increment')).count))
@@ -99,13 +106,15 @@ export function App() {
       <div className="grid">
         <SignInCard user={me?.user ?? null} disabled={over} onSignOut={signOut} onSignOutEverywhere={signOutEverywhere} />
         <CounterCard count={count} lastChange={lastChange} disabled={over} onHttp={incrementHttp} onRpc={incrementRpc} />
-        <TabList tabs={tabs} me={tabId} />
+        {/* An ended tab belongs to no session: it lists none. */}
+        <TabList tabs={over ? [] : tabs} me={tabId} />
       </div>
       {error && (
         <p className="error" role="alert" data-testid="action-error">
           {error}
         </p>
       )}
+      <TryIt />
       <footer>
         <span>
           this tab: <code data-testid="tab-id">{tabId}</code>

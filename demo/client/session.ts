@@ -38,3 +38,25 @@ export function storyOf(client: SessionSocket<any>): ConnectionStory {
   if (!story) stories.set(client, (story = new ConnectionStory(client, restores)))
   return story
 }
+
+/**
+ * Reconnects the socket now and resolves on the next ready. Register restores the session
+ * cookie when the request's cookie does not carry the session (it expired in the browser while
+ * socket activity kept the session alive, or was deleted): plain HTTP works again after it.
+ */
+export function reconnect(client: SessionSocket<any>, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer)
+      offReady()
+      offEnded()
+      if (err) reject(err)
+      else resolve()
+    }
+    const timer = setTimeout(() => done(new Error(`not connected again within ${timeoutMs / 1000} s`)), timeoutMs)
+    const offReady = client.on('ready', () => done())
+    const offEnded = client.on('ended', (reason) => done(new Error(`the session has ended (${reason})`)))
+    client.socket.disconnect()
+    client.connect()
+  })
+}

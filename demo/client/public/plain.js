@@ -35,10 +35,26 @@ client.on('ended', (reason) => {
 })
 client.on('counter', (event) => showCount(event.count, false))
 
+const postCounter = () => fetch('/api/counter', { method: 'POST', headers: { Accept: 'application/json' } })
+
+/** Reconnects now; register restores the session cookie if the browser lost it. */
+const reconnect = () =>
+  new Promise((resolve, reject) => {
+    const offReady = client.on('ready', () => (offReady(), offEnded(), resolve()))
+    const offEnded = client.on('ended', (reason) => (offReady(), offEnded(), reject(new Error(`the session has ended (${reason})`))))
+    client.socket.disconnect()
+    client.connect()
+  })
+
 $('counter-http').addEventListener('click', async () => {
   showError(null)
   try {
-    const response = await fetch('/api/counter', { method: 'POST', headers: { Accept: 'application/json' } })
+    let response = await postCounter()
+    if (response.status === 401) {
+      // No session behind the cookie (expired or deleted): the socket's register restores it.
+      await reconnect()
+      response = await postCounter()
+    }
     if (!response.ok) throw new Error(`POST /api/counter answered ${response.status}`)
     showCount((await response.json()).count, false)
   } catch (err) {
