@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { memoryTabIdStorage, type SessionSocket, type Status } from '@session-socket/browser'
-import { hashSecret, SessionSocketError, type TabInfo } from '@session-socket/node'
+import { hashSecret, SessionSocketError, type SessionSocketServer, type TabInfo } from '@session-socket/node'
 import { RedisLinkStore } from '@session-socket/node/redis'
 import type { CallReply } from '@session-socket/protocol'
 import { createClient } from 'redis'
@@ -86,6 +86,16 @@ async function connectRedis(url: string) {
   return client
 }
 
+/** A method that records which node ran it, to count executions. */
+function tally(runs: string[]) {
+  return (ss: SessionSocketServer, _app: unknown, node: number) => {
+    ss.method('tally', (params: { n: number }) => {
+      runs.push(`${node}:${params.n}`)
+      return { n: params.n, node }
+    })
+  }
+}
+
 function socketIds(node: ClusterNode): Set<string> {
   return new Set(node.server.io.of('/').sockets.keys())
 }
@@ -165,7 +175,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
   it('should end the tabs on every node with reason expired when the session expires in Redis', async () => {
     // connect-redis turns the cookie's maxAge into the key's TTL (whole seconds, rounded up).
-    cluster = await startCluster(redis!.url, { session: { cookie: { maxAge: 1000 } }, ss: { sessionCheckInterval: 100 } })
+    cluster = await startCluster(redis!.url, { session: { cookie: { maxAge: 1500 } }, ss: { sessionCheckInterval: 100 } })
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const proxy = await jarTo(a)
     const browser = makeBrowser(proxy.url)
@@ -210,14 +220,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
   it('should move a tab whose node crashed to another node, same session and tab id, and run its queued calls once', async () => {
     const runs: string[] = []
-    cluster = await startCluster(redis!.url, {
-      setup(ss, _app, node) {
-        ss.method('tally', (params: { n: number }) => {
-          runs.push(`${node}:${params.n}`)
-          return { n: params.n, node }
-        })
-      },
-    })
+    cluster = await startCluster(redis!.url, { setup: tally(runs) })
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const proxy = await jarTo(a)
     const tab = makeBrowser(proxy.url).open()
@@ -241,12 +244,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     const runs: string[] = []
     let crashAfterNextResult = false
     cluster = await startCluster(redis!.url, {
-      setup(ss, _app, node) {
-        ss.method('tally', (params: { n: number }) => {
-          runs.push(`${node}:${params.n}`)
-          return { n: params.n, node }
-        })
-      },
+      setup: tally(runs),
       // Node 0 dies right after storing a result, before its reply leaves: the reply is lost.
       links: (client, prefix, node) =>
         node === 0
@@ -307,7 +305,9 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     const a = cluster.node(0)
     // A frozen node: subscribed to the adapter's requests (so counted), never answering.
     const frozen = await connectRedis(redis!.url)
-    cleanups.push(() => frozen.destroy())
+    cleanups.push(() => {
+      if (frozen.isOpen) frozen.destroy()
+    })
     await frozen.subscribe(`${cluster.adapterKey}-request#/#`, () => {})
     const tab = makeBrowser(a.server.url).open()
     const log = statusLog(tab)
@@ -324,14 +324,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     const own = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] })
     cleanups.push(() => own.stop())
     const runs: string[] = []
-    cluster = await startCluster(own.url, {
-      setup(ss, _app, node) {
-        ss.method('tally', (params: { n: number }) => {
-          runs.push(`${node}:${params.n}`)
-          return { n: params.n, node }
-        })
-      },
-    })
+    cluster = await startCluster(own.url, { setup: tally(runs) })
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const proxy = await jarTo(a)
     const browser = makeBrowser(proxy.url)
@@ -378,6 +371,10 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     // Each reconnect attempt through the proxy (now pointing at B) is refused the same way.
     await nextStatus(onA, (state) => state.status === 'offline' && state.error?.code === 'STORE_UNAVAILABLE')
 
+    const restartAt = performance.now()
+    const reconnected = Promise.all(
+      cluster.nodes.flatMap((node) => node.redisClients).map((client) => new Promise((resolve) => client.once('ready', resolve))),
+    ).then(() => performance.now() - restartAt)
     await own.restart()
     const upAt = performance.now()
     const back = await Promise.all([late, onA, onB].map((tab) => waitForStatus(tab, 'ready', 8000).then((state) => ({ state, ms: performance.now() - upAt }))))
@@ -414,11 +411,57 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
       console.info(
         JSON.stringify({
           callRefusedMs: Math.round(callRefusedMs),
+          restartMs: Math.round(upAt - restartAt),
+          redisClientsReadyMs: Math.round(await reconnected),
           registerRefusedMs: Math.round(registerRefusedMs),
           readyAfterRestartMs: back.map(({ ms }) => Math.round(ms)),
           adapterBackMs: Math.round(adapterBackMs),
         }),
       )
+    }
+  })
+
+  it('should refuse calls and registers within the timeouts while Redis stops answering, and recover when it answers again', async () => {
+    const own = await startRedis()
+    cleanups.push(() => own.stop())
+    const runs: string[] = []
+    cluster = await startCluster(own.url, { setup: tally(runs) })
+    const proxy = await jarTo(cluster.node(0))
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const { sessionId } = await whoami(tab)
+
+    // SIGSTOP: connections stay open, nothing answers (a stalled or partitioned Redis).
+    own.pause()
+    const pausedAt = performance.now()
+    const refused = await tab.call('tally', { n: 1 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    const callRefusedMs = performance.now() - pausedAt
+    expect(refused).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect(runs).toEqual([])
+
+    const late = browser.open()
+    const lateLog = statusLog(late)
+    const openedAt = performance.now()
+    const offline = await nextStatus(late, (state) => state.status !== 'connecting' && state.status !== 'registering', 10_000)
+    const registerRefusedMs = performance.now() - openedAt
+    expect(offline).toMatchObject({ status: 'offline', error: { code: 'STORE_UNAVAILABLE' } })
+
+    own.resume()
+    const resumedAt = performance.now()
+    expect(await waitForStatus(late, 'ready', 8000)).toMatchObject({ restored: true })
+    const readyAfterResumeMs = performance.now() - resumedAt
+    expect(lateLog).not.toContain('ended')
+    expect(lateLog).not.toContain('closed')
+    expect((await whoami(late)).sessionId).toBe(sessionId)
+    expect(await tab.call('tally', { n: 2 })).toEqual({ n: 2, node: 0 })
+    expect(runs).toEqual(['0:2'])
+
+    if (process.env.SS_REPORT) {
+      console.info(JSON.stringify({ paused: true, callRefusedMs: Math.round(callRefusedMs), registerRefusedMs: Math.round(registerRefusedMs), readyAfterResumeMs: Math.round(readyAfterResumeMs) }))
     }
   })
 })

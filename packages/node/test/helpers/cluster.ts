@@ -9,29 +9,45 @@ import { startTestServer, type TestServer, type TestServerOptions } from './test
 
 export type RedisClient = ReturnType<typeof createClient>
 
+const reconnectStrategy = (retries: number) => Math.min(50 * (retries + 1), 300)
+
 /**
- * Options of the client that serves the link store and the session store: commands fail at
- * once while Redis is away (no offline queue) or after `timeout` when it stops answering,
- * and the client reconnects by itself, quickly enough for tests.
+ * Options of the client that serves the link store and the session store. No offline queue:
+ * commands fail at once while Redis is away. node-redis's command `timeout` only covers the
+ * wait to be written, not the reply, so a Redis that stops answering on an open connection is
+ * caught by `socketTimeout` (no byte for that long), with `pingInterval` keeping idle
+ * connections above it.
  */
 export function dataClientOptions(url: string) {
   return {
     url,
     disableOfflineQueue: true,
-    commandOptions: { timeout: 1000 },
-    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 300) },
+    pingInterval: 1000,
+    socket: { connectTimeout: 1000, socketTimeout: 3000, reconnectStrategy },
   }
 }
 
 /**
- * Options of the adapter's pub/sub clients. They keep the offline queue: the adapter publishes
- * without catching, so a rejected publish would be an unhandled rejection (fatal in Node ≥ 15).
+ * Options of the adapter's pub/sub clients. The adapter publishes without catching: keep the
+ * offline queue and turn off node-redis 6's default 5 s command timeout, so that an emit during
+ * an outage waits for Redis instead of rejecting (see also `catchPublishErrors`).
  */
 export function adapterClientOptions(url: string) {
   return {
     url,
-    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 300) },
+    commandOptions: { timeout: 0 },
+    pingInterval: 1000,
+    socket: { connectTimeout: 1000, socketTimeout: 3000, reconnectStrategy },
   }
+}
+
+/**
+ * The redis-adapter discards the promise of every `publish`; one that rejects (in flight when
+ * the connection dropped) would be an unhandled rejection, which ends a Node process by default.
+ */
+export function catchPublishErrors(pub: RedisClient): void {
+  const publish = pub.publish.bind(pub)
+  Object.assign(pub, { publish: (...args: Parameters<typeof publish>) => publish(...args).catch(() => 0) })
 }
 
 async function connect(options: Parameters<typeof createClient>[0]): Promise<RedisClient> {
@@ -48,6 +64,8 @@ export interface ClusterNode {
   server: TestServer
   /** Serves this node's link store and session store. */
   data: RedisClient
+  /** Every Redis connection of the node: data, adapter pub, adapter sub. */
+  redisClients: RedisClient[]
   /** False once crashed or closed. */
   readonly alive: boolean
   /**
@@ -115,6 +133,7 @@ export async function startCluster(redisUrl: string, options: ClusterOptions = {
   async function startNode(index: number): Promise<ClusterNode> {
     const data = await connect(dataClientOptions(redisUrl))
     const pub = await connect(adapterClientOptions(redisUrl))
+    catchPublishErrors(pub)
     const sub = pub.duplicate()
     sub.on('error', () => {})
     await sub.connect()
@@ -140,6 +159,7 @@ export async function startCluster(redisUrl: string, options: ClusterOptions = {
       index,
       server,
       data,
+      redisClients: clients,
       get alive() {
         return alive
       },
@@ -159,8 +179,9 @@ export async function startCluster(redisUrl: string, options: ClusterOptions = {
         httpServer.closeAllConnections()
         await io.close()
         for (const client of clients) {
-          if (client.isReady) await client.close()
-          else if (client.isOpen) client.destroy()
+          // close() waits for pending replies, which a Redis that stopped answering never sends.
+          if (client.isReady) await Promise.race([client.close(), new Promise((resolve) => setTimeout(resolve, 1000))])
+          if (client.isOpen) client.destroy()
         }
       },
     }
