@@ -12,8 +12,9 @@ import {
 import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
 import { Outbox, type PendingCall } from './outbox.js'
 import { browserLocks, browserPageLifecycle, type Locks, type PageEvent, type PageLifecycle } from './page-lifecycle.js'
-import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
-import { memoryTokenStorage, type TokenStorage } from './token-storage.js'
+import { mintTabId, type TabIdStorage } from './tab-id.js'
+import type { TokenStorage } from './token-storage.js'
+import { defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
 
 /** An optional logger: free when absent. */
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: unknown) => void
@@ -24,9 +25,9 @@ export interface SessionSocketOptions {
   url?: string
   /** URL prefix of the server's HTTP routes (`ss.http()`). @default '/session-socket' */
   path?: string
-  /** Where the link token lives. @default memoryTokenStorage() */
+  /** Where the link token lives. @default defaultTokenStorage(logger): IndexedDB in browsers, memory elsewhere */
   tokenStorage?: TokenStorage
-  /** Where this tab's id lives. @default memoryTabIdStorage() */
+  /** Where this tab's id lives. @default defaultTabIdStorage(logger): sessionStorage in browsers, memory elsewhere */
   tabIdStorage?: TabIdStorage
   /** Most calls that may wait for a connection at once. @default 100 */
   maxQueue?: number
@@ -118,8 +119,8 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
       restoreTimeout: 10_000,
       ...options,
     }
-    this.#tokens = options.tokenStorage ?? memoryTokenStorage()
-    this.#tabIds = options.tabIdStorage ?? memoryTabIdStorage()
+    this.#tokens = options.tokenStorage ?? defaultTokenStorage(options.logger)
+    this.#tabIds = options.tabIdStorage ?? defaultTabIdStorage(options.logger)
     this.#outbox = new Outbox(this.#options.maxQueue)
     this.#page = options.page === undefined ? browserPageLifecycle() : options.page
     this.#locks = options.locks === undefined ? browserLocks() : options.locks

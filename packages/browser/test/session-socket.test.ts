@@ -23,7 +23,7 @@ async function start() {
   received = []
   server = await startTestServer({
     setup: (ss) => {
-      ss.method('hang', () => new Promise(() => {}))
+      ss.method('hang', () => new Promise(() => {}), { session: false })
       ss.method('log', (params: unknown) => {
         received.push(params)
         return params

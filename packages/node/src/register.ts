@@ -55,6 +55,11 @@ function tokenState(record: LinkRecord | null, hasToken: boolean, now: number, l
   return 'valid'
 }
 
+/** True when a session holds nothing but its cookie: express-session's "uninitialized". */
+function isUninitialized(session: object): boolean {
+  return Object.keys(session).every((key) => key === 'cookie')
+}
+
 const REASON_FOR: Record<Exclude<TokenState, 'valid'>, RegisterReason> = {
   none: 'no-token',
   unknown: 'unknown-token',
@@ -105,7 +110,9 @@ export async function resolveRegistration(input: {
 
   if (state === 'valid' && record && hash !== null) {
     const alive = await sessions.get(record.sessionId)
-    if (alive && (handshake.isNew || handshake.sessionId === record.sessionId)) {
+    // A cookie wins over the token only for a session the app has put something in (a
+    // sign-in); an empty one is what a parallel cookieless request (a favicon) just made.
+    if (alive && (handshake.isNew || handshake.sessionId === record.sessionId || isUninitialized(handshake.session))) {
       sessionId = record.sessionId
       reason = null
     } else if (!handshake.isNew) {

@@ -43,6 +43,8 @@ export interface RpcEnvironment {
   maxInFlight: number
   /** Least time between two touches of one session by calls (ms). */
   touchInterval: number
+  /** Longest a session-using call waits for the previous one of its session (ms). */
+  sessionLockTimeout: number
   signal: AbortSignal
   now: () => number
   /** The session turned out to be gone: end its tabs. */
@@ -63,6 +65,8 @@ export class RpcDispatcher {
   /** Calls running on this node, by `tabId:callId`: a resend joins the running one. */
   readonly #running = new Map<string, Promise<CallReply>>()
   readonly #env: RpcEnvironment
+  /** The tail of each session's queue of session-using calls on this node. */
+  readonly #sessionQueues = new Map<string, Promise<unknown>>()
   /** When calls last touched each session on this node, to keep touches cheap. */
   readonly #touched = new Map<string, number>()
 
@@ -117,7 +121,9 @@ export class RpcDispatcher {
     if (claim.state === 'pending') {
       return fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
     }
-    const reply = await this.#run(socket, data, entry, params)
+    const reply = entry.options.session
+      ? await this.#serialised(data.sessionId, () => this.#run(socket, data, entry, params))
+      : await this.#run(socket, data, entry, params)
     try {
       await links.finishCall(key, reply, resultTtl, now())
     } catch (err) {
@@ -166,6 +172,33 @@ export class RpcDispatcher {
       this.#touch(after)
     }
     return { ok: true, r: result === undefined ? null : result }
+  }
+
+  /**
+   * Runs the session-using calls of one session one after another on this node: each reloads
+   * the session, so two at once would both read the same data and the last save would win.
+   * (Across nodes they can still interleave, as concurrent HTTP requests of one session do.)
+   */
+  #serialised<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
+    const previous = this.#sessionQueues.get(sessionId)
+    // A handler that never settles must not stall its session for good: wait a bounded time.
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const turn = previous
+      ? Promise.race([previous, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#env.sessionLockTimeout)))])
+      : Promise.resolve()
+    const result = turn.then(() => {
+      clearTimeout(timer)
+      return run()
+    })
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.#sessionQueues.set(sessionId, tail)
+    void tail.then(() => {
+      if (this.#sessionQueues.get(sessionId) === tail) this.#sessionQueues.delete(sessionId)
+    })
+    return result
   }
 
   /** A call is activity, as an HTTP request is: keep the session from expiring under an active tab. */

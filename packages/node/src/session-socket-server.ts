@@ -54,6 +54,11 @@ export interface SessionSocketServerOptions {
   maxInFlight?: number
   /** Least time between two expiry resets of one session by calls (ms); calls keep a session alive as HTTP requests do. @default 60000 */
   touchInterval?: number
+  /**
+   * Session-using calls of one session run one after another on a node, so concurrent changes
+   * are not lost; a call waits at most this long (ms) for the one before it. @default 5000
+   */
+  sessionLockTimeout?: number
   /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
   limits?: Partial<PayloadLimits>
   /** Rotate the token on every register; `true` for a 60 s grace window. @default false */
@@ -223,6 +228,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     resultTtl: options.resultTtl ?? 600_000,
     maxInFlight: options.maxInFlight ?? 64,
     touchInterval: options.touchInterval ?? 60_000,
+    sessionLockTimeout: options.sessionLockTimeout ?? 5_000,
     signal: closed.signal,
     now,
     onSessionGone: (sessionId) => {

@@ -141,8 +141,9 @@ describe('register', () => {
     const tab = makeBrowser(proxy.url).open()
     await waitForStatus(tab)
     const before = (await tab.call('whoami')) as { sessionId: string }
-    // The user signs in again over HTTP in a new session, as a login form would.
+    // The user starts over over HTTP in a new session and puts something in it.
     proxy.jar.clear()
+    await fetch(`${proxy.url}/count`, { method: 'POST' })
     const fresh = await whoami(server.url, proxy)
     expect(fresh.sessionId).not.toBe(before.sessionId)
     proxy.cut()
@@ -150,6 +151,25 @@ describe('register', () => {
     const state = await waitForStatus(tab, 'ready')
     expect(state).toMatchObject({ restored: false, reason: 'cookie-session' })
     expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(fresh.sessionId)
+  })
+
+  it('should not let an empty session made by a parallel cookieless request win over the token', async () => {
+    server = await startTestServer()
+    proxy = await startCookieJarProxy(server.port)
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    await tab.call('counter.increment')
+    const before = (await tab.call('whoami')) as { sessionId: string }
+    // A favicon request raced the first cookie: it got (and set) a second, empty session.
+    proxy.jar.clear()
+    const empty = await whoami(server.url, proxy)
+    expect(empty.sessionId).not.toBe(before.sessionId)
+    proxy.cut()
+    await waitForStatus(tab, 'offline')
+    expect(await waitForStatus(tab, 'ready')).toMatchObject({ restored: true, reason: null })
+    expect(((await tab.call('whoami')) as { sessionId: string; count: number })).toMatchObject({ sessionId: before.sessionId, count: 1 })
+    // The cookie was restored to the token's session, so HTTP agrees again.
+    expect(await whoami(server.url, proxy)).toMatchObject({ sessionId: before.sessionId, count: 1 })
   })
 
   it.each([

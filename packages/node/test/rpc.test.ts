@@ -186,4 +186,19 @@ describe('rpc', () => {
     releases[0]!()
     await expect(Promise.all(calls)).resolves.toHaveLength(3)
   })
+
+  it('should apply concurrent session changes of one session one after another', async () => {
+    const tab = await start()
+    const results = await Promise.all(Array.from({ length: 10 }, () => tab.call('counter.increment') as Promise<{ count: number }>))
+    expect(results.map((r) => r.count).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(((await (await fetch(`${proxy!.url}/whoami`)).json()) as { count: number }).count).toBe(10)
+  })
+
+  it('should not let a handler that never settles stall its session longer than sessionLockTimeout', async () => {
+    const tab = await start({ ss: { sessionLockTimeout: 200 }, setup: (ss) => ss.method('stuck', () => new Promise(() => {})) })
+    void tab.call('stuck', undefined, { timeout: 5_000 }).catch(() => undefined)
+    const started = Date.now()
+    expect(await tab.call('counter.increment')).toEqual({ count: 1 })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+  })
 })
