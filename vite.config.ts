@@ -20,5 +20,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // Memory checks (bad-input) call gc() before measuring.
+    execArgv: ['--expose-gc'],
   },
 })

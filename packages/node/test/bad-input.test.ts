@@ -61,11 +61,15 @@ const registerCases: Array<[string, unknown, string]> = [
   ['an extra field', { ...base, admin: true }, 'BAD_REQUEST'],
   ['a __proto__ key', JSON.parse('{"v":1,"token":null,"tabId":"t","__proto__":{"x":1}}'), 'BAD_REQUEST'],
   ['a constructor key', { ...base, constructor: { prototype: {} } }, 'BAD_REQUEST'],
+  ['a nested object token', { ...base, token: { toString: 'x' } }, 'BAD_REQUEST'],
+  ['an array', [base], 'BAD_REQUEST'],
+  ['null', null, 'BAD_REQUEST'],
+  ['binary', Buffer.from(JSON.stringify(base)), 'BAD_REQUEST'],
 ]
 
 describe('bad input', () => {
   // socket.io's own parser drops a CONNECT whose auth is not an object before any middleware runs.
-  it.each(registerCases.filter(([, auth]) => typeof auth === 'object'))('should refuse a CONNECT register with %s', async (_name, auth, code) => {
+  it.each(registerCases.filter(([, auth]) => auth !== null && typeof auth === 'object' && !Array.isArray(auth) && !Buffer.isBuffer(auth)))('should refuse a CONNECT register with %s', async (_name, auth, code) => {
     const error = await connectWith(auth)
     expect(error.code).toBe(code)
     expect(error.message).not.toMatch(/at .*\.ts:\d+/)
@@ -104,6 +108,9 @@ describe('bad input', () => {
     ['an object with too many keys', { id: 'c', m: 'whoami', p: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, i])) }, 'BAD_REQUEST'],
     ['binary params', { id: 'c', m: 'whoami', p: Buffer.from('binary') }, 'BAD_REQUEST'],
     ['a binary envelope', Buffer.from('{"id":"c","m":"whoami"}'), 'BAD_REQUEST'],
+    ['an array envelope', [{ id: 'c', m: 'whoami' }], 'BAD_REQUEST'],
+    ["another session's tab id", { id: 'c', m: 'whoami', tabId: 'someone-elses-tab' }, 'BAD_REQUEST'],
+    ['a boolean envelope', true, 'BAD_REQUEST'],
   ]
 
   it.each(callCases)('should answer a call with %s with a typed error', async (_name, payload, code) => {
@@ -122,6 +129,26 @@ describe('bad input', () => {
   it('should refuse a second register on a registered socket', async () => {
     const reply = await good.socket.timeout(3000).emitWithAck(EVENTS.REGISTER, { v: 1, token: null, tabId: 'again' })
     expect(reply.error.code).toBe('BAD_REQUEST')
+  })
+
+  it('should keep memory flat under a flood of bad input', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc
+    expect(gc, 'vitest runs with --expose-gc').toBeTypeOf('function')
+    const flood = async (rounds: number) => {
+      for (let i = 0; i < rounds; i++) {
+        const [, payload] = callCases[i % callCases.length]!
+        await good.socket.timeout(3000).emitWithAck(EVENTS.CALL, payload)
+        await good.socket.timeout(3000).emitWithAck(EVENTS.REGISTER, registerCases[i % registerCases.length]![1])
+      }
+    }
+    await flood(300)
+    gc!()
+    const before = process.memoryUsage().heapUsed
+    await flood(3000)
+    gc!()
+    const grown = process.memoryUsage().heapUsed - before
+    // 3,000 rounds leaving even 1 KB each behind would be 3 MB.
+    expect(grown).toBeLessThan(1_500_000)
   })
 
   it('should still serve a good client and keep what was stored', async () => {
