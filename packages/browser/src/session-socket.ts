@@ -7,6 +7,8 @@ import {
   type EndReason,
   type EndedEvent,
   type MethodMap,
+  type MethodParams,
+  type MethodResult,
   type RegisterReply,
 } from '@session-socket/protocol'
 import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
@@ -85,7 +87,7 @@ const ENDED_BY_REASON: Partial<Record<NonNullable<RegisterReply['reason']>, EndR
  * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
  * while not ready and sends them once, in order, after register.
  */
-export class SessionSocket<M extends MethodMap = MethodMap> {
+export class SessionSocket<M extends object = MethodMap> {
   readonly #options: Required<Pick<SessionSocketOptions, 'path' | 'maxQueue' | 'callTimeout' | 'backoff' | 'restoreTimeout'>> & SessionSocketOptions
   readonly #tokens: TokenStorage
   readonly #tabIds: TabIdStorage
@@ -254,7 +256,7 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
    * @example
    * const { value } = await s.call('counter.increment', { by: 1 })
    */
-  call<K extends keyof M & string>(method: K, params?: Parameters<M[K]>[0], options: CallOptions = {}): Promise<Awaited<ReturnType<M[K]>>> {
+  call<K extends keyof M & string>(method: K, params?: MethodParams<M, K>, options: CallOptions = {}): Promise<MethodResult<M, K>> {
     if (typeof method !== 'string' || method.length === 0) throw new TypeError('call(method, params): method must be a non-empty string')
     if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
     if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
@@ -275,7 +277,7 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
         call = this.#outbox.add(method, params, {
           resolve: (value) => {
             cleanup()
-            resolve(value as Awaited<ReturnType<M[K]>>)
+            resolve(value as MethodResult<M, K>)
           },
           reject: (error) => {
             cleanup()
@@ -501,6 +503,6 @@ export class SessionSocket<M extends MethodMap = MethodMap> {
  * s.on('ready', () => console.log('tab', s.tabId, 'is ready'))
  * const { value } = await s.call('counter.increment', { by: 1 })
  */
-export function createSessionSocket<M extends MethodMap = MethodMap>(options: SessionSocketOptions = {}): SessionSocket<M> {
+export function createSessionSocket<M extends object = MethodMap>(options: SessionSocketOptions = {}): SessionSocket<M> {
   return new SessionSocket<M>(options)
 }

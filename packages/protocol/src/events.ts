@@ -97,12 +97,20 @@ export interface ClientToServerEvents {
 }
 
 /**
- * A map of RPC methods, shared by client and server for typing:
+ * The methods of a server, for typing `call`: an interface or a type alias mapping each
+ * method name to `(params) => result`. The default accepts any name.
  *
  * @example
  * interface Methods { 'counter.increment': (p: { by: number }) => { value: number } }
+ * const s = createSessionSocket<Methods>()
  */
-export type MethodMap = Record<string, (params: any) => unknown>
+export type MethodMap = Record<string, (params?: any) => any>
+
+/** The params type of method `K` of a method map. */
+export type MethodParams<M, K extends keyof M> = M[K] extends (params: infer P) => unknown ? P : unknown
+
+/** The (awaited) result type of method `K` of a method map. */
+export type MethodResult<M, K extends keyof M> = M[K] extends (...args: any[]) => infer R ? Awaited<R> : unknown
 
 /** The `connect_error` data the server attaches when register fails in the CONNECT step. */
 export interface ConnectErrorData {

@@ -9,6 +9,8 @@ export type {
   EndReason,
   EndedEvent,
   MethodMap,
+  MethodParams,
+  MethodResult,
   RegisterReason,
   RegisterReply,
   RegisterRequest,

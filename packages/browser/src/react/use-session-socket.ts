@@ -8,7 +8,7 @@ export interface UseSessionSocketOptions extends SessionSocketOptions {
 }
 
 /** What {@link useSessionSocket} returns. `call` and `on` keep their identity across renders. */
-export interface UseSessionSocketResult<M extends MethodMap = MethodMap> {
+export interface UseSessionSocketResult<M extends object = MethodMap> {
   /** The current status; the component re-renders when it changes. */
   status: Status
   /** The current state with its details (the same object until it changes). */
@@ -87,7 +87,7 @@ function scheduleClose(entry: Entry, delay = 1_000): void {
  *   return <button disabled={status !== 'ready'} onClick={() => call('counter.increment', { by: 1 })}>+1</button>
  * }
  */
-export function useSessionSocket<M extends MethodMap = MethodMap>(options: UseSessionSocketOptions = {}): UseSessionSocketResult<M> {
+export function useSessionSocket<M extends object = MethodMap>(options: UseSessionSocketOptions = {}): UseSessionSocketResult<M> {
   const key = `${options.url ?? ''}|${options.path ?? '/session-socket'}`
   // Only url and path pick the client: the other options belong to it, set by its first user.
   const entry = useMemo(() => acquire(key, options), [key])
