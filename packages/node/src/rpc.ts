@@ -39,6 +39,8 @@ export interface RpcEnvironment {
   limits: PayloadLimits
   /** How long a call's reply is remembered for a resend (ms). */
   resultTtl: number
+  /** How long a started call is presumed running (ms); after that, a resend may run it again. */
+  callLease: number
   /** Most calls one socket may have running at once. */
   maxInFlight: number
   /** Least time between two touches of one session by calls (ms). */
@@ -110,10 +112,12 @@ export class RpcDispatcher {
   }
 
   async #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply> {
-    const { links, resultTtl, now } = this.#env
+    const { links, resultTtl, callLease, now } = this.#env
     let claim
     try {
-      claim = await links.claimCall(key, resultTtl, now())
+      // A claim outlives its node only for the lease: a call whose server died mid-run is run
+      // again on resend rather than answered IN_PROGRESS until the results memory forgets it.
+      claim = await links.claimCall(key, callLease, now())
     } catch (err) {
       return fail(SessionSocketError.from(err))
     }

@@ -50,6 +50,12 @@ export interface SessionSocketServerOptions {
   sweepInterval?: number
   /** How long a call's reply is kept to answer a resend of the same call id (ms). @default 600000 */
   resultTtl?: number
+  /**
+   * How long a started call counts as running (ms). A resend of it on another node (or after a
+   * crash) within the lease is answered IN_PROGRESS; after it, the call runs again. Keep it
+   * above your slowest handler. @default 60000
+   */
+  callLease?: number
   /** Most calls one socket may have running at once. @default 64 */
   maxInFlight?: number
   /** Least time between two expiry resets of one session by calls (ms); calls keep a session alive as HTTP requests do. @default 60000 */
@@ -226,6 +232,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     sessions,
     limits: { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits },
     resultTtl: options.resultTtl ?? 600_000,
+    callLease: options.callLease ?? 60_000,
     maxInFlight: options.maxInFlight ?? 64,
     touchInterval: options.touchInterval ?? 60_000,
     sessionLockTimeout: options.sessionLockTimeout ?? 5_000,

@@ -4,6 +4,8 @@ import { startTestServer, type TestServer, type TestServerOptions } from './help
 import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
 import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
 import type { SessionSocket } from '@session-socket/browser'
+import { MemoryLinkStore } from '@session-socket/node'
+import { rawRegister } from './helpers/raw-client.js'
 
 let server: TestServer | undefined
 let proxy: CookieJarProxy | undefined
@@ -200,5 +202,25 @@ describe('rpc', () => {
     const started = Date.now()
     expect(await tab.call('counter.increment')).toEqual({ count: 1 })
     expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+  })
+
+  it('should answer IN_PROGRESS for a call another server started, and run it once that server\'s lease ran out', async () => {
+    let offset = 0
+    let runs = 0
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ links, ss: { callLease: 1_000, now: () => Date.now() + offset }, setup: (ss) => ss.method('work', () => ++runs, { session: false }) })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'lease-tab' })
+    try {
+      // A server that crashed mid-call left its claim behind in the shared store.
+      await links.claimCall('lease-tab:c1', 1_000, Date.now())
+      const busy = await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })
+      expect(busy).toMatchObject({ ok: false, e: { code: 'IN_PROGRESS', retryAfter: 500 } })
+      offset = 2_000
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
+      expect(runs).toBe(1)
+    } finally {
+      raw.close()
+    }
   })
 })
