@@ -5,7 +5,7 @@ import path from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import session, { type Session, type SessionData } from 'express-session'
 import { Server } from 'socket.io'
-import { createSessionSocketServer, type SessionSocketServer } from '@session-socket/node'
+import { SessionSocketError, createSessionSocketServer, type SessionSocketServer } from '@session-socket/node'
 import type { AppState, CounterEvent, TabView } from './api-types.js'
 import { ConfigError, type DemoConfig } from './config.js'
 import { createKeyedLock } from './keyed-lock.js'
@@ -43,14 +43,22 @@ function stateOf(s: AnySession | undefined, test: boolean): AppState {
   return { user, count: s?.count ?? 0, test }
 }
 
+/** The session store failed (Redis away, SQLite busy): the client may retry. */
+class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError'
+  constructor(cause: unknown) {
+    super('session store unavailable', { cause })
+  }
+}
+
 function save(s: Session): Promise<void> {
-  return new Promise((resolve, reject) => s.save((err) => (err ? reject(err) : resolve())))
+  return new Promise((resolve, reject) => s.save((err) => (err ? reject(new StoreUnavailableError(err)) : resolve())))
 }
 
 /** Refuses cross-site POSTs: SameSite=Lax already keeps the cookie off them, this says so plainly. */
 function sameOrigin(req: Request, res: Response, next: NextFunction): void {
   const origin = req.headers.origin
-  if (origin !== undefined && origin !== 'null') {
+  if (origin !== undefined) {
     let host: string | undefined
     try {
       host = new URL(origin).host
@@ -102,7 +110,7 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
 
   const storedSession = (sessionId: string) =>
     new Promise<SessionData | null>((resolve, reject) =>
-      sessionStore.get(sessionId, (err, data) => (err ? reject(err) : resolve(data ?? null))),
+      sessionStore.get(sessionId, (err, data) => (err ? reject(new StoreUnavailableError(err)) : resolve(data ?? null))),
     )
 
   /**
@@ -139,7 +147,11 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   ss.method('app.state', (_params, ctx) => stateOf(ctx.session, config.test))
   ss.method('tabs.list', (_params, ctx) => tabsOf(ctx.sessionId), { session: false })
   ss.method('counter.increment', async (_params, ctx) => {
-    const count = await increment(ctx.session!, ctx.sessionId)
+    const count = await increment(ctx.session!, ctx.sessionId).catch((err: unknown) => {
+      // A typed, retryable answer rather than INTERNAL.
+      if (err instanceof StoreUnavailableError) throw new SessionSocketError('STORE_UNAVAILABLE', 'session store unavailable', { retryAfter: 1000 })
+      throw err
+    })
     ss.toSession(ctx.sessionId).emit('counter', { count, via: 'rpc', tabId: ctx.tabId } satisfies CounterEvent)
     return { count }
   })
@@ -223,8 +235,13 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     })
   }
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    console.error(`demo: request failed: ${(err as Error)?.stack ?? String(err)}`)
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof StoreUnavailableError) {
+      console.error(`demo: ${req.method} ${req.path}: session store unavailable: ${(err.cause as Error)?.message ?? err.cause}`)
+      if (!res.headersSent) res.status(503).set('Retry-After', '1').json({ error: { code: 'STORE_UNAVAILABLE', message: 'session store unavailable, try again' } })
+      return
+    }
+    console.error(`demo: ${req.method} ${req.path} failed: ${(err as Error)?.stack ?? String(err)}`)
     if (!res.headersSent) res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } })
   })
 

@@ -101,30 +101,41 @@ async function openRedisStores(url: string): Promise<DemoStores> {
   } catch {
     throw new ConfigError(`REDIS_URL is not a URL (expected e.g. redis://127.0.0.1:6379)`)
   }
-  // Commands fail at once while Redis is away (the stores answer STORE_UNAVAILABLE and clients
-  // retry) instead of piling up in an offline queue; the clients reconnect by themselves.
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 5_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) },
-  })
-  const pub = client.duplicate()
-  const sub = client.duplicate()
+  let connected = false
+  // At start-up, fail at once (one clear line) rather than retry; later, retry for ever.
+  const reconnectStrategy = (retries: number, cause: Error) => (connected ? Math.min(100 * 2 ** retries, 2_000) : cause)
+  // A Redis that stops answering on an open connection is caught by socketTimeout (no byte
+  // for that long); pingInterval keeps idle connections above it.
+  const socket = { connectTimeout: 5_000, socketTimeout: 5_000, reconnectStrategy }
+  // Sessions and links: no offline queue, so commands fail at once while Redis is away (the
+  // stores answer STORE_UNAVAILABLE and clients retry) instead of piling up.
+  const client = createClient({ url, disableOfflineQueue: true, pingInterval: 1_000, socket })
+  // The adapter's pub/sub: it publishes without catching, so these keep the offline queue and
+  // no command timeout (an emit during an outage waits for Redis rather than rejecting)...
+  const adapterOptions = { url, commandOptions: { timeout: 0 }, pingInterval: 1_000, socket }
+  const pub = createClient(adapterOptions)
+  const sub = createClient(adapterOptions)
+  // ...and a publish in flight when the connection drops still rejects: catch it, or Node
+  // would end the process on the unhandled rejection.
+  const publish = pub.publish.bind(pub)
+  Object.assign(pub, { publish: (...args: Parameters<typeof publish>) => publish(...args).catch(() => 0) })
   const clients = [client, pub, sub]
   let lastError = ''
   for (const c of clients) {
     c.on('error', (err: Error) => {
-      // One line per distinct error, not one per reconnect attempt.
-      if (err.message === lastError) return
+      // Start-up failures are reported once, below; later, one line per distinct error.
+      if (!connected || err.message === lastError) return
       lastError = err.message
       console.error(`demo: redis: ${err.message}`)
     })
   }
-  const quitAll = () => Promise.allSettled(clients.map((c) => (c.isOpen ? c.close() : Promise.resolve())))
+  // close() lets queued commands finish: only on a live connection. Offline, drop them.
+  const quitAll = () => Promise.allSettled(clients.map((c) => (c.isReady ? c.close() : c.isOpen ? c.destroy() : undefined)))
   try {
-    await within(Promise.all(clients.map((c) => c.connect())), 5_000, `cannot reach Redis at ${where} (REDIS_URL) within 5 s`)
+    await within(Promise.all(clients.map((c) => c.connect())), 6_000, `cannot reach Redis at ${where} (REDIS_URL) within 6 s`)
+    connected = true
   } catch (err) {
-    clients.forEach((c) => c.destroy())
+    for (const c of clients) if (c.isOpen) c.destroy()
     throw err instanceof ConfigError ? err : new ConfigError(`cannot reach Redis at ${where} (REDIS_URL): ${(err as Error).message}`)
   }
   return {
