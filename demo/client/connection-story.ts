@@ -1,4 +1,31 @@
-import type { ConnectionState, EndReason, RegisterReason, SessionSocket } from '@session-socket/browser'
+import type { ConnectionState, EndReason, RegisterReason, Status } from '@session-socket/browser'
+
+/** What the story reads from the client: a SessionSocket has all of it. */
+export interface StorySource {
+  readonly state: ConnectionState
+  readonly status: Status
+  /** The underlying socket.io-client socket, for its disconnect reason. */
+  readonly socket: {
+    on(event: 'disconnect', listener: (reason: string) => void): unknown
+    off(event: 'disconnect', listener: (reason: string) => void): unknown
+  }
+  on(event: string, listener: (...args: any[]) => void): () => void
+}
+
+/** The page's connectivity, injectable for tests. */
+export interface StoryPage {
+  online(): boolean
+  /** Subscribes to the browser going offline; returns the unsubscribe function. */
+  onOffline(listener: () => void): () => void
+}
+
+const browserPage: StoryPage = {
+  online: () => navigator.onLine,
+  onOffline(listener) {
+    window.addEventListener('offline', listener)
+    return () => window.removeEventListener('offline', listener)
+  },
+}
 
 /** Why the socket went away last, as far as the page can tell. */
 type Cause = 'network' | 'server-restart' | 'rejoin' | 'server-closed'
@@ -52,25 +79,27 @@ export class ConnectionStory {
   readonly #listeners = new Set<() => void>()
   readonly #off: Array<() => void> = []
   readonly #restores: { count: () => number }
+  readonly #page: StoryPage
 
-  constructor(client: SessionSocket, restores: { count: () => number }) {
+  constructor(client: StorySource, restores: { count: () => number }, page: StoryPage = browserPage) {
     this.#restores = restores
+    this.#page = page
     this.#restoresSeen = restores.count()
     const socket = client.socket
     const onDisconnect = (reason: string) => this.#onDisconnect(reason)
     socket.on('disconnect', onDisconnect)
     this.#off.push(() => socket.off('disconnect', onDisconnect))
     this.#off.push(client.on('status', (state: ConnectionState) => this.#onStatus(state)))
-    this.#off.push(client.on('ready', (reply) => this.#onReady(reply.restored, reply.reason)))
-    this.#off.push(client.on('ended', (reason) => this.#onEnded(reason)))
+    this.#off.push(client.on('ready', (reply: { restored: boolean; reason: RegisterReason | null }) => this.#onReady(reply.restored, reply.reason)))
+    this.#off.push(client.on('ended', (reason: EndReason) => this.#onEnded(reason)))
     this.#off.push(client.on('server:shutdown', () => (this.#shutdownNotice = true)))
     this.#off.push(client.on('signout:everywhere', () => (this.#everywhere = true)))
-    const onOffline = () => {
-      this.#cause = 'network'
-      if (client.status !== 'ended' && client.status !== 'closed') this.#set('network lost: the browser is offline')
-    }
-    window.addEventListener('offline', onOffline)
-    this.#off.push(() => window.removeEventListener('offline', onOffline))
+    this.#off.push(
+      page.onOffline(() => {
+        this.#cause = 'network'
+        if (client.status !== 'ended' && client.status !== 'closed') this.#set('network lost: the browser is offline')
+      }),
+    )
     if (client.state.status === 'ready') this.#onReady(client.state.restored, client.state.reason)
     else this.#onStatus(client.state)
   }
@@ -104,7 +133,7 @@ export class ConnectionStory {
   }
 
   #onDisconnect(reason: string): void {
-    if (!navigator.onLine) this.#cause = 'network'
+    if (!this.#page.online()) this.#cause = 'network'
     // The client disconnects itself to rejoin after a sign-in elsewhere (and on pagehide).
     else if (reason === 'io client disconnect') this.#cause = 'rejoin'
     else if (reason === 'io server disconnect') this.#cause = 'server-closed'

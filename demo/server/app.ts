@@ -1,6 +1,6 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import session, { type Session, type SessionData } from 'express-session'
@@ -34,7 +34,7 @@ export interface DemoServer {
 const COOKIE_NAME = 'demo.sid'
 const MAX_NAME = 40
 /** The built <script> bundle of @session-socket/browser, as an app would serve it from node_modules. */
-const IIFE_BUNDLE = fileURLToPath(import.meta.resolve('@session-socket/browser/iife'))
+const iifeBundle = () => createRequire(import.meta.url).resolve('@session-socket/browser/iife')
 
 type AnySession = Session & Partial<SessionData>
 
@@ -168,8 +168,8 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   }
 
   // Static files need no session: they come before it.
-  app.get('/session-socket.iife.js', (_req, res) => res.sendFile(IIFE_BUNDLE))
-  app.get('/session-socket.iife.js.map', (_req, res) => res.sendFile(`${IIFE_BUNDLE}.map`))
+  app.get('/session-socket.iife.js', (_req, res) => res.sendFile(iifeBundle()))
+  app.get('/session-socket.iife.js.map', (_req, res) => res.sendFile(`${iifeBundle()}.map`))
   app.use('/assets', express.static(path.join(config.publicDir, 'assets'), { immutable: true, maxAge: '1y', fallthrough: false }))
   app.use(express.static(config.publicDir, { index: false }))
 

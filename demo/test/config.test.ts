@@ -1,0 +1,33 @@
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, DEMO_ROOT, readConfig } from '../server/config.js'
+
+describe('readConfig', () => {
+  it('should default to 127.0.0.1:3000, demo/.data and the development secret', () => {
+    const config = readConfig({})
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 3000, redisUrl: undefined, devSecret: true, test: false })
+    expect(config.dataDir).toBe(path.join(DEMO_ROOT, '.data'))
+    expect(config.secrets).toHaveLength(1)
+  })
+
+  it('should read SESSION_SECRETS as a comma-separated list, first one first', () => {
+    const config = readConfig({ SESSION_SECRETS: ' new , old ,,' })
+    expect(config.secrets).toEqual(['new', 'old'])
+    expect(config.devSecret).toBe(false)
+  })
+
+  it('should take short lifetimes from the environment only with SS_TEST=1', () => {
+    const env = { SESSION_MAX_AGE_MS: '2000', SESSION_CHECK_INTERVAL_MS: '100', SESSION_TOUCH_INTERVAL_MS: '50' }
+    expect(readConfig(env)).toMatchObject({ sessionMaxAge: 14 * 24 * 3600_000, sessionCheckInterval: 60_000, touchInterval: 60_000 })
+    expect(readConfig({ ...env, SS_TEST: '1' })).toMatchObject({ test: true, sessionMaxAge: 2000, sessionCheckInterval: 100, touchInterval: 50 })
+  })
+
+  it('should refuse a PORT that is not a port, with the variable in the message', () => {
+    expect(() => readConfig({ PORT: 'abc' })).toThrow(ConfigError)
+    expect(() => readConfig({ PORT: '70000' })).toThrow("PORT must be an integer from 0 to 65535 (got '70000')")
+  })
+
+  it('should resolve DATA_DIR to an absolute path', () => {
+    expect(readConfig({ DATA_DIR: 'some/where' }).dataDir).toBe(path.resolve('some/where'))
+  })
+})
