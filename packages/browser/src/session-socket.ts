@@ -448,8 +448,9 @@ export class SessionSocket<M extends object = MethodMap> {
       if (this.#outbox.get(call.id) !== call || call.attempt !== attempt) return
       if (reply.ok) return call.resolve(reply.r)
       const error = SessionSocketError.from(reply.e)
-      if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED') {
-        // Same call id again later: the server runs it at most once.
+      if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED' || error.code === 'STORE_UNAVAILABLE') {
+        // Same call id again later (a store outage is network trouble too): the server runs it
+        // at most once. The call's own timeout bounds the retries.
         call.sent = false
         setTimeout(() => {
           if (this.#outbox.get(call.id) === call && !call.sent && this.#state.status === 'ready') this.#send(call)

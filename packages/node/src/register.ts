@@ -42,6 +42,8 @@ export interface Registration {
   failed: boolean
   /** A replaced token came back after the grace window: this session's tokens were revoked. */
   reuseIn?: string
+  /** The session's data as register saw it (for `identify`). */
+  session: object
 }
 
 type TokenState = 'none' | 'unknown' | 'expired' | 'revoked' | 'reused' | 'valid'
@@ -107,6 +109,7 @@ export async function resolveRegistration(input: {
   /** Absolute expiry of the token the client gets: a rotated successor keeps its predecessor's. */
   let expiresAt = now + lifetimes.absolute
   let createdAt = now
+  let data: object = handshake.session
 
   if (state === 'valid' && record && hash !== null) {
     const alive = await sessions.get(record.sessionId)
@@ -115,6 +118,7 @@ export async function resolveRegistration(input: {
     if (alive && (handshake.isNew || handshake.sessionId === record.sessionId || isUninitialized(handshake.session))) {
       sessionId = record.sessionId
       reason = null
+      data = alive
     } else if (!handshake.isNew) {
       sessionId = handshake.sessionId
       reason = 'cookie-session'
@@ -157,5 +161,7 @@ export async function resolveRegistration(input: {
   }
   debug('register tab=%s restored=%s reason=%s new=%s restore=%s', request.tabId, reply.restored, reason, reply.newSession, reply.restoreCode !== undefined)
   const failed = state === 'unknown' || state === 'expired' || state === 'revoked' || state === 'reused'
-  return reuseIn === undefined ? { reply, sessionId, tokenHash, failed } : { reply, sessionId, tokenHash, failed, reuseIn }
+  const registration: Registration = { reply, sessionId, tokenHash, failed, session: data }
+  if (reuseIn !== undefined) registration.reuseIn = reuseIn
+  return registration
 }

@@ -314,20 +314,21 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       since: now(),
       tokenHash: registration.tokenHash,
     }
+    // Known before the first event goes out, so a fresh tab is in its user room from the start.
+    const userId = options.identify?.(registration.session as Session & Partial<SessionData>)
+    if (userId !== null && userId !== undefined) data.userId = String(userId)
     socket.data = data
     return registration.reply
   }
 
-  async function attach(socket: Socket, restored: boolean): Promise<void> {
+  function attach(socket: Socket, restored: boolean): void {
     const data = socket.data as SocketData
-    void socket.join([`session:${data.sessionId}`, `tab:${data.tabId}`])
+    const rooms = [`session:${data.sessionId}`, `tab:${data.tabId}`]
+    if (data.userId !== undefined) rooms.push(`user:${data.userId}`)
+    void socket.join(rooms)
     socket.once('disconnect', (reason) => {
       tell('tab:close', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, reason })
     })
-    if (options.identify) {
-      const session = await sessions.load(data.sessionId).catch(() => null)
-      if (session) joinUser(socket, session)
-    }
     tell('tab:open', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, restored })
   }
 
@@ -383,8 +384,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
+      attach(socket, reply.restored)
       socket.emit(EVENTS.REGISTERED, reply)
-      void attach(socket, reply.restored)
     }
 
     socket.on(EVENTS.REGISTER, (raw: unknown, ack: unknown) => {
@@ -404,8 +405,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         async (reply) => {
           registered = true
           registering = false
+          attach(socket, reply.restored)
           ack(reply)
-          await attach(socket, reply.restored)
         },
         (err) => {
           registering = false
