@@ -28,6 +28,38 @@ export interface RestoreCodeRecord {
   expiresAt: number
 }
 
+/** One durable event as stored for one tab. */
+export interface StoredEvent {
+  /** Per-tab sequence number: 1, 2, 3… with no holes. */
+  seq: number
+  /** Event name and arguments, as the app emitted them (JSON). */
+  event: string
+  args: unknown[]
+  /** When it stops being replayable (ms since epoch). */
+  expiresAt: number
+}
+
+/** Bounds on one tab's stored durable events. */
+export interface EventQuota {
+  /** Most events kept for one tab. */
+  maxEvents: number
+  /** Most bytes (of `JSON.stringify([event, args])`) kept for one tab. */
+  maxBytes: number
+}
+
+/** What `readEvents` returns. */
+export interface EventRead {
+  /** The last sequence number ever given to this tab (0 if none). */
+  lastSeq: number
+  /** Stored, unexpired events with `seq > afterSeq`, in order. */
+  events: StoredEvent[]
+  /**
+   * True when some event in `(afterSeq, lastSeq]` is no longer stored (expired, or never
+   * acknowledged before the store forgot it): the tab must be told about the gap.
+   */
+  gap: boolean
+}
+
 /** State of one call id in the results memory. */
 export type CallClaim =
   | { state: 'new' }
@@ -70,6 +102,25 @@ export interface LinkStore {
   finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void>
   /** Forgets a claim whose call never ran to completion (so a resend runs it). */
   releaseCall(key: string): Promise<void>
+
+  /**
+   * Remembers that `tabId` belongs to `sessionId` and was seen at `now`, for `windowMs`, so
+   * durable events for the session reach it while it is away.
+   */
+  recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void>
+  /** Tabs of the session seen within their window. */
+  sessionTabs(sessionId: string, now: number): Promise<string[]>
+  /**
+   * Appends one durable event for a tab and returns its sequence number. Atomic: concurrent
+   * appends for one tab get consecutive numbers. Rejects with SessionSocketError
+   * QUOTA_EXCEEDED (nothing stored, no number used) when the tab's unacknowledged events
+   * would exceed `quota`.
+   */
+  appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number>
+  /** The tab's events after `afterSeq` (see EventRead). */
+  readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead>
+  /** Forgets the tab's events with `seq <= uptoSeq` (the tab applied them). */
+  ackEvents(tabId: string, uptoSeq: number): Promise<void>
 
   /** Deletes expired links, codes and results; returns how many rows went. */
   sweep(now: number): Promise<number>

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   OUTBOX_FULL: { retryable: true },
   /** The same call id is still being run elsewhere; ask again after `retryAfter` ms. */
   IN_PROGRESS: { retryable: true },
+  /** A tab already has as many unacknowledged durable events (count or bytes) as it may keep. */
+  QUOTA_EXCEEDED: { retryable: true },
   /** The server's link store could not be reached. */
   STORE_UNAVAILABLE: { retryable: true },
   /** The client was closed by the application before the call finished. */

@@ -1,5 +1,13 @@
-import type { CallReply } from '@session-socket/protocol'
-import type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from '../link-store.js'
+import { SessionSocketError, type CallReply } from '@session-socket/protocol'
+import type { CallClaim, EventQuota, EventRead, LinkRecord, LinkStore, RestoreCodeRecord, StoredEvent } from '../link-store.js'
+
+interface TabStream {
+  lastSeq: number
+  bytes: number
+  events: Array<StoredEvent & { bytes: number }>
+  /** The stream (its sequence counter included) is forgotten after this. */
+  expiresAt: number
+}
 
 interface CallEntry {
   reply: CallReply | null
@@ -19,6 +27,8 @@ export class MemoryLinkStore implements LinkStore {
   readonly #bySession = new Map<string, Set<string>>()
   readonly #codes = new Map<string, RestoreCodeRecord>()
   readonly #calls = new Map<string, CallEntry>()
+  readonly #tabsBySession = new Map<string, Map<string, number>>()
+  readonly #streams = new Map<string, TabStream>()
 
   async getLink(tokenHash: string): Promise<LinkRecord | null> {
     const record = this.#links.get(tokenHash)
@@ -98,8 +108,67 @@ export class MemoryLinkStore implements LinkStore {
     this.#calls.delete(key)
   }
 
+  async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
+    let tabs = this.#tabsBySession.get(sessionId)
+    if (!tabs) this.#tabsBySession.set(sessionId, (tabs = new Map()))
+    tabs.set(tabId, now + windowMs)
+    const stream = this.#streams.get(tabId)
+    if (stream) stream.expiresAt = Math.max(stream.expiresAt, now + windowMs)
+  }
+
+  async sessionTabs(sessionId: string, now: number): Promise<string[]> {
+    const tabs = this.#tabsBySession.get(sessionId)
+    return tabs ? [...tabs].filter(([, until]) => until > now).map(([tabId]) => tabId) : []
+  }
+
+  async appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
+    let stream = this.#streams.get(tabId)
+    if (!stream || stream.expiresAt <= now) {
+      stream = { lastSeq: stream && stream.expiresAt > now ? stream.lastSeq : 0, bytes: 0, events: [], expiresAt }
+      this.#streams.set(tabId, stream)
+    }
+    this.#dropExpired(stream, now)
+    if (stream.events.length + 1 > quota.maxEvents || stream.bytes + event.bytes > quota.maxBytes) {
+      throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds ${stream.events.length} unacknowledged durable events (${stream.bytes} bytes)`)
+    }
+    const seq = ++stream.lastSeq
+    stream.events.push({ seq, event: event.event, args: event.args, expiresAt, bytes: event.bytes })
+    stream.bytes += event.bytes
+    stream.expiresAt = Math.max(stream.expiresAt, expiresAt)
+    return seq
+  }
+
+  async readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead> {
+    const stream = this.#streams.get(tabId)
+    if (!stream || stream.expiresAt <= now) return { lastSeq: 0, events: [], gap: afterSeq > 0 }
+    this.#dropExpired(stream, now)
+    const events = stream.events.filter((e) => e.seq > afterSeq).map(({ bytes: _bytes, ...e }) => ({ ...e, args: [...e.args] }))
+    const gap = afterSeq > stream.lastSeq || (afterSeq < stream.lastSeq && events[0]?.seq !== afterSeq + 1)
+    return { lastSeq: stream.lastSeq, events, gap }
+  }
+
+  async ackEvents(tabId: string, uptoSeq: number): Promise<void> {
+    const stream = this.#streams.get(tabId)
+    if (!stream) return
+    while (stream.events[0] && stream.events[0].seq <= uptoSeq) stream.bytes -= stream.events.shift()!.bytes
+  }
+
+  #dropExpired(stream: TabStream, now: number): void {
+    while (stream.events[0] && stream.events[0].expiresAt <= now) stream.bytes -= stream.events.shift()!.bytes
+  }
+
   async sweep(now: number): Promise<number> {
     let count = 0
+    for (const [tabId, stream] of this.#streams) {
+      if (stream.expiresAt <= now) {
+        this.#streams.delete(tabId)
+        count++
+      }
+    }
+    for (const [sessionId, tabs] of this.#tabsBySession) {
+      for (const [tabId, until] of tabs) if (until <= now) tabs.delete(tabId)
+      if (tabs.size === 0) this.#tabsBySession.delete(sessionId)
+    }
     for (const [hash, record] of this.#links) {
       if (record.expiresAt <= now) {
         this.#unindex(hash)

@@ -251,6 +251,77 @@ export function linkStoreContract(
       })
     })
 
+    describe('durable events', () => {
+      const quota = { maxEvents: 3, maxBytes: 1000 }
+      const ev = (n: number) => ({ event: 'news', args: [n], bytes: 10 })
+
+      it('numbers a tab\'s events 1, 2, 3 and reads them back in order after a seq', async () => {
+        expect(await store.appendEvent('t1', ev(1), now + MINUTE, quota, now)).toBe(1)
+        expect(await store.appendEvent('t1', ev(2), now + MINUTE, quota, now)).toBe(2)
+        expect(await store.appendEvent('t2', ev(9), now + MINUTE, quota, now)).toBe(1)
+        const read = await store.readEvents('t1', 0, now)
+        expect(read).toEqual({
+          lastSeq: 2,
+          gap: false,
+          events: [
+            { seq: 1, event: 'news', args: [1], expiresAt: now + MINUTE },
+            { seq: 2, event: 'news', args: [2], expiresAt: now + MINUTE },
+          ],
+        })
+        expect((await store.readEvents('t1', 1, now)).events.map((e) => e.seq)).toEqual([2])
+        expect(await store.readEvents('t1', 2, now)).toEqual({ lastSeq: 2, gap: false, events: [] })
+      })
+
+      it('gives consecutive numbers to concurrent appends', async () => {
+        const seqs = await Promise.all([1, 2, 3].map((n) => store.appendEvent('t1', ev(n), now + MINUTE, { maxEvents: 10, maxBytes: 1000 }, now)))
+        expect(seqs.sort()).toEqual([1, 2, 3])
+      })
+
+      it('forgets acknowledged events but keeps counting', async () => {
+        for (const n of [1, 2, 3]) await store.appendEvent('t1', ev(n), now + MINUTE, quota, now)
+        await store.ackEvents('t1', 2)
+        expect(await store.readEvents('t1', 2, now)).toMatchObject({ lastSeq: 3, gap: false, events: [{ seq: 3 }] })
+        expect(await store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).toBe(4)
+      })
+
+      it('refuses an event over the count or byte quota with QUOTA_EXCEEDED and uses no number', async () => {
+        for (const n of [1, 2, 3]) await store.appendEvent('t1', ev(n), now + MINUTE, quota, now)
+        await expect(store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+        await expect(store.appendEvent('t2', { event: 'big', args: [], bytes: 2000 }, now + MINUTE, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+        await store.ackEvents('t1', 1)
+        expect(await store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).toBe(4)
+        expect(await store.appendEvent('t2', ev(1), now + MINUTE, quota, now)).toBe(1)
+      })
+
+      it('reports a gap when events after the tab\'s seq expired', async () => {
+        await store.appendEvent('t1', ev(1), now + 1000, quota, now)
+        await store.appendEvent('t1', ev(2), now + MINUTE, quota, now)
+        const read = await store.readEvents('t1', 0, now + 2000)
+        expect(read).toMatchObject({ lastSeq: 2, gap: true, events: [{ seq: 2 }] })
+        expect(await store.readEvents('t1', 1, now + 2000)).toMatchObject({ gap: false })
+      })
+
+      it('reports a gap when the tab is ahead of what the store knows (the store forgot the stream)', async () => {
+        expect(await store.readEvents('unknown-tab', 5, now)).toEqual({ lastSeq: 0, gap: true, events: [] })
+        expect(await store.readEvents('unknown-tab', 0, now)).toEqual({ lastSeq: 0, gap: false, events: [] })
+      })
+
+      it('lists the tabs of a session seen within their window', async () => {
+        await store.recordTab('s1', 'a', now, MINUTE)
+        await store.recordTab('s1', 'b', now - 2 * MINUTE, MINUTE)
+        await store.recordTab('s2', 'c', now, MINUTE)
+        expect((await store.sessionTabs('s1', now)).sort()).toEqual(['a'])
+        await store.recordTab('s1', 'b', now, MINUTE)
+        expect((await store.sessionTabs('s1', now)).sort()).toEqual(['a', 'b'])
+        expect(await store.sessionTabs('nobody', now)).toEqual([])
+      })
+
+      it('ignores acks for unknown tabs', async () => {
+        await store.ackEvents('nope', 10)
+        expect(await store.readEvents('nope', 0, now)).toEqual({ lastSeq: 0, gap: false, events: [] })
+      })
+    })
+
     describe('unknown ids', () => {
       it('are no-ops', async () => {
         await store.touchLink('nope', 's1', now)
