@@ -9,6 +9,10 @@ export interface PendingCall {
   /** Bumped on every send, so an answer to an earlier send of the same call is ignored. */
   attempt: number
   sent: boolean
+  /** Kept in durable storage until answered (survives reloads). */
+  readonly durable: boolean
+  /** When it was made (ms since epoch). */
+  readonly createdAt: number
   resolve(value: unknown): void
   reject(error: SessionSocketError): void
 }
@@ -29,11 +33,25 @@ export class Outbox {
     return this.#calls.size
   }
 
-  add(method: string, params: unknown, settle: { resolve(value: unknown): void; reject(error: SessionSocketError): void }): PendingCall {
+  add(
+    method: string,
+    params: unknown,
+    settle: { resolve(value: unknown): void; reject(error: SessionSocketError): void },
+    origin: { id?: string; durable?: boolean; createdAt?: number } = {},
+  ): PendingCall {
     if (this.#calls.size >= this.#limit) {
       throw new SessionSocketError('OUTBOX_FULL', `${this.#limit} calls are already waiting; raise maxQueue or wait for the connection`)
     }
-    const call: PendingCall = { id: nanoid(12), method, params, attempt: 0, sent: false, ...settle }
+    const call: PendingCall = {
+      id: origin.id ?? nanoid(12),
+      method,
+      params,
+      attempt: 0,
+      sent: false,
+      durable: origin.durable ?? false,
+      createdAt: origin.createdAt ?? Date.now(),
+      ...settle,
+    }
     this.#calls.set(call.id, call)
     return call
   }
@@ -44,6 +62,11 @@ export class Outbox {
 
   remove(id: string): void {
     this.#calls.delete(id)
+  }
+
+  /** Every waiting call, oldest first. */
+  all(): PendingCall[] {
+    return [...this.#calls.values()]
   }
 
   /** Calls not sent on the current connection, oldest first. */

@@ -10,13 +10,15 @@ import {
   type MethodParams,
   type MethodResult,
   type RegisterReply,
+  type DurableEventPayload,
 } from '@session-socket/protocol'
 import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
 import { Outbox, type PendingCall } from './outbox.js'
 import { browserLocks, browserPageLifecycle, type Locks, type PageEvent, type PageLifecycle } from './page-lifecycle.js'
 import { mintTabId, type TabIdStorage } from './tab-id.js'
 import type { TokenStorage } from './token-storage.js'
-import { defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
+import { defaultDurableCallStorage, defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
+import type { DurableCall, DurableCallStorage } from './durable-calls.js'
 
 /** An optional logger: free when absent. */
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: unknown) => void
@@ -51,7 +53,30 @@ export interface SessionSocketOptions {
   page?: PageLifecycle | null
   /** Web Locks, to let one tab at a time register without a token. @default navigator.locks when present */
   locks?: Locks | null
+  /** Where durable calls wait across reloads, per tab. @default defaultDurableCallStorage(logger): IndexedDB in browsers, memory elsewhere */
+  durableCallStorage?: DurableCallStorage
+  /**
+   * A durable call that was sent but not answered within this long (ms) is not sent again
+   * after a reload: the server's memory of its result (`resultTtl`, 10 min by default) may be
+   * gone, so it could run twice. It settles with TIMEOUT instead. @default 600000
+   */
+  durableCallTtl?: number
 }
+
+/** Answers of waiting durable calls: also for calls made by an earlier load of this tab. */
+export interface DurableSettled {
+  id: string
+  method: string
+  params: unknown
+  ok: boolean
+  result?: unknown
+  error?: SessionSocketError
+}
+
+/** Most durable events held back while waiting for the one before them. */
+const MAX_EARLY_EVENTS = 10_000
+/** Durable streams are numbered in blocks of a million per stream (see the server's streamBase). */
+const STREAM_BLOCK = 1_000_000
 
 /** A hidden tab retries no sooner than this, so a restart is not met by every background tab. */
 const HIDDEN_MIN_DELAY = 5_000
@@ -60,8 +85,14 @@ const MINT_LOCK_TIMEOUT = 10_000
 
 /** Options of one call. */
 export interface CallOptions {
-  /** Milliseconds before the call fails with TIMEOUT. @default the client's callTimeout */
+  /** Milliseconds before the call fails with TIMEOUT. @default the client's callTimeout; none for durable calls */
   timeout?: number
+  /**
+   * Keep the call in durable storage until answered, so it survives a reload of the tab: the
+   * reloaded page sends it again (same id, run once) and reports the answer as `durable`.
+   * @default false
+   */
+  durable?: boolean
   /** Aborting fails the call with CANCELLED (the server may still run it if it was sent). */
   signal?: AbortSignal
 }
@@ -71,6 +102,10 @@ export interface SessionSocketEvents {
   status: (state: ConnectionState) => void
   ready: (reply: { restored: boolean; reason: RegisterReply['reason'] }) => void
   ended: (reason: EndReason) => void
+  /** Durable events between the tab's last one and the next were lost (window passed, store forgotten): refetch state. */
+  gap: (info: { from: number; to: number }) => void
+  /** A durable call was answered (or failed for good), including calls made before a reload. */
+  durable: (settled: DurableSettled) => void
 }
 
 type Listener = (...args: any[]) => void
@@ -103,6 +138,16 @@ export class SessionSocket<M extends object = MethodMap> {
   #releaseMintLock: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
   #suspended = false
+  readonly #durableCalls: DurableCallStorage
+  /** Durable calls of an earlier load of this tab, put back in the outbox before the first flush. */
+  readonly #durableReady: Promise<void>
+  /** Last durable event applied; undefined until the first register reply (a fresh page). */
+  #seq: number | undefined
+  /** Durable events that arrived before their position was known or before their predecessor. */
+  readonly #early = new Map<number, DurableEventPayload>()
+  /** Between a new connection and its register reply, durable events wait. */
+  #positioned = false
+  #ackTimer: ReturnType<typeof setTimeout> | undefined
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #wasReady = false
@@ -124,6 +169,7 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#tokens = options.tokenStorage ?? defaultTokenStorage(options.logger)
     this.#tabIds = options.tabIdStorage ?? defaultTabIdStorage(options.logger)
     this.#outbox = new Outbox(this.#options.maxQueue)
+    this.#durableCalls = options.durableCallStorage ?? defaultDurableCallStorage(options.logger)
     this.#page = options.page === undefined ? browserPageLifecycle() : options.page
     this.#locks = options.locks === undefined ? browserLocks() : options.locks
     this.#tabId = ''
@@ -134,6 +180,7 @@ export class SessionSocket<M extends object = MethodMap> {
         this.#adoptTabId(null)
       },
     )
+    this.#durableReady = this.#tabIdReady.then(() => this.#resumeDurableCalls())
 
     const socketOptions: Partial<ManagerOptions & SocketOptions> = {
       withCredentials: true,
@@ -174,7 +221,7 @@ export class SessionSocket<M extends object = MethodMap> {
    * the browser-wide mint lock and reads again: a tab that opened at the same moment may have
    * just stored one, and two tokens for one browser would split it into two sessions.
    */
-  async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string }> {
+  async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string; seq?: number }> {
     await this.#tabIdReady
     let token = await this.#readToken()
     if (token === null && this.#locks && !this.#releaseMintLock) {
@@ -196,7 +243,7 @@ export class SessionSocket<M extends object = MethodMap> {
       })
       token = await this.#readToken()
     }
-    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId }
+    return this.#seq === undefined ? { v: PROTOCOL_VERSION, token, tabId: this.#tabId } : { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#seq }
   }
 
   #onPage(event: PageEvent): void {
@@ -263,7 +310,8 @@ export class SessionSocket<M extends object = MethodMap> {
     if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
     return new Promise((resolve, reject) => {
       let call: PendingCall
-      const timeout = options.timeout ?? this.#options.callTimeout
+      const timeout = options.timeout ?? (options.durable ? undefined : this.#options.callTimeout)
+      let timer: ReturnType<typeof setTimeout> | undefined
       const cleanup = () => {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
@@ -271,30 +319,118 @@ export class SessionSocket<M extends object = MethodMap> {
       }
       const onAbort = () => {
         cleanup()
-        reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
+        const error = new SessionSocketError('CANCELLED', 'the call was aborted')
+        this.#settleDurable(call, { ok: false, error })
+        reject(error)
       }
       try {
-        call = this.#outbox.add(method, params, {
-          resolve: (value) => {
-            cleanup()
-            resolve(value as MethodResult<M, K>)
+        call = this.#outbox.add(
+          method,
+          params,
+          {
+            resolve: (value) => {
+              cleanup()
+              this.#settleDurable(call, { ok: true, result: value })
+              resolve(value as MethodResult<M, K>)
+            },
+            reject: (error) => {
+              cleanup()
+              this.#settleDurable(call, { ok: false, error })
+              reject(error)
+            },
           },
-          reject: (error) => {
-            cleanup()
-            reject(error)
-          },
-        })
+          { durable: options.durable === true },
+        )
       } catch (err) {
         reject(err)
         return
       }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new SessionSocketError('TIMEOUT', `'${method}' got no answer in ${timeout} ms`))
-      }, timeout)
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          cleanup()
+          const error = new SessionSocketError('TIMEOUT', `'${method}' got no answer in ${timeout} ms`)
+          this.#settleDurable(call, { ok: false, error })
+          reject(error)
+        }, timeout)
+      }
       options.signal?.addEventListener('abort', onAbort, { once: true })
+      if (call.durable) {
+        // Stored before it is sent, so a reload between the two cannot lose it.
+        void this.#tabIdReady
+          .then(() => this.#durableCalls.put(this.#tabId, this.#durableRecord(call)))
+          .catch((err: unknown) => this.#log('warn', 'could not store a durable call', err))
+          .then(() => {
+            if (this.#state.status === 'ready' && !call.sent && this.#outbox.get(call.id) === call) this.#send(call)
+          })
+        return
+      }
       if (this.#state.status === 'ready') this.#send(call)
     })
+  }
+
+  /** Durable calls still waiting for their answer, oldest first (those of an earlier load of this tab included). */
+  async durableCalls(): Promise<Array<Pick<DurableCall, 'id' | 'method' | 'params' | 'createdAt' | 'sent'>>> {
+    await this.#durableReady
+    return this.#outbox
+      .all()
+      .filter((call) => call.durable)
+      .map((call) => ({ id: call.id, method: call.method, params: call.params, createdAt: call.createdAt, sent: call.sent }))
+  }
+
+  /**
+   * Cancels a waiting durable call: it fails with CANCELLED and is not sent again. If it was
+   * already sent, the server may still run it. Returns false if no such call waits.
+   */
+  async cancelDurable(id: string): Promise<boolean> {
+    await this.#durableReady
+    const call = this.#outbox.get(id)
+    if (!call || !call.durable) return false
+    call.reject(new SessionSocketError('CANCELLED', 'the durable call was cancelled'))
+    return true
+  }
+
+  #durableRecord(call: PendingCall): DurableCall {
+    return { id: call.id, method: call.method, params: call.params, createdAt: call.createdAt, sent: call.sent }
+  }
+
+  #settleDurable(call: PendingCall, outcome: { ok: true; result: unknown } | { ok: false; error: SessionSocketError }): void {
+    if (!call.durable) return
+    void this.#tabIdReady.then(() => this.#durableCalls.delete(this.#tabId, call.id)).catch(() => {})
+    this.#emit('durable', { id: call.id, method: call.method, params: call.params, ...outcome })
+  }
+
+  /** Puts the durable calls of an earlier load of this tab back in the outbox, oldest first. */
+  async #resumeDurableCalls(): Promise<void> {
+    let stored: DurableCall[]
+    try {
+      stored = await this.#durableCalls.list(this.#tabId)
+    } catch (err) {
+      this.#log('warn', 'could not read durable calls', err)
+      return
+    }
+    const ttl = this.#options.durableCallTtl ?? 600_000
+    for (const record of stored.sort((a, b) => a.createdAt - b.createdAt)) {
+      if (this.#outbox.get(record.id)) continue
+      let call: PendingCall
+      const settle = (outcome: { ok: true; result: unknown } | { ok: false; error: SessionSocketError }) => {
+        this.#outbox.remove(call.id)
+        this.#settleDurable(call, outcome)
+      }
+      try {
+        call = this.#outbox.add(
+          record.method,
+          record.params,
+          { resolve: (result) => settle({ ok: true, result }), reject: (error) => settle({ ok: false, error }) },
+          { id: record.id, durable: true, createdAt: record.createdAt },
+        )
+      } catch (err) {
+        this.#log('warn', 'outbox full: a durable call of an earlier load waits in storage', err)
+        return
+      }
+      if (record.sent && Date.now() - record.createdAt > ttl) {
+        call.reject(new SessionSocketError('TIMEOUT', `'${record.method}' was sent before a reload and not answered within ${ttl} ms; it may or may not have run`))
+      }
+    }
   }
 
   /**
@@ -347,10 +483,14 @@ export class SessionSocket<M extends object = MethodMap> {
     const socket = this.#socket
     socket.on('connect', () => {
       this.#generation++
+      this.#positioned = false
     })
     socket.on(EVENTS.REGISTERED, (reply: RegisterReply) => {
+      // Positioned at once: durable events behind this packet are judged against it.
+      this.#position(reply)
       void this.#onRegistered(reply, this.#generation)
     })
+    socket.on(EVENTS.EVENT, (payload: DurableEventPayload) => this.#onDurableEvent(payload))
     socket.on(EVENTS.ENDED, (event: EndedEvent) => {
       this.#end(event.reason)
     })
@@ -408,12 +548,65 @@ export class SessionSocket<M extends object = MethodMap> {
       return
     }
     if (reply.restoreCode !== undefined) await this.#restoreCookie(reply.restoreCode)
+    await this.#durableReady
     if (stale()) return
     this.#attempt = 0
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
     this.#emit('ready', { restored: reply.restored, reason: reply.reason })
     for (const call of this.#outbox.unsent()) this.#send(call)
+  }
+
+  /** Sets where this tab stands in its durable stream, from a register reply. */
+  #position(reply: RegisterReply): void {
+    if (typeof reply.seq !== 'number') return
+    const from = this.#seq ?? reply.seq
+    this.#seq = reply.seq
+    this.#positioned = true
+    if (reply.gap) {
+      this.#log('warn', `durable events after ${from} are gone; resuming at ${reply.seq}`)
+      this.#emit('gap', { from, to: reply.seq })
+    }
+    this.#drainEarly()
+  }
+
+  /** A durable event: applied once, in seq order; early ones wait for their predecessors. */
+  #onDurableEvent(payload: DurableEventPayload): void {
+    if (typeof payload?.seq !== 'number' || typeof payload.e !== 'string' || !Array.isArray(payload.a)) return
+    if (this.#positioned && this.#seq !== undefined && payload.seq <= this.#seq) return
+    if (this.#early.size < MAX_EARLY_EVENTS) this.#early.set(payload.seq, payload)
+    this.#drainEarly()
+  }
+
+  #drainEarly(): void {
+    if (!this.#positioned || this.#seq === undefined) return
+    // A stream the server started anew numbers from a later million block (streamBase): move
+    // to it, and say a gap unless this tab never had events.
+    let newest = -1
+    for (const seq of this.#early.keys()) newest = Math.max(newest, Math.floor(seq / STREAM_BLOCK))
+    if (newest > Math.floor(this.#seq / STREAM_BLOCK)) {
+      const from = this.#seq
+      this.#seq = newest * STREAM_BLOCK
+      if (from !== 0) this.#emit('gap', { from, to: this.#seq })
+    }
+    for (const seq of this.#early.keys()) if (seq <= this.#seq) this.#early.delete(seq)
+    let applied = false
+    for (let next = this.#early.get(this.#seq + 1); next; next = this.#early.get(this.#seq + 1)) {
+      this.#early.delete(next.seq)
+      this.#seq = next.seq
+      applied = true
+      this.#emit(next.e, ...next.a)
+    }
+    if (applied) this.#scheduleAck()
+  }
+
+  /** Acknowledges applied durable events, a little later so a burst costs one ack. */
+  #scheduleAck(): void {
+    if (this.#ackTimer !== undefined) return
+    this.#ackTimer = setTimeout(() => {
+      this.#ackTimer = undefined
+      if (this.#socket.connected && this.#seq !== undefined) this.#socket.emit(EVENTS.ACK, { seq: this.#seq })
+    }, 20)
   }
 
   /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
@@ -442,6 +635,10 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #send(call: PendingCall): void {
     if (!this.#socket.connected) return
+    if (call.durable && !call.sent) {
+      call.sent = true
+      void this.#durableCalls.put(this.#tabId, this.#durableRecord(call)).catch(() => {})
+    }
     call.sent = true
     const attempt = ++call.attempt
     this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {
@@ -487,6 +684,7 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #stop(state: ConnectionState, error: SessionSocketError): void {
     clearTimeout(this.#retryTimer)
+    clearTimeout(this.#ackTimer)
     this.#unsubscribePage?.()
     this.#unsubscribePage = undefined
     this.#releaseMintLock?.()

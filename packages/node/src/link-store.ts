@@ -39,6 +39,15 @@ export interface StoredEvent {
   expiresAt: number
 }
 
+/**
+ * Where a new stream's numbering starts: whole seconds since the epoch × 1,000,000. A tab
+ * holding a number of an older (forgotten) stream sees the new stream's numbers in another
+ * million block and knows events may have been lost, instead of taking them for duplicates.
+ */
+export function streamBase(now: number): number {
+  return Math.floor(now / 1000) * 1_000_000
+}
+
 /** Bounds on one tab's stored durable events. */
 export interface EventQuota {
   /** Most events kept for one tab. */
@@ -112,9 +121,10 @@ export interface LinkStore {
   sessionTabs(sessionId: string, now: number): Promise<string[]>
   /**
    * Appends one durable event for a tab and returns its sequence number. Atomic: concurrent
-   * appends for one tab get consecutive numbers. Rejects with SessionSocketError
-   * QUOTA_EXCEEDED (nothing stored, no number used) when the tab's unacknowledged events
-   * would exceed `quota`.
+   * appends for one tab get consecutive numbers. A tab with no live stream (never had one, or
+   * it expired) starts a new one at `streamBase(now) + 1`, so numbers of a new stream never
+   * continue an old one (see `streamBase`). Rejects with SessionSocketError QUOTA_EXCEEDED
+   * (nothing stored, no number used) when the tab's unacknowledged events would exceed `quota`.
    */
   appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number>
   /** The tab's events after `afterSeq` (see EventRead). */

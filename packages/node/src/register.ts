@@ -147,7 +147,8 @@ export async function resolveRegistration(input: {
   const tokenHash = kept && hash !== null ? hash : hashSecret(token)
   if (!kept) await links.putLink(tokenHash, { sessionId, createdAt, lastSeenAt: now, expiresAt })
 
-  const reply: RegisterReply = { v: PROTOCOL_VERSION, token, tabId: request.tabId, restored: reason === null, reason, newSession: false }
+  // `seq` (durable events) is filled in once the socket has joined its rooms.
+  const reply: RegisterReply = { v: PROTOCOL_VERSION, token, tabId: request.tabId, restored: reason === null, reason, newSession: false, seq: 0 }
   if (sessionId === handshake.sessionId && handshake.isNew) {
     // A session made by this handshake is only in memory so far (WebSocket handshakes never
     // run express-session's save-on-end); it must exist in the store before a token points at it.

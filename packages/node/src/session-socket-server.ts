@@ -7,6 +7,7 @@ import {
   DEFAULT_PAYLOAD_LIMITS,
   EVENTS,
   SessionSocketError,
+  parseAck,
   parseRegister,
   type CallReply,
   type EndReason,
@@ -20,6 +21,7 @@ import type { LinkStore } from './link-store.js'
 import { DEFAULT_LIFETIMES, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from './rate-limiter.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
+import { DEFAULT_DURABLE, DurableEvents, type DurableOptions, type DurableSendResult, type StreamPosition } from './durable.js'
 import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
 import { MemoryLinkStore } from './stores/memory.js'
@@ -73,8 +75,24 @@ export interface SessionSocketServerOptions {
   rateLimits?: Partial<RateLimits> | false
   /** The client IP rate limits count by. Behind a proxy, read X-Forwarded-For here. @default req.socket.remoteAddress */
   clientIp?: (req: IncomingMessage) => string
+  /** Durable events: how long they wait for an absent tab, and per-tab bounds. @default { window: 10 min, maxEvents: 1000, maxBytes: 1 MiB } */
+  durable?: Partial<DurableOptions>
   /** Clock, for tests. @default Date.now */
   now?: () => number
+}
+
+/** Sends an event that every targeted tab gets exactly once, in order, even if it is away now. */
+export interface DurableEmitter {
+  /**
+   * Keeps the event for each targeted tab (within the durable window) and emits it to those
+   * connected. Resolves with each tab's sequence number and the tabs whose quota was full.
+   */
+  emit(event: string, ...args: unknown[]): Promise<DurableSendResult>
+}
+
+/** `{ durable: true }`: see {@link DurableEmitter}. */
+export interface DurableFlag {
+  durable: true
 }
 
 /**
@@ -131,12 +149,21 @@ export interface SessionSocketServer {
   http(): (req: any, res: any, next: (err?: unknown) => void) => void
   /** Registers an RPC method. */
   method<P = any, R = unknown>(name: string, handler: MethodHandler<P, R>, options?: MethodOptions): void
-  /** Emits to every tab of a session, on every node. */
+  /**
+   * Emits to every tab of a session, on every node. With `{ durable: true }`, tabs seen within
+   * the durable window get it too when they come back, exactly once and in order.
+   */
   toSession(sessionId: string): ReturnType<Namespace['to']>
-  /** Emits to one tab, on whichever node holds it. */
+  toSession(sessionId: string, options: DurableFlag): DurableEmitter
+  /** Emits to one tab, on whichever node holds it; `{ durable: true }` as for toSession. */
   toTab(tabId: string): ReturnType<Namespace['to']>
-  /** Emits to every tab of every session of a user (needs `identify`). */
+  toTab(tabId: string, options: DurableFlag): DurableEmitter
+  /**
+   * Emits to every tab of every session of a user (needs `identify`). With `{ durable: true }`,
+   * it reaches the sessions that have a live tab now, and all their tabs seen within the window.
+   */
   toUser(userId: string | number): ReturnType<Namespace['to']>
+  toUser(userId: string | number, options: DurableFlag): DurableEmitter
   /** The live tabs of a session, across nodes. */
   tabs(sessionId: string): Promise<TabInfo[]>
   /** Ends every tab of a session (terminal on the client) and revokes its tokens. The HTTP session stays. */
@@ -203,6 +230,9 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
   const replies = new WeakMap<Socket, RegisterReply>()
+  /** The durable seq each registering socket said it had applied. */
+  const appliedSeq = new WeakMap<Socket, number | undefined>()
+  const durable = new DurableEvents(links, nsp, now, { ...DEFAULT_DURABLE, ...options.durable })
   const timers: NodeJS.Timeout[] = []
 
   const sessions = new SessionBridge(
@@ -318,7 +348,22 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const userId = options.identify?.(registration.session as Session & Partial<SessionData>)
     if (userId !== null && userId !== undefined) data.userId = String(userId)
     socket.data = data
+    appliedSeq.set(socket, request.seq)
     return registration.reply
+  }
+
+  /**
+   * Joins the socket's rooms, then reads its durable stream: events kept before the read are
+   * replayed, events kept after it arrive live (the client drops duplicates by seq).
+   */
+  async function enter(socket: Socket, reply: RegisterReply): Promise<StreamPosition> {
+    attach(socket, reply.restored)
+    const data = socket.data as SocketData
+    const position = await durable.position(data.tabId, appliedSeq.get(socket))
+    reply.seq = position.seq
+    if (position.gap) reply.gap = true
+    durable.seen(data.sessionId, data.tabId).catch((err) => debug('recording the tab failed: %s', (err as Error).message))
+    return position
   }
 
   function attach(socket: Socket, restored: boolean): void {
@@ -327,6 +372,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     if (data.userId !== undefined) rooms.push(`user:${data.userId}`)
     void socket.join(rooms)
     socket.once('disconnect', (reason) => {
+      durable.seen(data.sessionId, data.tabId).catch((err) => debug('recording the tab failed: %s', (err as Error).message))
       tell('tab:close', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, reason })
     })
     tell('tab:open', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, restored })
@@ -384,8 +430,17 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
-      attach(socket, reply.restored)
-      socket.emit(EVENTS.REGISTERED, reply)
+      enter(socket, reply).then(
+        (position) => {
+          socket.emit(EVENTS.REGISTERED, reply)
+          durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
+        },
+        (err) => {
+          // Without its stream position the tab could miss events: let it reconnect and retry.
+          debug('reading the durable stream failed: %s', (err as Error).message)
+          socket.disconnect(true)
+        },
+      )
     }
 
     socket.on(EVENTS.REGISTER, (raw: unknown, ack: unknown) => {
@@ -403,16 +458,33 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       registering = true
       register(socket, request).then(
         async (reply) => {
-          registered = true
-          registering = false
-          attach(socket, reply.restored)
-          ack(reply)
+          try {
+            const position = await enter(socket, reply)
+            registered = true
+            registering = false
+            ack(reply)
+            durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
+          } catch (err) {
+            registering = false
+            ack({ error: SessionSocketError.from(err).toWire() })
+          }
         },
         (err) => {
           registering = false
           ack({ error: SessionSocketError.from(err).toWire() })
         },
       )
+    })
+
+    socket.on(EVENTS.ACK, (raw: unknown) => {
+      if (!registered) return
+      let seq: number
+      try {
+        seq = parseAck(raw).seq
+      } catch {
+        return
+      }
+      durable.ack((socket.data as SocketData).tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
     })
 
     socket.on(EVENTS.CALL, (raw: unknown, ack: unknown) => {
@@ -424,6 +496,20 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       rpc.dispatch(socket, raw, inFlight).then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
     })
   })
+
+  function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
+    return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
+  }
+
+  /** The tabs of these sessions: live now on any node, or seen within the durable window. */
+  async function tabsOfSessions(sessionIds: Iterable<string>): Promise<Set<string>> {
+    const tabs = new Set<string>()
+    for (const sessionId of sessionIds) {
+      for (const tabId of await links.sessionTabs(sessionId, now())) tabs.add(tabId)
+      for (const socket of await nsp.in(`session:${sessionId}`).fetchSockets()) tabs.add((socket.data as SocketData).tabId)
+    }
+    return tabs
+  }
 
   const checkEvery = options.sessionCheckInterval ?? 60_000
   if (checkEvery > 0) {
@@ -471,9 +557,17 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         perSession: limiter('restoresPerSession'),
       }),
     method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
-    toSession: (sessionId) => nsp.to(`session:${sessionId}`),
-    toTab: (tabId) => nsp.to(`tab:${tabId}`),
-    toUser: (userId) => nsp.to(`user:${String(userId)}`),
+    toSession: ((sessionId: string, flag?: DurableFlag) =>
+      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(`session:${sessionId}`)) as SessionSocketServer['toSession'],
+    toTab: ((tabId: string, flag?: DurableFlag) =>
+      flag?.durable ? durableEmitter(async () => [tabId]) : nsp.to(`tab:${tabId}`)) as SessionSocketServer['toTab'],
+    toUser: ((userId: string | number, flag?: DurableFlag) =>
+      flag?.durable
+        ? durableEmitter(async () => {
+            const sockets = await nsp.in(`user:${String(userId)}`).fetchSockets()
+            return tabsOfSessions(new Set(sockets.map((s) => (s.data as SocketData).sessionId)))
+          })
+        : nsp.to(`user:${String(userId)}`)) as SessionSocketServer['toUser'],
     async tabs(sessionId) {
       const sockets = await nsp.in(`session:${sessionId}`).fetchSockets()
       return sockets.map((s) => {

@@ -20,6 +20,10 @@ export const EVENTS = {
    * handshake carries the new cookie. Sent once the response that sets that cookie is out.
    */
   REJOIN: 'ss:rejoin',
+  /** server → client: a durable event `{ seq, e, a }`, to apply once, in seq order. */
+  EVENT: 'ss:event',
+  /** client → server: durable events up to `{ seq }` are applied (no ack callback). */
+  ACK: 'ss:ack',
 } as const
 
 /** Why a session ended for a tab. */
@@ -42,6 +46,8 @@ export interface RegisterRequest {
   v: number
   token: string | null
   tabId: string
+  /** The last durable event this tab applied; absent for a fresh page (no replay). */
+  seq?: number
 }
 
 /** Register reply (the `ss:registered` event, or the ack of `ss:register`). */
@@ -62,6 +68,22 @@ export interface RegisterReply {
   newSession: boolean
   /** One-time code for `POST {path}/restore` when the browser's cookie does not name this session. */
   restoreCode?: string
+  /**
+   * The durable event sequence number the tab is at: events with higher numbers follow
+   * (replayed ones first). For a fresh page, the tab's current last number.
+   */
+  seq: number
+  /** True when durable events between the tab's `seq` and this one are gone (expired, or the server forgot them): refetch state. */
+  gap?: boolean
+}
+
+/** A durable event on the wire. */
+export interface DurableEventPayload {
+  seq: number
+  /** Event name. */
+  e: string
+  /** Arguments. */
+  a: unknown[]
 }
 
 /** An RPC call on the wire. */
@@ -88,12 +110,14 @@ export interface ServerToClientEvents {
   [EVENTS.ENDED]: (event: EndedEvent) => void
   [EVENTS.REPLACED]: () => void
   [EVENTS.REJOIN]: () => void
+  [EVENTS.EVENT]: (event: DurableEventPayload) => void
 }
 
 /** Events the client sends to the server. */
 export interface ClientToServerEvents {
   [EVENTS.REGISTER]: (request: RegisterRequest, ack: (reply: RegisterReply | { error: WireError }) => void) => void
   [EVENTS.CALL]: (request: CallRequest, ack: (reply: CallReply) => void) => void
+  [EVENTS.ACK]: (ack: { seq: number }) => void
 }
 
 /**

@@ -6,6 +6,7 @@ export type {
   CallRequest,
   ClientToServerEvents,
   ConnectErrorData,
+  DurableEventPayload,
   EndReason,
   EndedEvent,
   MethodMap,
@@ -16,5 +17,5 @@ export type {
   RegisterRequest,
   ServerToClientEvents,
 } from './events.js'
-export { DEFAULT_PAYLOAD_LIMITS, checkJsonValue, parseCall, parseRegister, parseRestore } from './schemas.js'
+export { DEFAULT_PAYLOAD_LIMITS, checkJsonValue, parseAck, parseCall, parseRegister, parseRestore } from './schemas.js'
 export type { PayloadLimits } from './schemas.js'

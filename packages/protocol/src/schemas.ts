@@ -65,6 +65,11 @@ const RegisterSchema = v.strictObject({
   v: v.pipe(v.number(), v.integer()),
   token: v.nullable(v.pipe(v.string(), v.minLength(16), v.maxLength(128), v.regex(URL_SAFE))),
   tabId: v.pipe(v.string(), v.minLength(1), v.maxLength(64), v.regex(URL_SAFE)),
+  seq: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))),
+})
+
+const AckSchema = v.strictObject({
+  seq: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
 })
 
 const CallSchema = v.strictObject({
@@ -114,6 +119,13 @@ export function parseCall(input: unknown, limits: PayloadLimits = DEFAULT_PAYLOA
     const problem = checkJsonValue(result.output.p, limits)
     if (problem) throw new SessionSocketError('BAD_REQUEST', problem)
   }
+  return result.output
+}
+
+/** Validates a durable-event acknowledgement `{ seq }`. Throws SessionSocketError BAD_REQUEST. */
+export function parseAck(input: unknown): { seq: number } {
+  const result = v.safeParse(AckSchema, input)
+  if (!result.success) throw new SessionSocketError('BAD_REQUEST', `ack: ${describe(result.issues)}`)
   return result.output
 }
 

@@ -1,5 +1,5 @@
 import { SessionSocketError, type CallReply } from '@session-socket/protocol'
-import type { CallClaim, EventQuota, EventRead, LinkRecord, LinkStore, RestoreCodeRecord, StoredEvent } from '../link-store.js'
+import { streamBase, type CallClaim, type EventQuota, type EventRead, type LinkRecord, type LinkStore, type RestoreCodeRecord, type StoredEvent } from '../link-store.js'
 
 interface TabStream {
   lastSeq: number
@@ -124,7 +124,7 @@ export class MemoryLinkStore implements LinkStore {
   async appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
     let stream = this.#streams.get(tabId)
     if (!stream || stream.expiresAt <= now) {
-      stream = { lastSeq: stream && stream.expiresAt > now ? stream.lastSeq : 0, bytes: 0, events: [], expiresAt }
+      stream = { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt }
       this.#streams.set(tabId, stream)
     }
     this.#dropExpired(stream, now)

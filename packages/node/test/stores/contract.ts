@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { CallReply } from '@session-socket/protocol'
-import type { LinkRecord, LinkStore } from '../../src/link-store.js'
+import { streamBase, type LinkRecord, type LinkStore } from '../../src/link-store.js'
 
 /** What a store does differently from the in-memory reference, where the contract allows it. */
 export interface StoreTraits {
@@ -255,50 +255,63 @@ export function linkStoreContract(
       const quota = { maxEvents: 3, maxBytes: 1000 }
       const ev = (n: number) => ({ event: 'news', args: [n], bytes: 10 })
 
-      it('numbers a tab\'s events 1, 2, 3 and reads them back in order after a seq', async () => {
-        expect(await store.appendEvent('t1', ev(1), now + MINUTE, quota, now)).toBe(1)
-        expect(await store.appendEvent('t1', ev(2), now + MINUTE, quota, now)).toBe(2)
-        expect(await store.appendEvent('t2', ev(9), now + MINUTE, quota, now)).toBe(1)
-        const read = await store.readEvents('t1', 0, now)
+      it('numbers a new stream from streamBase(now) + 1 and reads events back in order after a seq', async () => {
+        const b = streamBase(now)
+        expect(await store.appendEvent('t1', ev(1), now + MINUTE, quota, now)).toBe(b + 1)
+        expect(await store.appendEvent('t1', ev(2), now + MINUTE, quota, now)).toBe(b + 2)
+        expect(await store.appendEvent('t2', ev(9), now + MINUTE, quota, now)).toBe(b + 1)
+        const read = await store.readEvents('t1', b, now)
         expect(read).toEqual({
-          lastSeq: 2,
+          lastSeq: b + 2,
           gap: false,
           events: [
-            { seq: 1, event: 'news', args: [1], expiresAt: now + MINUTE },
-            { seq: 2, event: 'news', args: [2], expiresAt: now + MINUTE },
+            { seq: b + 1, event: 'news', args: [1], expiresAt: now + MINUTE },
+            { seq: b + 2, event: 'news', args: [2], expiresAt: now + MINUTE },
           ],
         })
-        expect((await store.readEvents('t1', 1, now)).events.map((e) => e.seq)).toEqual([2])
-        expect(await store.readEvents('t1', 2, now)).toEqual({ lastSeq: 2, gap: false, events: [] })
+        expect((await store.readEvents('t1', b + 1, now)).events.map((e) => e.seq)).toEqual([b + 2])
+        expect(await store.readEvents('t1', b + 2, now)).toEqual({ lastSeq: b + 2, gap: false, events: [] })
       })
 
       it('gives consecutive numbers to concurrent appends', async () => {
+        const b = streamBase(now)
         const seqs = await Promise.all([1, 2, 3].map((n) => store.appendEvent('t1', ev(n), now + MINUTE, { maxEvents: 10, maxBytes: 1000 }, now)))
-        expect(seqs.sort()).toEqual([1, 2, 3])
+        expect(seqs.sort()).toEqual([b + 1, b + 2, b + 3])
       })
 
       it('forgets acknowledged events but keeps counting', async () => {
+        const b = streamBase(now)
         for (const n of [1, 2, 3]) await store.appendEvent('t1', ev(n), now + MINUTE, quota, now)
-        await store.ackEvents('t1', 2)
-        expect(await store.readEvents('t1', 2, now)).toMatchObject({ lastSeq: 3, gap: false, events: [{ seq: 3 }] })
-        expect(await store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).toBe(4)
+        await store.ackEvents('t1', b + 2)
+        expect(await store.readEvents('t1', b + 2, now)).toMatchObject({ lastSeq: b + 3, gap: false, events: [{ seq: b + 3 }] })
+        expect(await store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).toBe(b + 4)
       })
 
       it('refuses an event over the count or byte quota with QUOTA_EXCEEDED and uses no number', async () => {
+        const b = streamBase(now)
         for (const n of [1, 2, 3]) await store.appendEvent('t1', ev(n), now + MINUTE, quota, now)
         await expect(store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
         await expect(store.appendEvent('t2', { event: 'big', args: [], bytes: 2000 }, now + MINUTE, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
-        await store.ackEvents('t1', 1)
-        expect(await store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).toBe(4)
-        expect(await store.appendEvent('t2', ev(1), now + MINUTE, quota, now)).toBe(1)
+        await store.ackEvents('t1', b + 1)
+        expect(await store.appendEvent('t1', ev(4), now + MINUTE, quota, now)).toBe(b + 4)
+        expect(await store.appendEvent('t2', ev(1), now + MINUTE, quota, now)).toBe(b + 1)
       })
 
       it('reports a gap when events after the tab\'s seq expired', async () => {
+        const b = streamBase(now)
         await store.appendEvent('t1', ev(1), now + 1000, quota, now)
         await store.appendEvent('t1', ev(2), now + MINUTE, quota, now)
-        const read = await store.readEvents('t1', 0, now + 2000)
-        expect(read).toMatchObject({ lastSeq: 2, gap: true, events: [{ seq: 2 }] })
-        expect(await store.readEvents('t1', 1, now + 2000)).toMatchObject({ gap: false })
+        const read = await store.readEvents('t1', b, now + 2000)
+        expect(read).toMatchObject({ lastSeq: b + 2, gap: true, events: [{ seq: b + 2 }] })
+        expect(await store.readEvents('t1', b + 1, now + 2000)).toMatchObject({ gap: false })
+      })
+
+      it('starts a new stream in a later block after the old one expired', async () => {
+        await store.appendEvent('t1', ev(1), now + 1000, quota, now)
+        const later = now + 5 * MINUTE
+        const seq = await store.appendEvent('t1', ev(2), later + MINUTE, quota, later)
+        expect(seq).toBe(streamBase(later) + 1)
+        expect(seq).toBeGreaterThan(streamBase(now) + 1_000_000)
       })
 
       it('reports a gap when the tab is ahead of what the store knows (the store forgot the stream)', async () => {

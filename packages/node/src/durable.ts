@@ -1,0 +1,107 @@
+import createDebug from 'debug'
+import type { Namespace } from 'socket.io'
+import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
+import type { EventQuota, LinkStore, StoredEvent } from './link-store.js'
+
+const debug = createDebug('session-socket:durable')
+
+/** Durable delivery settings. */
+export interface DurableOptions {
+  /** How long an event waits for a tab that is away, and how long a tab stays targeted by session-wide sends after it was last seen (ms). @default 600000 */
+  window: number
+  /** Most unacknowledged events kept per tab. @default 1000 */
+  maxEvents: number
+  /** Most bytes of unacknowledged events kept per tab. @default 1048576 */
+  maxBytes: number
+}
+
+export const DEFAULT_DURABLE: DurableOptions = { window: 600_000, maxEvents: 1_000, maxBytes: 1_048_576 }
+
+/** What a durable send did, per targeted tab. */
+export interface DurableSendResult {
+  /** Sequence number given to the event, by tab id. */
+  seqs: Record<string, number>
+  /** Tabs whose quota was full: the event was not kept for them (QUOTA_EXCEEDED). */
+  refused: string[]
+}
+
+/** Where a registering tab stands in its durable stream. */
+export interface StreamPosition {
+  seq: number
+  gap: boolean
+  replay: StoredEvent[]
+}
+
+/**
+ * Durable server → tab events: kept per tab in the link store with a sequence number,
+ * emitted live to the tab's room, replayed after register, forgotten once acknowledged.
+ */
+export class DurableEvents {
+  readonly #links: LinkStore
+  readonly #nsp: Namespace
+  readonly #now: () => number
+  readonly #options: DurableOptions
+  readonly #quota: EventQuota
+
+  constructor(links: LinkStore, nsp: Namespace, now: () => number, options: DurableOptions) {
+    this.#links = links
+    this.#nsp = nsp
+    this.#now = now
+    this.#options = options
+    this.#quota = { maxEvents: options.maxEvents, maxBytes: options.maxBytes }
+  }
+
+  /** The tab was seen (register, disconnect): session-wide sends reach it for the window. */
+  seen(sessionId: string, tabId: string): Promise<void> {
+    return this.#links.recordTab(sessionId, tabId, this.#now(), this.#options.window)
+  }
+
+  /**
+   * Where a registering tab stands. `afterSeq` undefined (a fresh page): at the stream's end,
+   * nothing replayed. Otherwise the events after it, and whether some are gone.
+   */
+  async position(tabId: string, afterSeq: number | undefined): Promise<StreamPosition> {
+    const read = await this.#links.readEvents(tabId, afterSeq ?? 0, this.#now())
+    if (afterSeq === undefined) return { seq: read.lastSeq, gap: false, replay: [] }
+    if (!read.gap) return { seq: afterSeq, gap: false, replay: read.events }
+    // The tab resumes just before the oldest event still kept (or at the end).
+    const first = read.events[0]
+    return { seq: first ? first.seq - 1 : read.lastSeq, gap: true, replay: read.events }
+  }
+
+  /** Sends replayed events to one socket, in order. */
+  replay(emit: (payload: DurableEventPayload) => void, events: StoredEvent[]): void {
+    for (const event of events) emit({ seq: event.seq, e: event.event, a: event.args })
+  }
+
+  ack(tabId: string, seq: number): Promise<void> {
+    return this.#links.ackEvents(tabId, seq)
+  }
+
+  /** Keeps the event for each tab, then emits it to the tabs that are connected (any node). */
+  async send(tabIds: Iterable<string>, event: string, args: unknown[]): Promise<DurableSendResult> {
+    if (typeof event !== 'string' || event.length === 0 || event.startsWith('ss:')) {
+      throw new TypeError(`durable emit: event must be a non-empty string not starting with "ss:" (got ${JSON.stringify(event)})`)
+    }
+    const problem = checkJsonValue(args)
+    if (problem) throw new TypeError(`durable emit '${event}': arguments must be plain JSON data (${problem.replace(/^params/, 'args')})`)
+    const bytes = Buffer.byteLength(JSON.stringify([event, args]))
+    const expiresAt = this.#now() + this.#options.window
+    const result: DurableSendResult = { seqs: {}, refused: [] }
+    for (const tabId of new Set(tabIds)) {
+      try {
+        const seq = await this.#links.appendEvent(tabId, { event, args, bytes }, expiresAt, this.#quota, this.#now())
+        result.seqs[tabId] = seq
+        this.#nsp.to(`tab:${tabId}`).emit(EVENTS.EVENT, { seq, e: event, a: args })
+      } catch (err) {
+        if (err instanceof SessionSocketError && err.code === 'QUOTA_EXCEEDED') {
+          debug('durable event refused for a tab: quota full')
+          result.refused.push(tabId)
+          continue
+        }
+        throw err
+      }
+    }
+    return result
+  }
+}

@@ -1,0 +1,241 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryStore } from 'express-session'
+import { MemoryLinkStore } from '@session-socket/node'
+import { memoryDurableCallStorage, memoryTabIdStorage, type SessionSocket } from '@session-socket/browser'
+import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
+import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
+import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+
+let server: TestServer | undefined
+let proxy: CookieJarProxy | undefined
+
+afterEach(async () => {
+  closeAllClients()
+  await proxy?.close()
+  await server?.close()
+  proxy = server = undefined
+})
+
+async function start(options: TestServerOptions = {}) {
+  server = await startTestServer(options)
+  proxy = await startCookieJarProxy(server.port)
+  const browser = makeBrowser(proxy.url)
+  const tab = browser.open()
+  await waitForStatus(tab)
+  const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+  return { browser, tab, sessionId }
+}
+
+/** Collects what a tab applies of `event`, and resolves once `count` arrived. */
+function collect(tab: SessionSocket, event: string) {
+  const got: unknown[] = []
+  let wake: () => void = () => {}
+  tab.on(event, (value: unknown) => {
+    got.push(value)
+    wake()
+  })
+  return {
+    got,
+    until: (count: number, timeout = 5000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${got.length}/${count} ${event} events`)), timeout)
+        const check = () => {
+          if (got.length >= count) {
+            clearTimeout(timer)
+            resolve()
+          }
+        }
+        wake = check
+        check()
+      }),
+  }
+}
+
+describe('durable events', () => {
+  it('should deliver durable events to a connected tab once, in order, and forget them once acknowledged', async () => {
+    const links = new MemoryLinkStore()
+    const { tab } = await start({ links })
+    const news = collect(tab, 'news')
+    for (let i = 1; i <= 20; i++) await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', i)
+    await news.until(20)
+    expect(news.got).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    const deadline = Date.now() + 2000
+    while ((await links.readEvents(tab.tabId, 0, Date.now())).events.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const read = await links.readEvents(tab.tabId, 0, Date.now())
+    expect(read.events).toEqual([])
+    expect(read.lastSeq % 1_000_000).toBe(20)
+  })
+
+  it('should give a tab cut from the network all 100 tab events and 50 session events once, in order, when it returns', async () => {
+    const { tab, sessionId } = await start()
+    const news = collect(tab, 'news')
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    for (let i = 1; i <= 150; i++) {
+      if (i % 3 === 0) await server!.ss.toSession(sessionId, { durable: true }).emit('news', i)
+      else await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', i)
+    }
+    await waitForStatus(tab, 'ready')
+    await news.until(150)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(news.got).toEqual(Array.from({ length: 150 }, (_, i) => i + 1))
+  })
+
+  it('should replay across a server restart with the same stores', async () => {
+    const links = new MemoryLinkStore()
+    const sessionStore = new MemoryStore()
+    const { tab } = await start({ links, sessionStore })
+    const news = collect(tab, 'news')
+    await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 'before')
+    await news.until(1)
+    const port = server!.port
+    await server!.close()
+    await waitForStatus(tab, 'offline')
+    // Sent by another process while this one is down: stored, nobody connected.
+    const other = await startTestServer({ links, sessionStore })
+    await other.ss.toTab(tab.tabId, { durable: true }).emit('news', 'while down')
+    await other.close()
+    server = await startTestServer({ links, sessionStore, port })
+    await waitForStatus(tab, 'ready')
+    await news.until(2)
+    expect(news.got).toEqual(['before', 'while down'])
+  })
+
+  it('should reach a session tab that is away and still within the window', async () => {
+    const { browser, tab, sessionId } = await start()
+    const second = browser.open()
+    await waitForStatus(second)
+    const away = second.tabId
+    const secondNews = collect(second, 'news')
+    second.close()
+    await new Promise((r) => setTimeout(r, 50))
+    const result = await server!.ss.toSession(sessionId, { durable: true }).emit('news', 'for both')
+    expect(Object.keys(result.seqs).sort()).toEqual([tab.tabId, away].sort())
+    // The same tab (a reload keeps its id) comes back: it gets what it missed... but a fresh page
+    // starts at the end of its stream, so only a reconnect replays; check the store kept it.
+    expect((await server!.links.readEvents(away, 0, Date.now())).events.map((e) => e.args)).toEqual([['for both']])
+    expect(secondNews.got).toEqual([])
+  })
+
+  it('should tell the tab about a gap when events expired while it was away', async () => {
+    let offset = 0
+    const { tab } = await start({ ss: { durable: { window: 1_000 }, now: () => Date.now() + offset } })
+    const news = collect(tab, 'news')
+    const gaps: unknown[] = []
+    tab.on('gap', (info) => gaps.push(info))
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 'lost')
+    offset = 5_000
+    await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 'kept')
+    await waitForStatus(tab, 'ready')
+    await news.until(1)
+    expect(news.got).toEqual(['kept'])
+    // The stream had expired: 'kept' opened a new one, in a later block.
+    expect(gaps).toHaveLength(1)
+    expect((gaps[0] as { to: number }).to % 1_000_000).toBe(0)
+  })
+
+  it('should refuse events over a tab\'s quota and say which tabs', async () => {
+    const { tab } = await start({ ss: { durable: { maxEvents: 3 } } })
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    const results = []
+    for (let i = 0; i < 4; i++) results.push(await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', i))
+    expect(results.map((r) => r.refused)).toEqual([[], [], [], [tab.tabId]])
+  })
+
+  it('should apply a duplicated or early event once, in order', async () => {
+    const { tab } = await start()
+    const news = collect(tab, 'news')
+    const room = server!.io.to(`tab:${tab.tabId}`)
+    // Out of order and twice, as a replay racing live sends would deliver them.
+    const b = 2_000_000_000_000_000
+    room.emit('ss:event', { seq: b + 2, e: 'news', a: ['b'] })
+    room.emit('ss:event', { seq: b + 1, e: 'news', a: ['a'] })
+    room.emit('ss:event', { seq: b + 1, e: 'news', a: ['a'] })
+    room.emit('ss:event', { seq: b + 3, e: 'news', a: ['c'] })
+    room.emit('ss:event', { seq: b + 2, e: 'news', a: ['b'] })
+    await news.until(3)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(news.got).toEqual(['a', 'b', 'c'])
+  })
+
+  it('should refuse durable sends that are not JSON or use a reserved name', async () => {
+    const { tab } = await start()
+    await expect(server!.ss.toTab(tab.tabId, { durable: true }).emit('ss:ended', 1)).rejects.toThrow(/must be a non-empty string not starting with "ss:"/)
+    await expect(server!.ss.toTab(tab.tabId, { durable: true }).emit('news', new Uint8Array(2))).rejects.toThrow(/plain JSON data/)
+  })
+})
+
+describe('durable calls', () => {
+  it('should keep calls made offline across a reload and run each once', async () => {
+    let runs = 0
+    const { browser, tab } = await start({
+      setup: (ss) =>
+        ss.method('order.place', (params: { sku: string }) => {
+          runs++
+          return { placed: params.sku }
+        }),
+    })
+    const storage = memoryDurableCallStorage()
+    const tabIds = memoryTabIdStorage()
+    tab.close()
+    proxy!.cut()
+    const offline = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage, autoConnect: false })
+    void offline.call('order.place', { sku: 'a' }, { durable: true }).catch(() => undefined)
+    void offline.call('order.place', { sku: 'b' }, { durable: true }).catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 20))
+    expect((await offline.durableCalls()).map((c) => c.params)).toEqual([{ sku: 'a' }, { sku: 'b' }])
+    // The page goes away (no close(): a reload), and comes back with the same tab id.
+    const reloaded = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage })
+    const settled: unknown[] = []
+    reloaded.on('durable', (s) => settled.push({ ok: s.ok, result: s.result }))
+    await waitForStatus(reloaded)
+    const deadline = Date.now() + 3000
+    while (settled.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(settled).toEqual([
+      { ok: true, result: { placed: 'a' } },
+      { ok: true, result: { placed: 'b' } },
+    ])
+    expect(runs).toBe(2)
+    expect(await storage.list(reloaded.tabId)).toEqual([])
+  })
+
+  it('should not run a durable call twice when it was sent, its answer lost, and the page reloaded', async () => {
+    let runs = 0
+    const storage = memoryDurableCallStorage()
+    const tabIds = memoryTabIdStorage()
+    server = await startTestServer({
+      setup: (ss) =>
+        ss.method('pay', (_p, ctx) => {
+          runs++
+          ctx.socket.conn.close()
+          return 'paid'
+        }),
+    })
+    proxy = await startCookieJarProxy(server.port)
+    const browser = makeBrowser(proxy.url)
+    const first = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage, backoff: () => 10_000 })
+    await waitForStatus(first)
+    void first.call('pay', undefined, { durable: true }).catch(() => undefined)
+    await waitForStatus(first, 'offline')
+    expect(runs).toBe(1)
+    expect((await storage.list(first.tabId)).map((c) => c.sent)).toEqual([true])
+    const reloaded = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage })
+    const settled = new Promise((resolve) => reloaded.on('durable', resolve))
+    expect(await settled).toMatchObject({ ok: true, result: 'paid' })
+    expect(runs).toBe(1)
+  })
+
+  it('should cancel a waiting durable call', async () => {
+    server = await startTestServer()
+    const tab = makeBrowser(server.url).open({ autoConnect: false })
+    const pending = tab.call('whoami', undefined, { durable: true })
+    const [waiting] = await tab.durableCalls()
+    expect(await tab.cancelDurable(waiting!.id)).toBe(true)
+    await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' })
+    expect(await tab.durableCalls()).toEqual([])
+    expect(await tab.cancelDurable('nope')).toBe(false)
+  })
+})
