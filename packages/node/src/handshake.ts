@@ -123,3 +123,26 @@ export function createHandshakeMiddleware(options: {
     })
   }
 }
+
+/**
+ * Checks allowedOrigins at start-up: a wildcard would let any site open sockets with your
+ * users' cookies (Cross-Site WebSocket Hijacking), and a path or typo never matches.
+ */
+export function checkAllowedOrigins(allowed: AllowedOrigins): void {
+  if (allowed === 'same-origin' || typeof allowed === 'function') return
+  if (!Array.isArray(allowed)) throw new TypeError("allowedOrigins must be 'same-origin', an array of origins, or a function (origin) => boolean")
+  for (const origin of allowed) {
+    if (origin === '*' || origin === 'null') {
+      throw new TypeError(`allowedOrigins must not contain '${origin}': any site could then open sockets with your users' cookies (Cross-Site WebSocket Hijacking). List your origins, e.g. ['https://app.example.com']`)
+    }
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {
+      parsed = undefined
+    }
+    if (!parsed || parsed.origin !== origin) {
+      throw new TypeError(`allowedOrigins entry '${origin}' is not an origin; write scheme://host[:port] with no path or trailing slash, e.g. 'https://app.example.com'`)
+    }
+  }
+}

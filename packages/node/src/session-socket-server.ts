@@ -2,7 +2,6 @@ import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
 import type { Namespace, Server, Socket } from 'socket.io'
 import type { Session, SessionData, Store } from 'express-session'
-import { nanoid } from 'nanoid'
 import {
   DEFAULT_PAYLOAD_LIMITS,
   EVENTS,
@@ -15,7 +14,7 @@ import {
   type RegisterReply,
   type RegisterRequest,
 } from '@session-socket/protocol'
-import { createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import { checkAllowedOrigins, createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import { createHttpRoutes } from './http-routes.js'
 import type { LinkStore } from './link-store.js'
 import { DEFAULT_LIFETIMES, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
@@ -24,6 +23,7 @@ import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
 import { DEFAULT_DURABLE, DurableEvents, type DurableOptions, type DurableSendResult, type StreamPosition } from './durable.js'
 import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
+import { listTabs, placeTab } from './tabs.js'
 import { MemoryLinkStore } from './stores/memory.js'
 
 const debug = createDebug('session-socket:server')
@@ -95,28 +95,6 @@ export interface DurableFlag {
   durable: true
 }
 
-/**
- * Checks allowedOrigins at start-up: a wildcard would let any site open sockets with your
- * users' cookies (Cross-Site WebSocket Hijacking), and a path or typo never matches.
- */
-function checkAllowedOrigins(allowed: AllowedOrigins): void {
-  if (allowed === 'same-origin' || typeof allowed === 'function') return
-  if (!Array.isArray(allowed)) throw new TypeError("allowedOrigins must be 'same-origin', an array of origins, or a function (origin) => boolean")
-  for (const origin of allowed) {
-    if (origin === '*' || origin === 'null') {
-      throw new TypeError(`allowedOrigins must not contain '${origin}': any site could then open sockets with your users' cookies (Cross-Site WebSocket Hijacking). List your origins, e.g. ['https://app.example.com']`)
-    }
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(origin)
-    } catch {
-      parsed = undefined
-    }
-    if (!parsed || parsed.origin !== origin) {
-      throw new TypeError(`allowedOrigins entry '${origin}' is not an origin; write scheme://host[:port] with no path or trailing slash, e.g. 'https://app.example.com'`)
-    }
-  }
-}
 
 /** A tab joined or left this node. */
 export interface TabEvent {
@@ -285,29 +263,6 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     data.userId = userId
   }
 
-  /** Same tab again → the old socket is replaced; a tab id held by another session → a new id. */
-  async function placeTab(sessionId: string, tabId: string): Promise<string> {
-    let holders: Awaited<ReturnType<typeof nsp.fetchSockets>>
-    try {
-      holders = await nsp.in(`tab:${tabId}`).fetchSockets()
-    } catch (err) {
-      // The adapter could not hear from every node (Redis away, a node frozen past the
-      // adapter's requestsTimeout). Registering blind could leave two sockets for one tab, or
-      // share a tab id between sessions; refusing as INTERNAL would end the tab for good.
-      throw new SessionSocketError('STORE_UNAVAILABLE', 'the other nodes did not answer', { retryAfter: 1000, cause: err })
-    }
-    let foreign = false
-    for (const holder of holders) {
-      if ((holder.data as SocketData).sessionId === sessionId) {
-        holder.emit(EVENTS.REPLACED)
-        holder.disconnect(true)
-      } else {
-        foreign = true
-      }
-    }
-    return foreign ? nanoid() : tabId
-  }
-
   async function register(socket: Socket, request: RegisterRequest) {
     const ip = clientIp(socket.request)
     const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
@@ -337,7 +292,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       security('register refused: too many registers for one session')
       throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
     }
-    registration.reply.tabId = await placeTab(registration.sessionId, request.tabId)
+    registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId)
     const data: SocketData = {
       sessionId: registration.sessionId,
       tabId: registration.reply.tabId,
@@ -568,13 +523,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
             return tabsOfSessions(new Set(sockets.map((s) => (s.data as SocketData).sessionId)))
           })
         : nsp.to(`user:${String(userId)}`)) as SessionSocketServer['toUser'],
-    async tabs(sessionId) {
-      const sockets = await nsp.in(`session:${sessionId}`).fetchSockets()
-      return sockets.map((s) => {
-        const data = s.data as SocketData
-        return { tabId: data.tabId, since: data.since, socketId: s.id }
-      })
-    },
+    tabs: (sessionId) => listTabs(nsp, sessionId),
     disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
     async endUser(userId, reason = 'logout') {
       const sockets = await nsp.in(`user:${String(userId)}`).fetchSockets()
