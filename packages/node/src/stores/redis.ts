@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto'
 import createDebug from 'debug'
 import { ErrorReply, type RedisClientType } from 'redis'
 import { SessionSocketError, type CallReply } from '@session-socket/protocol'
-import type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from '../link-store.js'
+import {
+  streamBase,
+  type CallClaim,
+  type EventQuota,
+  type EventRead,
+  type LinkRecord,
+  type LinkStore,
+  type RestoreCodeRecord,
+  type StoredEvent,
+} from '../link-store.js'
 
 const debug = createDebug('session-socket:redis')
 
@@ -154,6 +163,124 @@ return n
 `)
 
 /*
+ * Durable events. Per tab, `stream:<tabId>` is a hash { q: last seq, b: bytes held, e: expiry }
+ * and `events:<tabId>` a sorted set scored by seq whose members are
+ * "<seq>:<expiresAt>:<bytes>:<JSON [event, args]>". The scripts read only that header, so
+ * Lua never decodes the arguments (cjson would re-encode large numbers and empty arrays
+ * differently); the seq in front also keeps two identical payloads distinct members.
+ * Expiry is checked against the caller's `now`, as for call results; the keys' PEXPIREAT lets
+ * Redis drop whole streams that nobody reads any more. Seqs (streamBase: 16 digits) are exact
+ * in Lua's doubles and as redis.call arguments, but `..` and tostring print numbers with
+ * %.14g, so a seq is turned into text with string.format('%.0f').
+ */
+const EVENT_HELPERS = `
+local function header(m)
+  local a = string.find(m, ':', 1, true)
+  local b = string.find(m, ':', a + 1, true)
+  local c = string.find(m, ':', b + 1, true)
+  return tonumber(string.sub(m, 1, a - 1)), tonumber(string.sub(m, a + 1, b - 1)), tonumber(string.sub(m, b + 1, c - 1))
+end
+`
+
+/*
+ * KEYS: session's tabs, tab's stream. ARGV: tabId, seenUntil, now. The set lives as long as
+ * its latest tab; a live stream is kept at least until seenUntil, so a tab seen again keeps
+ * its counter even with no event pending. Expired tabs are pruned here.
+ */
+const RECORD_TAB = script(`
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+local e = tonumber(redis.call('HGET', KEYS[2], 'e'))
+if e and e > tonumber(ARGV[3]) and e < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[2], 'e', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+end
+return 1
+`)
+
+/*
+ * KEYS: stream, events. ARGV: now, expiresAt, maxEvents, maxBytes, bytes, JSON [event, args],
+ * streamBase(now). Quota check, increment and append in one step, so appends from any node get
+ * consecutive numbers; a tab with no live stream starts a new one after streamBase.
+ * Expired events are dropped from the front first: every append uses now + window, so they
+ * expire in seq order. Nothing is written when the quota refuses. Returns {seq}, or
+ * {0, held events, held bytes} when refused.
+ */
+const APPEND_EVENT = script(EVENT_HELPERS + `
+local now = tonumber(ARGV[1])
+local f = redis.call('HMGET', KEYS[1], 'q', 'b', 'e')
+local live = f[1] and tonumber(f[3]) > now
+local q, b, e, n, drop = tonumber(ARGV[7]), 0, ARGV[2], 0, 0
+if live then
+  q = tonumber(f[1])
+  b = tonumber(f[2])
+  if tonumber(f[3]) > tonumber(ARGV[2]) then e = f[3] end
+  n = redis.call('ZCARD', KEYS[2])
+  -- The events key went (its TTL, eviction) while the stream lived on: nothing is held.
+  if n == 0 then b = 0 end
+  while drop < n do
+    local _, expires, bytes = header(redis.call('ZRANGE', KEYS[2], drop, drop)[1])
+    if expires > now then break end
+    drop = drop + 1
+    b = b - bytes
+  end
+  n = n - drop
+end
+if n + 1 > tonumber(ARGV[3]) or b + tonumber(ARGV[5]) > tonumber(ARGV[4]) then return {0, n, b} end
+if not live then redis.call('DEL', KEYS[2]) end
+if drop > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, drop - 1) end
+q = string.format('%.0f', q + 1)
+redis.call('ZADD', KEYS[2], q, q .. ':' .. ARGV[2] .. ':' .. ARGV[5] .. ':' .. ARGV[6])
+redis.call('HSET', KEYS[1], 'q', q, 'b', b + tonumber(ARGV[5]), 'e', e)
+redis.call('PEXPIREAT', KEYS[1], e)
+redis.call('PEXPIREAT', KEYS[2], e)
+return {q}
+`)
+
+/*
+ * KEYS: stream, events. ARGV: now, afterSeq. One script so the last seq and the events come
+ * from one instant. Returns {} for no live stream, else {lastSeq, member…} of the unexpired
+ * events after afterSeq, in order.
+ */
+const READ_EVENTS = script(EVENT_HELPERS + `
+local now = tonumber(ARGV[1])
+local f = redis.call('HMGET', KEYS[1], 'q', 'e')
+if not f[1] or tonumber(f[2]) <= now then return {} end
+local out = {f[1]}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '+inf')) do
+  local _, expires = header(m)
+  if expires > now then out[#out + 1] = m end
+end
+return out
+`)
+
+// KEYS: stream, events. ARGV: uptoSeq. Removes the events and their bytes from the total.
+const ACK_EVENTS = script(EVENT_HELPERS + `
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+if #gone == 0 then return 0 end
+local sum = 0
+for _, m in ipairs(gone) do
+  local _, _, bytes = header(m)
+  sum = sum + bytes
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local b = tonumber(redis.call('HGET', KEYS[1], 'b'))
+if b then redis.call('HSET', KEYS[1], 'b', b - sum) end
+return #gone
+`)
+
+/** Reads one events member: "<seq>:<expiresAt>:<bytes>:<JSON [event, args]>". */
+function toStoredEvent(member: string): StoredEvent {
+  const a = member.indexOf(':')
+  const b = member.indexOf(':', a + 1)
+  const c = member.indexOf(':', b + 1)
+  const [event, args] = JSON.parse(member.slice(c + 1)) as [string, unknown[]]
+  return { seq: Number(member.slice(0, a)), event, args, expiresAt: Number(member.slice(a + 1, b)) }
+}
+
+/*
  * Error replies that mean "Redis cannot serve this now" (loading after a restart, a replica
  * after failover, out of memory, a script running too long) rather than a bug in a command.
  */
@@ -183,6 +310,8 @@ function toNumber(value: unknown): number {
  * Keeps links in Redis, shared by every node of a cluster and kept across restarts as far as
  * Redis persists its data. Links, restore codes and call results expire in Redis by
  * PEXPIREAT; each session has a set of its links for `revokeSession` and `relinkSession`.
+ * Durable events wait for their tab in `events:<tabId>`, numbered by `stream:<tabId>`, and
+ * `tabs:<sessionId>` lists the tabs of each session, all updated by Lua scripts.
  * Needs Redis 6.2 or later (GETDEL, SET PXAT) and one primary: the Lua scripts touch keys of
  * several sessions at once, which Redis Cluster refuses unless they share a slot.
  *
@@ -207,6 +336,9 @@ export class RedisLinkStore implements LinkStore {
   readonly #setPrefix: string
   readonly #codePrefix: string
   readonly #callPrefix: string
+  readonly #tabsPrefix: string
+  readonly #streamPrefix: string
+  readonly #eventsPrefix: string
   readonly #timeoutMs: number
   #closed = false
 
@@ -217,6 +349,9 @@ export class RedisLinkStore implements LinkStore {
     this.#setPrefix = `${prefix}sess:`
     this.#codePrefix = `${prefix}code:`
     this.#callPrefix = `${prefix}call:`
+    this.#tabsPrefix = `${prefix}tabs:`
+    this.#streamPrefix = `${prefix}stream:`
+    this.#eventsPrefix = `${prefix}events:`
     this.#timeoutMs = options.commandTimeoutMs ?? 2000
   }
 
@@ -305,9 +440,70 @@ export class RedisLinkStore implements LinkStore {
     await this.#send(['DEL', this.#callPrefix + key])
   }
 
+  async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
+    await this.#eval(
+      RECORD_TAB,
+      [this.#tabsPrefix + sessionId, this.#streamPrefix + tabId],
+      [tabId, String(now + windowMs), String(now)],
+    )
+  }
+
+  async sessionTabs(sessionId: string, now: number): Promise<string[]> {
+    const reply = await this.#send(['ZRANGEBYSCORE', this.#tabsPrefix + sessionId, `(${now}`, '+inf'])
+    return reply as string[]
+  }
+
+  async appendEvent(
+    tabId: string,
+    event: { event: string; args: unknown[]; bytes: number },
+    expiresAt: number,
+    quota: EventQuota,
+    now: number,
+  ): Promise<number> {
+    const reply = (await this.#eval(
+      APPEND_EVENT,
+      [this.#streamPrefix + tabId, this.#eventsPrefix + tabId],
+      [
+        String(now),
+        String(expiresAt),
+        String(quota.maxEvents),
+        String(quota.maxBytes),
+        String(event.bytes),
+        JSON.stringify([event.event, event.args]),
+        String(streamBase(now)),
+      ],
+    )) as unknown[]
+    const seq = toNumber(reply[0])
+    if (seq === 0) {
+      throw new SessionSocketError(
+        'QUOTA_EXCEEDED',
+        `tab ${tabId} already holds ${toNumber(reply[1])} unacknowledged durable events (${toNumber(reply[2])} bytes)`,
+      )
+    }
+    return seq
+  }
+
+  async readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead> {
+    const reply = (await this.#eval(
+      READ_EVENTS,
+      [this.#streamPrefix + tabId, this.#eventsPrefix + tabId],
+      [String(now), String(afterSeq)],
+    )) as string[]
+    if (reply.length === 0) return { lastSeq: 0, events: [], gap: afterSeq > 0 }
+    const lastSeq = toNumber(reply[0])
+    const events = reply.slice(1).map(toStoredEvent)
+    // Stored seqs are distinct and at most lastSeq: fewer than lastSeq - afterSeq means one is gone.
+    return { lastSeq, events, gap: afterSeq > lastSeq || (afterSeq < lastSeq && events.length !== lastSeq - afterSeq) }
+  }
+
+  async ackEvents(tabId: string, uptoSeq: number): Promise<void> {
+    await this.#eval(ACK_EVENTS, [this.#streamPrefix + tabId, this.#eventsPrefix + tabId], [String(uptoSeq)])
+  }
+
   /**
-   * Redis drops expired links, codes and results by itself; this prunes session sets of
-   * entries whose link is gone and returns how many entries went. `now` is not needed.
+   * Redis drops expired links, codes, results, tabs and event streams by itself; this prunes
+   * session sets of entries whose link is gone and returns how many entries went. `now` is not
+   * needed.
    */
   async sweep(_now: number): Promise<number> {
     if (this.#closed) return 0

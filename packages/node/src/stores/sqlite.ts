@@ -1,15 +1,24 @@
 import Database from 'better-sqlite3'
 import createDebug from 'debug'
 import { SessionSocketError, type CallReply } from '@session-socket/protocol'
-import type { CallClaim, LinkRecord, LinkStore, RestoreCodeRecord } from '../link-store.js'
+import {
+  streamBase,
+  type CallClaim,
+  type EventQuota,
+  type EventRead,
+  type LinkRecord,
+  type LinkStore,
+  type RestoreCodeRecord,
+  type StoredEvent,
+} from '../link-store.js'
 
 const debug = createDebug('session-socket:sqlite')
 
 /** Options shared by both ways of giving the store its database. */
 interface SqliteLinkStoreCommonOptions {
   /**
-   * How often expired links, restore codes and call results are deleted, in ms. `0` disables
-   * the timer (call `sweep` yourself then).
+   * How often expired links, restore codes, call results, tabs and durable events are deleted,
+   * in ms. `0` disables the timer (call `sweep` yourself then).
    * @default 60000
    */
   sweepIntervalMs?: number
@@ -48,6 +57,31 @@ interface CallRow {
   expires_at: number
 }
 
+interface StreamRow {
+  last_seq: number
+  expires_at: number
+}
+
+interface EventRow {
+  seq: number
+  event: string
+  args_json: string
+  expires_at: number
+}
+
+interface QuotaRow {
+  n: number
+  bytes: number
+}
+
+interface EventsQuery {
+  tabId: string
+  afterSeq: number
+  now: number
+}
+
+type NewEvent = { event: string; args: unknown[]; bytes: number }
+
 const SCHEMA_VERSION = 1
 
 /*
@@ -82,6 +116,30 @@ CREATE TABLE IF NOT EXISTS ss_calls (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ss_calls_expires_at ON ss_calls (expires_at);
+CREATE TABLE IF NOT EXISTS ss_tabs (
+  session_id TEXT NOT NULL,
+  tab_id TEXT NOT NULL,
+  seen_until INTEGER NOT NULL,
+  PRIMARY KEY (session_id, tab_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_tabs_seen_until ON ss_tabs (seen_until);
+CREATE TABLE IF NOT EXISTS ss_streams (
+  tab_id TEXT PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_streams_expires_at ON ss_streams (expires_at);
+-- A rowid table: args_json can be kilobytes, too wide for a WITHOUT ROWID b-tree.
+CREATE TABLE IF NOT EXISTS ss_events (
+  tab_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  args_json TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (tab_id, seq)
+);
+CREATE INDEX IF NOT EXISTS ss_events_expires_at ON ss_events (expires_at);
 `
 
 /*
@@ -122,7 +180,9 @@ function toLinkRecord(row: LinkRow): LinkRecord {
 /**
  * Keeps links in a SQLite file through better-sqlite3, so tabs stay identified across server
  * restarts of a single host (several processes on one host may share the file). The file may be
- * the one your express-session store uses: every table here is prefixed `ss_`.
+ * the one your express-session store uses: every table here is prefixed `ss_`. Durable events
+ * wait for their tab in `ss_events`, numbered per tab by `ss_streams`; `ss_tabs` lists the tabs
+ * of each session.
  *
  * better-sqlite3 is synchronous: each call blocks the event loop for the duration of one
  * statement (microseconds on a local disk), and up to the 2 s busy timeout when another process
@@ -153,7 +213,23 @@ export class SqliteLinkStore implements LinkStore {
   readonly #sweepLinks: Database.Statement<[number]>
   readonly #sweepCodes: Database.Statement<[number]>
   readonly #sweepCalls: Database.Statement<[number]>
+  readonly #putTab: Database.Statement<[string, string, number]>
+  readonly #extendStream: Database.Statement<[number, string, number]>
+  readonly #sessionTabs: Database.Statement<[string, number], { tab_id: string }>
+  readonly #getStream: Database.Statement<[string], StreamRow>
+  readonly #putStream: Database.Statement<[string, number, number]>
+  readonly #eventQuota: Database.Statement<[string, number], QuotaRow>
+  readonly #dropEvents: Database.Statement<[string]>
+  readonly #putEvent: Database.Statement<[string, number, string, string, number, number]>
+  readonly #readEvents: Database.Statement<[EventsQuery], EventRow>
+  readonly #ackEvents: Database.Statement<[string, number]>
+  readonly #sweepTabs: Database.Statement<[number]>
+  readonly #sweepStreams: Database.Statement<[number]>
+  readonly #sweepEvents: Database.Statement<[number]>
   readonly #claim: (key: string, ttlMs: number, now: number) => CallClaim
+  readonly #recordTab: (sessionId: string, tabId: string, now: number, windowMs: number) => void
+  readonly #append: (tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number) => number
+  readonly #read: (tabId: string, afterSeq: number, now: number) => EventRead
   readonly #sweep: (now: number) => number
 
   constructor(options: SqliteLinkStoreOptions) {
@@ -224,6 +300,38 @@ export class SqliteLinkStore implements LinkStore {
     this.#sweepLinks = db.prepare('DELETE FROM ss_links WHERE expires_at <= ?')
     this.#sweepCodes = db.prepare('DELETE FROM ss_restore_codes WHERE expires_at <= ?')
     this.#sweepCalls = db.prepare('DELETE FROM ss_calls WHERE expires_at <= ?')
+    this.#putTab = db.prepare(
+      `INSERT INTO ss_tabs (session_id, tab_id, seen_until) VALUES (?, ?, ?)
+       ON CONFLICT (session_id, tab_id) DO UPDATE SET seen_until = excluded.seen_until`,
+    )
+    // Only a live stream is extended: an expired one is forgotten, swept or not.
+    this.#extendStream = db.prepare('UPDATE ss_streams SET expires_at = max(expires_at, ?) WHERE tab_id = ? AND expires_at > ?')
+    this.#sessionTabs = db.prepare('SELECT tab_id FROM ss_tabs WHERE session_id = ? AND seen_until > ? ORDER BY tab_id')
+    this.#getStream = db.prepare('SELECT last_seq, expires_at FROM ss_streams WHERE tab_id = ?')
+    this.#putStream = db.prepare(
+      `INSERT INTO ss_streams (tab_id, last_seq, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (tab_id) DO UPDATE SET last_seq = excluded.last_seq, expires_at = excluded.expires_at`,
+    )
+    /*
+     * Counted, not kept as running totals: a total would have to follow every ack, every expiry
+     * and every sweep, while this reads one tab's range of the primary key, which the quota
+     * itself keeps short.
+     */
+    this.#eventQuota = db.prepare(
+      'SELECT count(*) AS n, total(bytes) AS bytes FROM ss_events WHERE tab_id = ? AND expires_at > ?',
+    )
+    this.#dropEvents = db.prepare('DELETE FROM ss_events WHERE tab_id = ?')
+    this.#putEvent = db.prepare(
+      'INSERT INTO ss_events (tab_id, seq, event, args_json, bytes, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+    )
+    this.#readEvents = db.prepare(
+      `SELECT seq, event, args_json, expires_at FROM ss_events
+       WHERE tab_id = @tabId AND seq > @afterSeq AND expires_at > @now ORDER BY seq`,
+    )
+    this.#ackEvents = db.prepare('DELETE FROM ss_events WHERE tab_id = ? AND seq <= ?')
+    this.#sweepTabs = db.prepare('DELETE FROM ss_tabs WHERE seen_until <= ?')
+    this.#sweepStreams = db.prepare('DELETE FROM ss_streams WHERE expires_at <= ?')
+    this.#sweepEvents = db.prepare('DELETE FROM ss_events WHERE expires_at <= ?')
 
     /*
      * BEGIN IMMEDIATE takes the write lock before the read, so another process sharing the file
@@ -238,9 +346,59 @@ export class SqliteLinkStore implements LinkStore {
       return { state: 'new' }
     })
     this.#claim = (key, ttlMs, now) => claim.immediate(key, ttlMs, now)
+
+    const recordTab = db.transaction((sessionId: string, tabId: string, now: number, windowMs: number): void => {
+      this.#putTab.run(sessionId, tabId, now + windowMs)
+      // A tab seen again keeps its sequence counter for the window, even with no event pending.
+      this.#extendStream.run(now + windowMs, tabId, now)
+    })
+    this.#recordTab = (sessionId, tabId, now, windowMs) => recordTab.immediate(sessionId, tabId, now, windowMs)
+
+    /*
+     * BEGIN IMMEDIATE again: the quota check, the counter increment and the insert happen under
+     * the write lock, so two processes appending for one tab get consecutive numbers and cannot
+     * both squeeze into the last free slot. Throwing rolls the whole step back: no number used.
+     */
+    const append = db.transaction((tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number): number => {
+      const stream = this.#getStream.get(tabId)
+      const live = stream !== undefined && stream.expires_at > now
+      // A forgotten stream starts over in a new block; whatever it still held expired with it.
+      if (!live) this.#dropEvents.run(tabId)
+      const held = live ? this.#eventQuota.get(tabId, now)! : { n: 0, bytes: 0 }
+      if (held.n + 1 > quota.maxEvents || held.bytes + event.bytes > quota.maxBytes) {
+        throw new SessionSocketError(
+          'QUOTA_EXCEEDED',
+          `tab ${tabId} already holds ${held.n} unacknowledged durable events (${held.bytes} bytes)`,
+        )
+      }
+      const seq = (live ? stream.last_seq : streamBase(now)) + 1
+      this.#putStream.run(tabId, seq, live ? Math.max(stream.expires_at, expiresAt) : expiresAt)
+      this.#putEvent.run(tabId, seq, event.event, JSON.stringify(event.args), event.bytes, expiresAt)
+      return seq
+    })
+    this.#append = (tabId, event, expiresAt, quota, now) => append.immediate(tabId, event, expiresAt, quota, now)
+
+    // A plain (deferred) transaction: both reads see one snapshot, even with another process writing.
+    const read = db.transaction((tabId: string, afterSeq: number, now: number): EventRead => {
+      const stream = this.#getStream.get(tabId)
+      if (stream === undefined || stream.expires_at <= now) return { lastSeq: 0, events: [], gap: afterSeq > 0 }
+      const events = this.#readEvents.all({ tabId, afterSeq, now }).map(
+        (row): StoredEvent => ({ seq: row.seq, event: row.event, args: JSON.parse(row.args_json) as unknown[], expiresAt: row.expires_at }),
+      )
+      const lastSeq = stream.last_seq
+      // Stored seqs are distinct and at most lastSeq: fewer than lastSeq - afterSeq means one is gone.
+      return { lastSeq, events, gap: afterSeq > lastSeq || (afterSeq < lastSeq && events.length !== lastSeq - afterSeq) }
+    })
+    this.#read = (tabId, afterSeq, now) => read(tabId, afterSeq, now)
+
     const sweep = db.transaction(
       (now: number): number =>
-        this.#sweepLinks.run(now).changes + this.#sweepCodes.run(now).changes + this.#sweepCalls.run(now).changes,
+        this.#sweepLinks.run(now).changes +
+        this.#sweepCodes.run(now).changes +
+        this.#sweepCalls.run(now).changes +
+        this.#sweepTabs.run(now).changes +
+        this.#sweepStreams.run(now).changes +
+        this.#sweepEvents.run(now).changes,
     )
     this.#sweep = (now) => sweep.immediate(now)
 
@@ -314,6 +472,27 @@ export class SqliteLinkStore implements LinkStore {
     this.#run('releaseCall', () => this.#deleteCall.run(key))
   }
 
+  async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
+    this.#run('recordTab', () => this.#recordTab(sessionId, tabId, now, windowMs))
+  }
+
+  async sessionTabs(sessionId: string, now: number): Promise<string[]> {
+    return this.#run('sessionTabs', () => this.#sessionTabs.all(sessionId, now).map((row) => row.tab_id))
+  }
+
+  async appendEvent(tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
+    return this.#run('appendEvent', () => this.#append(tabId, event, expiresAt, quota, now))
+  }
+
+  async readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead> {
+    return this.#run('readEvents', () => this.#read(tabId, afterSeq, now))
+  }
+
+  async ackEvents(tabId: string, uptoSeq: number): Promise<void> {
+    this.#run('ackEvents', () => this.#ackEvents.run(tabId, uptoSeq))
+  }
+
+  /** Deletes expired links, codes, results, tabs, streams and events; returns how many rows went. */
   async sweep(now: number): Promise<number> {
     if (this.#closed) return 0
     return this.#run('sweep', () => this.#sweep(now))

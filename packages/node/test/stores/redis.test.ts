@@ -4,9 +4,11 @@ import { join } from 'node:path'
 import { createClient, type RedisClientType } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SessionSocketError } from '@session-socket/protocol'
+import { streamBase } from '../../src/link-store.js'
 import { RedisLinkStore } from '../../src/stores/redis.js'
 import { startRedis, type RedisServer, type StartRedisOptions } from '../helpers/redis-server.js'
 import { linkStoreContract } from './contract.js'
+import { durableEventChecks } from './durable-events.js'
 
 type Client = RedisClientType
 
@@ -69,6 +71,16 @@ linkStoreContract(
   },
   { expiresByItself: true },
 )
+
+durableEventChecks('RedisLinkStore', async () => {
+  const store = new RedisLinkStore({ client: shared!, prefix: nextPrefix() })
+  return { store, cleanup: () => store.close() }
+})
+
+durableEventChecks('RedisLinkStore (RESP2 client)', async () => {
+  const store = new RedisLinkStore({ client: sharedResp2!, prefix: nextPrefix() })
+  return { store, cleanup: () => store.close() }
+})
 
 describe('RedisLinkStore', () => {
   const cleanups: Array<() => Promise<void> | void> = []
@@ -167,7 +179,12 @@ describe('RedisLinkStore', () => {
 
     await own.stop()
     for (const s of [store, lenient]) {
-      for (const op of [() => s.getLink('h1'), () => s.putLink('h2', record('s1', now)), () => s.claimCall('k', 1000, now)]) {
+      for (const op of [
+        () => s.getLink('h1'),
+        () => s.putLink('h2', record('s1', now)),
+        () => s.claimCall('k', 1000, now),
+        () => s.appendEvent('t', { event: 'e', args: [], bytes: 1 }, now + 1000, { maxEvents: 10, maxBytes: 100 }, now),
+      ]) {
         const started = Date.now()
         const err = await op().then(() => null, (e: unknown) => e)
         expect(Date.now() - started).toBeLessThan(2000)
@@ -225,5 +242,97 @@ describe('RedisLinkStore', () => {
     expect(missing).toEqual([])
     expect(await fresh.revokeSession('s0', now)).toBe(40)
     expect(await fresh.takeRestoreCode('code', now)).toEqual({ sessionId: 's0', expiresAt: now + 60_000 })
+  })
+  it('sets Redis expiries on session tabs, streams and events', async () => {
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: shared!, prefix })
+    const now = Date.now()
+    const quota = { maxEvents: 10, maxBytes: 1000 }
+    const ev = { event: 'e', args: [], bytes: 1 }
+
+    await store.recordTab('s1', 't1', now, 60_000)
+    await store.recordTab('s1', 't2', now, 120_000)
+    await store.recordTab('s1', 't2', now, 30_000)
+    // The set lives as long as its latest tab, which is t1 once t2 was seen with a shorter window.
+    expect(await shared!.pExpireTime(`${prefix}tabs:s1`)).toBe(now + 60_000)
+
+    await store.appendEvent('t1', ev, now + 10_000, quota, now)
+    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 10_000)
+    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 10_000)
+    await store.recordTab('s1', 't1', now + 1000, 60_000)
+    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
+    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 10_000)
+    await store.appendEvent('t1', ev, now + 20_000, quota, now)
+    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
+    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 61_000)
+
+    // A refused append writes nothing, not even an empty stream.
+    await expect(store.appendEvent('t9', { event: 'e', args: [], bytes: 5000 }, now + 10_000, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+    expect(await shared!.exists([`${prefix}stream:t9`, `${prefix}events:t9`])).toBe(0)
+  })
+
+  it('forgets the byte total of events Redis dropped by itself, and keeps numbering', async () => {
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: shared!, prefix })
+    const now = Date.now()
+    const base = streamBase(now)
+    const quota = { maxEvents: 10, maxBytes: 1000 }
+    const ev = (n: number) => ({ event: 'e', args: [n], bytes: 400 })
+    await store.appendEvent('t1', ev(1), now + 60_000, quota, now)
+    await store.appendEvent('t1', ev(2), now + 60_000, quota, now)
+    await expect(store.appendEvent('t1', ev(3), now + 60_000, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+
+    // As when the events key expired or was evicted (maxmemory) while the stream lived on.
+    await shared!.del(`${prefix}events:t1`)
+    expect(await store.readEvents('t1', base, now)).toEqual({ lastSeq: base + 2, gap: true, events: [] })
+    expect(await store.appendEvent('t1', ev(3), now + 60_000, quota, now)).toBe(base + 3)
+    expect(await store.appendEvent('t1', ev(4), now + 60_000, quota, now)).toBe(base + 4)
+    await expect(store.appendEvent('t1', ev(5), now + 60_000, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+  })
+
+  it('is atomic across two connections: durable appends get consecutive numbers up to the quota', async () => {
+    const prefix = nextPrefix()
+    const a = new RedisLinkStore({ client: shared!, prefix })
+    const b = new RedisLinkStore({ client: await client(), prefix })
+    const now = Date.now()
+    const base = streamBase(now)
+    const quota = { maxEvents: 25, maxBytes: 1_000_000 }
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, n) => (n % 2 ? a : b).appendEvent('t1', { event: 'e', args: [n], bytes: 1 }, now + 60_000, quota, now)),
+    )
+    const seqs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 25 }, (_, n) => base + n + 1))
+    expect(results.filter((r) => r.status === 'rejected' && (r.reason as SessionSocketError).code === 'QUOTA_EXCEEDED')).toHaveLength(15)
+    await a.ackEvents('t1', base + 20)
+    expect((await b.readEvents('t1', base + 20, now)).events.map((e) => e.seq)).toEqual([21, 22, 23, 24, 25].map((n) => base + n))
+  })
+
+  it('keeps durable streams and session tabs through a Redis crash with appendfsync always', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ss-redis-aof-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const own = await server({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] })
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: await client(own.url), prefix })
+    const now = Date.now()
+    const base = streamBase(now)
+    const quota = { maxEvents: 10, maxBytes: 1000 }
+    await store.recordTab('s1', 't1', now, 60_000)
+    for (const n of [1, 2, 3]) await store.appendEvent('t1', { event: 'news:posted', args: [{ n }], bytes: 10 }, now + 60_000, quota, now)
+    await store.ackEvents('t1', base + 1)
+
+    own.kill()
+    await own.restart()
+    // A new client and store: Redis forgot the script cache, so EVALSHA falls back to EVAL.
+    const fresh = new RedisLinkStore({ client: await client(own.url), prefix })
+    expect(await fresh.sessionTabs('s1', now)).toEqual(['t1'])
+    expect(await fresh.readEvents('t1', base + 1, now)).toEqual({
+      lastSeq: base + 3,
+      gap: false,
+      events: [
+        { seq: base + 2, event: 'news:posted', args: [{ n: 2 }], expiresAt: now + 60_000 },
+        { seq: base + 3, event: 'news:posted', args: [{ n: 3 }], expiresAt: now + 60_000 },
+      ],
+    })
+    expect(await fresh.appendEvent('t1', { event: 'news:posted', args: [{ n: 4 }], bytes: 10 }, now + 60_000, quota, now)).toBe(base + 4)
   })
 })

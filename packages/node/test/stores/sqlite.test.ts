@@ -6,8 +6,10 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { SessionSocketError } from '@session-socket/protocol'
+import { streamBase } from '../../src/link-store.js'
 import { SqliteLinkStore } from '../../src/stores/sqlite.js'
 import { linkStoreContract } from './contract.js'
+import { durableEventChecks } from './durable-events.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ss-sqlite-'))
 let fileNo = 0
@@ -33,6 +35,11 @@ linkStoreContract('SqliteLinkStore (shared database)', async () => {
       db.close()
     },
   }
+})
+
+durableEventChecks('SqliteLinkStore', async () => {
+  const store = new SqliteLinkStore({ path: nextPath(), sweepIntervalMs: 0 })
+  return { store, cleanup: () => store.close() }
 })
 
 describe('SqliteLinkStore', () => {
@@ -72,7 +79,7 @@ describe('SqliteLinkStore', () => {
     const db = raw(path)
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all()
-    expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_links', 'ss_meta', 'ss_restore_codes'])
+    expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_events', 'ss_links', 'ss_meta', 'ss_restore_codes', 'ss_streams', 'ss_tabs'])
     const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ss_links'").all()
     expect(indexes.map((i) => i.name)).toContain('ss_links_session_id')
   })
@@ -142,6 +149,8 @@ describe('SqliteLinkStore', () => {
       expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', retryAfter: 1000 })
       expect((err as SessionSocketError).cause).toMatchObject({ code: 'SQLITE_BUSY' })
       await expect(store.claimCall('k', 1000, now)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      const quota = { maxEvents: 10, maxBytes: 1000 }
+      await expect(store.appendEvent('t', { event: 'e', args: [], bytes: 1 }, now + 60_000, quota, now)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     } finally {
       locker.exec('ROLLBACK')
     }
@@ -149,6 +158,136 @@ describe('SqliteLinkStore', () => {
     await store.putLink('h1', { sessionId: 's', createdAt: now, lastSeenAt: now, expiresAt: now + 60_000 })
     expect(await store.getLink('h1')).not.toBeNull()
   })
+
+  it('numbers durable events of one tab consecutively across two connections to one file', async () => {
+    const path = nextPath()
+    const a = open(path)
+    const b = open(path)
+    const now = Date.now()
+    const quota = { maxEvents: 100, maxBytes: 100_000 }
+    const seqs = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => (n % 2 ? a : b).appendEvent('t', { event: 'e', args: [n], bytes: 1 }, now + 60_000, quota, now)),
+    )
+    const base = streamBase(now)
+    expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, n) => base + n + 1))
+    await a.ackEvents('t', base + 15)
+    expect((await b.readEvents('t', base + 15, now)).events.map((e) => e.seq)).toEqual([16, 17, 18, 19, 20].map((n) => base + n))
+  })
+
+  it('keeps durable events, their numbering and the session\'s tabs across close and reopen', async () => {
+    const path = nextPath()
+    const now = Date.now()
+    const quota = { maxEvents: 10, maxBytes: 1000 }
+    const first = open(path)
+    await first.recordTab('s1', 't1', now, 60_000)
+    await first.appendEvent('t1', { event: 'e', args: [{ a: 1 }], bytes: 10 }, now + 60_000, quota, now)
+    await first.appendEvent('t1', { event: 'e', args: [2], bytes: 10 }, now + 60_000, quota, now)
+    await first.close()
+
+    const second = open(path)
+    const base = streamBase(now)
+    expect(await second.sessionTabs('s1', now)).toEqual(['t1'])
+    expect(await second.readEvents('t1', base, now)).toEqual({
+      lastSeq: base + 2,
+      gap: false,
+      events: [
+        { seq: base + 1, event: 'e', args: [{ a: 1 }], expiresAt: now + 60_000 },
+        { seq: base + 2, event: 'e', args: [2], expiresAt: now + 60_000 },
+      ],
+    })
+    expect(await second.appendEvent('t1', { event: 'e', args: [3], bytes: 10 }, now + 60_000, quota, now)).toBe(base + 3)
+  })
+
+  it('sweeps expired tabs, streams and events, counts each row, and leaves live ones', async () => {
+    const store = open(nextPath())
+    const now = Date.now()
+    const quota = { maxEvents: 10, maxBytes: 1000 }
+    const ev = { event: 'e', args: [], bytes: 1 }
+    await store.recordTab('s1', 'gone', now - 120_000, 60_000)
+    await store.recordTab('s1', 'live', now, 60_000)
+    // 'old': a stream whose last event expired (1 stream row + 2 event rows go).
+    await store.appendEvent('old', ev, now + 1000, quota, now)
+    await store.appendEvent('old', ev, now + 1000, quota, now)
+    // 'live': its first event expired, the second not (1 event row goes).
+    await store.appendEvent('live', ev, now + 1000, quota, now)
+    await store.appendEvent('live', ev, now + 60_000, quota, now)
+
+    expect(await store.sweep(now + 2000)).toBe(1 + 1 + 2 + 1)
+    expect(await store.sweep(now + 2000)).toBe(0)
+    expect(await store.sessionTabs('s1', now + 2000)).toEqual(['live'])
+    expect(await store.readEvents('old', 0, now + 2000)).toEqual({ lastSeq: 0, gap: false, events: [] })
+    expect(await store.readEvents('live', streamBase(now) + 1, now + 2000)).toMatchObject({ lastSeq: streamBase(now) + 2, gap: false, events: [{ seq: streamBase(now) + 2 }] })
+  })
+
+  it('adds the durable-event tables to a file made before they existed, keeping its links', async () => {
+    const path = nextPath()
+    const now = Date.now()
+    const old = raw(path)
+    // The schema as it was before durable events (and before token rotation added replaced_at).
+    old.exec(`
+      CREATE TABLE ss_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO ss_meta (key, value) VALUES ('schema_version', '1');
+      CREATE TABLE ss_links (token_hash TEXT PRIMARY KEY, session_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER) WITHOUT ROWID;
+      CREATE TABLE ss_restore_codes (code_hash TEXT PRIMARY KEY, session_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE ss_calls (call_key TEXT PRIMARY KEY, reply TEXT, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+    `)
+    old.prepare('INSERT INTO ss_links VALUES (?, ?, ?, ?, ?, NULL)').run('h1', 's1', now, now, now + 60_000)
+    old.close()
+
+    const store = open(path)
+    expect(await store.getLink('h1')).toEqual({ sessionId: 's1', createdAt: now, lastSeenAt: now, expiresAt: now + 60_000 })
+    await store.recordTab('s1', 't1', now, 60_000)
+    expect(await store.sessionTabs('s1', now)).toEqual(['t1'])
+    expect(await store.appendEvent('t1', { event: 'e', args: [], bytes: 1 }, now + 60_000, { maxEvents: 1, maxBytes: 10 }, now)).toBe(streamBase(now) + 1)
+  })
+
+  it('gives consecutive numbers, within the quota, to two processes appending for one tab at once', async () => {
+    const path = nextPath()
+    open(path)
+    const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url))
+    const fixture = fileURLToPath(new URL('./fixtures/sqlite-appender.ts', import.meta.url))
+    const perWriter = 500
+    const maxEvents = 600
+    const writers = [0, 1].map(() => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', fixture, path, 'shared-tab', String(perWriter), String(maxEvents)], {
+        cwd: repoRoot,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+      toClose.push({ close: () => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL') })
+      let out = ''
+      let err = ''
+      proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()))
+      proc.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()))
+      const ready = new Promise<void>((resolve, reject) => {
+        const check = () => out.startsWith('ready\n') && resolve()
+        proc.stdout!.on('data', check)
+        proc.once('exit', () => reject(new Error(`writer exited before ready: ${err}`)))
+      })
+      const done = new Promise<string[]>((resolve, reject) =>
+        proc.once('exit', (code) => (code === 0 ? resolve(out.split('\n').slice(1, -1)) : reject(new Error(`writer exited ${code}: ${err}`)))),
+      )
+      return { proc, ready, done }
+    })
+    await Promise.all(writers.map((w) => w.ready))
+    for (const w of writers) w.proc.stdin!.write('go\n')
+    const [first, second] = await Promise.all(writers.map((w) => w.done))
+
+    const got = [...first!, ...second!].filter((line) => line !== 'Q').map(Number)
+    const base = Math.min(...got) - 1
+    expect(base % 1_000_000).toBe(0)
+    expect(got.sort((x, y) => x - y)).toEqual(Array.from({ length: maxEvents }, (_, n) => base + n + 1))
+    expect([...first!, ...second!].filter((line) => line === 'Q')).toHaveLength(2 * perWriter - maxEvents)
+    for (const lines of [first!, second!]) {
+      const own = lines.filter((line) => line !== 'Q').map(Number)
+      expect(own).toEqual([...own].sort((x, y) => x - y))
+    }
+    // The writers really took turns (about every other number here), so the lock was contended.
+    const firstOwns = new Set(first!.filter((line) => line !== 'Q').map(Number))
+    let turns = 0
+    for (let n = 2; n <= maxEvents; n++) if (firstOwns.has(base + n) !== firstOwns.has(base + n - 1)) turns++
+    expect(turns).toBeGreaterThan(20)
+  }, 30_000)
 
   describe('kill -9', () => {
     const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url))
