@@ -113,7 +113,8 @@ export class MemoryLinkStore implements LinkStore {
     if (!tabs) this.#tabsBySession.set(sessionId, (tabs = new Map()))
     tabs.set(tabId, now + windowMs)
     const stream = this.#streams.get(tabId)
-    if (stream) stream.expiresAt = Math.max(stream.expiresAt, now + windowMs)
+    // Only a live stream is kept alive: an expired one stays gone (its events are).
+    if (stream && stream.expiresAt > now) stream.expiresAt = Math.max(stream.expiresAt, now + windowMs)
   }
 
   async sessionTabs(sessionId: string, now: number): Promise<string[]> {
@@ -122,15 +123,14 @@ export class MemoryLinkStore implements LinkStore {
   }
 
   async appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
-    let stream = this.#streams.get(tabId)
-    if (!stream || stream.expiresAt <= now) {
-      stream = { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt }
-      this.#streams.set(tabId, stream)
-    }
+    const live = this.#streams.get(tabId)
+    // A refused event must leave nothing behind, not even a new, empty stream.
+    const stream = live && live.expiresAt > now ? live : { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt }
     this.#dropExpired(stream, now)
     if (stream.events.length + 1 > quota.maxEvents || stream.bytes + event.bytes > quota.maxBytes) {
       throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds ${stream.events.length} unacknowledged durable events (${stream.bytes} bytes)`)
     }
+    this.#streams.set(tabId, stream)
     const seq = ++stream.lastSeq
     stream.events.push({ seq, event: event.event, args: event.args, expiresAt, bytes: event.bytes })
     stream.bytes += event.bytes

@@ -1,7 +1,11 @@
 import { MemoryLinkStore } from '../../src/stores/memory.js'
 import { linkStoreContract } from './contract.js'
+import { durableEventChecks } from './durable-events.js'
 
-linkStoreContract('MemoryLinkStore', async () => {
+const make = async () => {
   const store = new MemoryLinkStore()
   return { store, cleanup: () => store.close() }
-})
+}
+
+linkStoreContract('MemoryLinkStore', make)
+durableEventChecks('MemoryLinkStore', make)
