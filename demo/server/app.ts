@@ -32,6 +32,8 @@ export interface DemoServer {
 }
 
 const COOKIE_NAME = 'demo.sid'
+/** How long requests in progress may take once shutdown began (ms). */
+const SHUTDOWN_GRACE_MS = 1_000
 const MAX_NAME = 40
 /** The built <script> bundle of @session-socket/browser, as an app would serve it from node_modules. */
 const iifeBundle = () => createRequire(import.meta.url).resolve('@session-socket/browser/iife')
@@ -167,6 +169,11 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     ss.method('test.whoami', (_params, ctx) => ({ sessionId: ctx.sessionId, tabId: ctx.tabId }), { session: false })
   }
 
+  // While shutting down, no connection is kept alive for another request.
+  app.use((_req, res, next) => {
+    if (closing) res.set('Connection', 'close')
+    next()
+  })
   // Static files need no session: they come before it.
   app.get('/session-socket.iife.js', (_req, res) => res.sendFile(iifeBundle()))
   app.get('/session-socket.iife.js.map', (_req, res) => res.sendFile(`${iifeBundle()}.map`))
@@ -272,12 +279,16 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
       // Sockets are closed, not ended: the clients keep their tokens and reconnect when the
       // server is back.
       io.emit('server:shutdown')
+      // Requests in progress get a moment; then every connection goes, including keep-alive
+      // ones that went idle after close() (a reconnect racing the shutdown leaves one).
+      const grace = setTimeout(() => httpServer.closeAllConnections(), SHUTDOWN_GRACE_MS)
       await new Promise<void>((resolve) => {
         // io.close() disconnects every socket, closes Engine.IO and then the HTTP server, which
-        // waits for requests in progress (idle keep-alive connections are closed).
+        // waits for its connections to end.
         io.close(() => resolve())
         httpServer.closeIdleConnections()
       })
+      clearTimeout(grace)
     },
   }
 }
