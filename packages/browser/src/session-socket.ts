@@ -100,7 +100,8 @@ export interface CallOptions {
 /** Events a SessionSocket emits, besides the application's own server events. */
 export interface SessionSocketEvents {
   status: (state: ConnectionState) => void
-  ready: (reply: { restored: boolean; reason: RegisterReply['reason'] }) => void
+  /** `cookieRestored`: the session cookie was set again on the way (it had been lost, expired or signed with an old secret). */
+  ready: (reply: { restored: boolean; reason: RegisterReply['reason']; cookieRestored: boolean }) => void
   ended: (reason: EndReason) => void
   /** Durable events between the tab's last one and the next were lost (window passed, store forgotten): refetch state. */
   gap: (info: { from: number; to: number }) => void
@@ -547,13 +548,13 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#end(ENDED_BY_REASON[reply.reason ?? 'session-ended'] ?? 'expired')
       return
     }
-    if (reply.restoreCode !== undefined) await this.#restoreCookie(reply.restoreCode)
+    const cookieRestored = reply.restoreCode !== undefined && (await this.#restoreCookie(reply.restoreCode))
     await this.#durableReady
     if (stale()) return
     this.#attempt = 0
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
-    this.#emit('ready', { restored: reply.restored, reason: reply.reason })
+    this.#emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
     for (const call of this.#outbox.unsent()) this.#send(call)
   }
 
@@ -610,11 +611,11 @@ export class SessionSocket<M extends object = MethodMap> {
   }
 
   /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
-  async #restoreCookie(code: string): Promise<void> {
+  async #restoreCookie(code: string): Promise<boolean> {
     const doFetch = this.#options.fetch ?? globalThis.fetch
     if (typeof doFetch !== 'function') {
       this.#log('warn', 'no fetch available: the session cookie cannot be restored')
-      return
+      return false
     }
     const base = this.#options.url ?? globalThis.location?.href
     const url = new URL(`${this.#options.path}/restore`, base).toString()
@@ -626,11 +627,41 @@ export class SessionSocket<M extends object = MethodMap> {
         body: JSON.stringify({ code }),
         signal: AbortSignal.timeout(this.#options.restoreTimeout),
       })
-      if (!response.ok) this.#log('warn', `cookie restore answered ${response.status}`)
-      else this.#log('info', 'session cookie restored')
+      if (!response.ok) {
+        this.#log('warn', `cookie restore answered ${response.status}`)
+        return false
+      }
+      this.#log('info', 'session cookie restored')
+      return true
     } catch (err) {
       this.#log('warn', 'cookie restore failed', err)
+      return false
     }
+  }
+
+  /**
+   * Sets the session cookie again without reconnecting, for when plain HTTP requests find the
+   * session gone while the socket is fine (the cookie expired or was deleted meanwhile).
+   * Resolves true once the cookie is set.
+   *
+   * @example
+   * const res = await fetch('/api/cart')
+   * if (res.status === 401 && (await s.restoreCookie())) retry()
+   */
+  async restoreCookie(): Promise<boolean> {
+    if (this.#state.status !== 'ready' || !this.#socket.connected) return false
+    let reply: { code?: string; error?: unknown }
+    try {
+      reply = await this.#socket.timeout(this.#options.restoreTimeout).emitWithAck(EVENTS.COOKIE)
+    } catch (err) {
+      this.#log('warn', 'no restore code came', err)
+      return false
+    }
+    if (typeof reply?.code !== 'string') {
+      this.#log('warn', 'the server gave no restore code', reply?.error)
+      return false
+    }
+    return this.#restoreCookie(reply.code)
   }
 
   #send(call: PendingCall): void {

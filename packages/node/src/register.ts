@@ -57,6 +57,13 @@ function tokenState(record: LinkRecord | null, hasToken: boolean, now: number, l
   return 'valid'
 }
 
+/** A one-time code that `POST {path}/restore` trades for the cookie of `sessionId`. */
+export async function mintRestoreCode(links: LinkStore, sessionId: string, now: number, lifetimes: TokenLifetimes): Promise<string> {
+  const code = mintSecret()
+  await links.putRestoreCode(hashSecret(code), { sessionId, expiresAt: now + lifetimes.restoreCode })
+  return code
+}
+
 /** True when a session holds nothing but its cookie: express-session's "uninitialized". */
 function isUninitialized(session: object): boolean {
   return Object.keys(session).every((key) => key === 'cookie')
@@ -156,9 +163,7 @@ export async function resolveRegistration(input: {
     reply.newSession = true
   }
   if (sessionId !== handshake.sessionId || (handshake.isNew && !handshake.cookieSet)) {
-    const code = mintSecret()
-    await links.putRestoreCode(hashSecret(code), { sessionId, expiresAt: now + lifetimes.restoreCode })
-    reply.restoreCode = code
+    reply.restoreCode = await mintRestoreCode(links, sessionId, now, lifetimes)
   }
   debug('register tab=%s restored=%s reason=%s new=%s restore=%s', request.tabId, reply.restored, reason, reply.newSession, reply.restoreCode !== undefined)
   const failed = state === 'unknown' || state === 'expired' || state === 'revoked' || state === 'reused'

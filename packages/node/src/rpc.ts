@@ -166,6 +166,8 @@ export class RpcDispatcher {
     const after = session && sessions.current(session)
     if (after && (after !== session || sessionFingerprint(after) !== before)) {
       try {
+        // As express-session does at the end of a request: a changed session is also a used one.
+        after.touch()
         await sessions.save(after)
         this.#touched.set(after.id, this.#env.now())
         this.#env.onSessionChanged(socket, after)

@@ -13,11 +13,12 @@ import {
   type PayloadLimits,
   type RegisterReply,
   type RegisterRequest,
+  type WireError,
 } from '@session-socket/protocol'
 import { checkAllowedOrigins, createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import { createHttpRoutes } from './http-routes.js'
 import type { LinkStore } from './link-store.js'
-import { DEFAULT_LIFETIMES, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
+import { DEFAULT_LIFETIMES, mintRestoreCode, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from './rate-limiter.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
 import { DEFAULT_DURABLE, DurableEvents, type DurableOptions, type DurableSendResult, type StreamPosition } from './durable.js'
@@ -440,6 +441,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         return
       }
       durable.ack((socket.data as SocketData).tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
+    })
+
+    socket.on(EVENTS.COOKIE, (ack: unknown) => {
+      if (typeof ack !== 'function') return
+      const reply = ack as (r: { code: string } | { error: WireError }) => void
+      if (!registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
+      mintRestoreCode(links, (socket.data as SocketData).sessionId, now(), lifetimes).then(
+        (code) => reply({ code }),
+        (err) => reply({ error: SessionSocketError.from(err).toWire() }),
+      )
     })
 
     socket.on(EVENTS.CALL, (raw: unknown, ack: unknown) => {

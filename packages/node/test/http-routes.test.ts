@@ -113,3 +113,26 @@ describe('POST /session-socket/restore', () => {
     expect((await fetch(url, { method: 'POST', body: 'x'.repeat(5000) })).status).toBe(400)
   })
 })
+
+describe('restoreCookie()', () => {
+  it('should set the cookie again without reconnecting when it was lost while connected', async () => {
+    const { startCookieJarProxy } = await import('./helpers/cookie-jar-proxy.js')
+    const { makeBrowser, waitForStatus, closeAllClients } = await import('./helpers/clients.js')
+    server = await startTestServer()
+    const proxy = await startCookieJarProxy(server.port)
+    try {
+      const tab = makeBrowser(proxy.url).open()
+      await waitForStatus(tab)
+      const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+      const socketId = tab.socket.id
+      proxy.jar.clear()
+      expect(await tab.restoreCookie()).toBe(true)
+      expect(tab.socket.id).toBe(socketId)
+      const who = (await (await fetch(`${proxy.url}/whoami`)).json()) as { sessionId: string }
+      expect(who.sessionId).toBe(sessionId)
+      closeAllClients()
+    } finally {
+      await proxy.close()
+    }
+  })
+})

@@ -162,3 +162,18 @@ describe('session lifecycle', () => {
     expect(stranger.status).toBe('ready')
   })
 })
+
+describe('session expiry with changing calls', () => {
+  it('should keep a session alive while its tab makes calls that change it', async () => {
+    server = await startTestServer({ session: { cookie: { maxAge: 600 } }, ss: { sessionCheckInterval: 100, touchInterval: 100 } })
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    for (let i = 0; i < 8; i++) {
+      await tab.call('counter.increment')
+      await new Promise((resolve) => setTimeout(resolve, 150))
+    }
+    expect(tab.status).toBe('ready')
+    expect(await tab.call('counter.increment')).toEqual({ count: 9 })
+  })
+})

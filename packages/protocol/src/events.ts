@@ -24,6 +24,11 @@ export const EVENTS = {
   EVENT: 'ss:event',
   /** client → server: durable events up to `{ seq }` are applied (no ack callback). */
   ACK: 'ss:ack',
+  /**
+   * client → server: a fresh restore code for this socket's session (ack `{ code }`), to set
+   * the session cookie again without reconnecting (the cookie was lost while connected).
+   */
+  COOKIE: 'ss:cookie',
 } as const
 
 /** Why a session ended for a tab. */
@@ -118,6 +123,7 @@ export interface ClientToServerEvents {
   [EVENTS.REGISTER]: (request: RegisterRequest, ack: (reply: RegisterReply | { error: WireError }) => void) => void
   [EVENTS.CALL]: (request: CallRequest, ack: (reply: CallReply) => void) => void
   [EVENTS.ACK]: (ack: { seq: number }) => void
+  [EVENTS.COOKIE]: (ack: (reply: { code: string } | { error: WireError }) => void) => void
 }
 
 /**
