@@ -24,6 +24,8 @@ export interface PendingCall {
 export class Outbox {
   readonly #calls = new Map<string, PendingCall>()
   readonly #limit: number
+  /** Creation times are strictly increasing, so durable calls sort in call order after a reload. */
+  #lastCreatedAt = 0
 
   constructor(limit: number) {
     this.#limit = limit
@@ -42,6 +44,7 @@ export class Outbox {
     if (this.#calls.size >= this.#limit) {
       throw new SessionSocketError('OUTBOX_FULL', `${this.#limit} calls are already waiting; raise maxQueue or wait for the connection`)
     }
+    const createdAt = origin.createdAt ?? (this.#lastCreatedAt = Math.max(Date.now(), this.#lastCreatedAt + 1))
     const call: PendingCall = {
       id: origin.id ?? nanoid(12),
       method,
@@ -49,7 +52,7 @@ export class Outbox {
       attempt: 0,
       sent: false,
       durable: origin.durable ?? false,
-      createdAt: origin.createdAt ?? Date.now(),
+      createdAt,
       ...settle,
     }
     this.#calls.set(call.id, call)

@@ -114,7 +114,9 @@ export interface LinkStore {
 
   /**
    * Remembers that `tabId` belongs to `sessionId` and was seen at `now`, for `windowMs`, so
-   * durable events for the session reach it while it is away.
+   * durable events for the session reach it while it is away. Keeps the tab's stream alive
+   * for the window, and starts one at `streamBase(now)` (no events) if it has none: the tab
+   * then knows where its stream begins, so a later stream's numbers show a gap.
    */
   recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void>
   /** Tabs of the session seen within their window. */

@@ -211,7 +211,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const replies = new WeakMap<Socket, RegisterReply>()
   /** The durable seq each registering socket said it had applied. */
   const appliedSeq = new WeakMap<Socket, number | undefined>()
-  const durable = new DurableEvents(links, nsp, now, { ...DEFAULT_DURABLE, ...options.durable })
+  const durableOptions: DurableOptions = { ...DEFAULT_DURABLE, ...options.durable }
+  const durable = new DurableEvents(links, nsp, now, durableOptions)
   const timers: NodeJS.Timeout[] = []
 
   const sessions = new SessionBridge(
@@ -315,10 +316,11 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   async function enter(socket: Socket, reply: RegisterReply): Promise<StreamPosition> {
     attach(socket, reply.restored)
     const data = socket.data as SocketData
+    // First: a tab without a stream gets one here, so it knows where its numbering starts.
+    await durable.seen(data.sessionId, data.tabId)
     const position = await durable.position(data.tabId, appliedSeq.get(socket))
     reply.seq = position.seq
     if (position.gap) reply.gap = true
-    durable.seen(data.sessionId, data.tabId).catch((err) => debug('recording the tab failed: %s', (err as Error).message))
     return position
   }
 
@@ -495,6 +497,18 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     timer.unref()
     timers.push(timer)
   }
+  // A connected tab that neither reconnects nor gets events keeps its durable stream (and so
+  // its numbering) alive: otherwise the next event would start a new stream and read as a gap.
+  const keepStreams = setInterval(() => {
+    for (const socket of nsp.sockets.values()) {
+      const data = socket.data as Partial<SocketData>
+      if (data.sessionId === undefined || data.tabId === undefined) continue
+      durable.seen(data.sessionId, data.tabId).catch((err) => debug('keeping a stream alive failed: %s', (err as Error).message))
+    }
+  }, Math.max(1_000, durableOptions.window / 2))
+  keepStreams.unref()
+  timers.push(keepStreams)
+
   const sweepEvery = options.sweepInterval ?? 600_000
   if (sweepEvery > 0) {
     const timer = setInterval(() => {

@@ -239,3 +239,19 @@ describe('durable calls', () => {
     expect(await tab.cancelDurable('nope')).toBe(false)
   })
 })
+
+describe('durable events for a tab that never had any', () => {
+  it('should replay a whole new stream without a gap', async () => {
+    const { tab } = await start()
+    const news = collect(tab, 'news')
+    const gaps: unknown[] = []
+    tab.on('gap', (g) => gaps.push(g))
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    for (const n of [1, 2, 3]) await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', n)
+    await waitForStatus(tab, 'ready')
+    await news.until(3)
+    expect(news.got).toEqual([1, 2, 3])
+    expect(gaps).toEqual([])
+  })
+})

@@ -113,8 +113,9 @@ export class MemoryLinkStore implements LinkStore {
     if (!tabs) this.#tabsBySession.set(sessionId, (tabs = new Map()))
     tabs.set(tabId, now + windowMs)
     const stream = this.#streams.get(tabId)
-    // Only a live stream is kept alive: an expired one stays gone (its events are).
     if (stream && stream.expiresAt > now) stream.expiresAt = Math.max(stream.expiresAt, now + windowMs)
+    // An expired stream's events are gone with it: a new, empty one starts in a later block.
+    else this.#streams.set(tabId, { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt: now + windowMs })
   }
 
   async sessionTabs(sessionId: string, now: number): Promise<string[]> {

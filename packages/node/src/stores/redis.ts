@@ -183,9 +183,10 @@ end
 `
 
 /*
- * KEYS: session's tabs, tab's stream. ARGV: tabId, seenUntil, now. The set lives as long as
- * its latest tab; a live stream is kept at least until seenUntil, so a tab seen again keeps
- * its counter even with no event pending. Expired tabs are pruned here.
+ * KEYS: session's tabs, tab's stream, tab's events. ARGV: tabId, seenUntil, now,
+ * streamBase(now). The set lives as long as its latest tab; a live stream is kept at least
+ * until seenUntil, so a tab seen again keeps its counter even with no event pending; a tab
+ * without a live stream gets a new, empty one in a later block. Expired tabs are pruned here.
  */
 const RECORD_TAB = script(`
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -193,8 +194,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 local e = tonumber(redis.call('HGET', KEYS[2], 'e'))
-if e and e > tonumber(ARGV[3]) and e < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[2], 'e', ARGV[2])
+if e and e > tonumber(ARGV[3]) then
+  if e < tonumber(ARGV[2]) then
+    redis.call('HSET', KEYS[2], 'e', ARGV[2])
+    redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+  end
+else
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[2], 'q', ARGV[4], 'b', 0, 'e', ARGV[2])
   redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 end
 return 1
@@ -443,8 +450,8 @@ export class RedisLinkStore implements LinkStore {
   async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
     await this.#eval(
       RECORD_TAB,
-      [this.#tabsPrefix + sessionId, this.#streamPrefix + tabId],
-      [tabId, String(now + windowMs), String(now)],
+      [this.#tabsPrefix + sessionId, this.#streamPrefix + tabId, this.#eventsPrefix + tabId],
+      [tabId, String(now + windowMs), String(now), String(streamBase(now))],
     )
   }
 

@@ -349,8 +349,12 @@ export class SqliteLinkStore implements LinkStore {
 
     const recordTab = db.transaction((sessionId: string, tabId: string, now: number, windowMs: number): void => {
       this.#putTab.run(sessionId, tabId, now + windowMs)
-      // A tab seen again keeps its sequence counter for the window, even with no event pending.
-      this.#extendStream.run(now + windowMs, tabId, now)
+      // A tab seen again keeps its sequence counter for the window, even with no event pending;
+      // a tab without a live stream gets a new, empty one in a later block.
+      if (this.#extendStream.run(now + windowMs, tabId, now).changes === 0) {
+        this.#dropEvents.run(tabId)
+        this.#putStream.run(tabId, streamBase(now), now + windowMs)
+      }
     })
     this.#recordTab = (sessionId, tabId, now, windowMs) => recordTab.immediate(sessionId, tabId, now, windowMs)
 

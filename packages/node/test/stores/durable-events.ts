@@ -83,13 +83,23 @@ export function durableEventChecks(name: string, make: () => Promise<{ store: Li
       expect(await store.readEvents('unseen', later, now + 2000)).toMatchObject({ lastSeq: later + 1, gap: false, events: [{ seq: later + 1, args: [2] }] })
     })
 
-    it('does not bring back a stream that expired before the tab was seen again', async () => {
+    it('starts a new, empty stream in a later block when a tab is seen after its stream expired', async () => {
       const quota = { maxEvents: 10, maxBytes: 1000 }
       await store.appendEvent('t1', ev(1), now + 1000, quota, now)
       await store.recordTab('s1', 't1', now + 1000, MINUTE)
-      expect(await store.readEvents('t1', b + 1, now + 1000)).toEqual({ lastSeq: 0, gap: true, events: [] })
-      expect(await store.appendEvent('t1', ev(2), now + 1000 + MINUTE, quota, now + 1000)).toBe(streamBase(now + 1000) + 1)
+      const later = streamBase(now + 1000)
+      expect(later).toBeGreaterThan(b)
+      expect(await store.readEvents('t1', b + 1, now + 1000)).toEqual({ lastSeq: later, gap: true, events: [] })
+      expect(await store.readEvents('t1', later, now + 1000)).toEqual({ lastSeq: later, gap: false, events: [] })
+      expect(await store.appendEvent('t1', ev(2), now + 1000 + MINUTE, quota, now + 1000)).toBe(later + 1)
       expect(await store.sessionTabs('s1', now + 1000)).toEqual(['t1'])
+    })
+
+    it('starts an empty stream for a tab seen for the first time', async () => {
+      await store.recordTab('s1', 'fresh', now, MINUTE)
+      expect(await store.readEvents('fresh', 0, now)).toEqual({ lastSeq: b, gap: true, events: [] })
+      expect(await store.readEvents('fresh', b, now)).toEqual({ lastSeq: b, gap: false, events: [] })
+      expect(await store.appendEvent('fresh', ev(1), now + MINUTE, { maxEvents: 10, maxBytes: 1000 }, now)).toBe(b + 1)
     })
 
     it('round-trips event names and arguments exactly', async () => {

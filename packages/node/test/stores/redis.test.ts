@@ -168,7 +168,7 @@ describe('RedisLinkStore', () => {
     }
   })
 
-  it('rejects with STORE_UNAVAILABLE within 2 s while Redis is down, and works again after restart', async () => {
+  it('rejects with STORE_UNAVAILABLE within the command timeout while Redis is down, and works again after restart', async () => {
     const own = await server()
     const c = await client(own.url)
     const queueing = await client(own.url, { disableOfflineQueue: false })
@@ -187,7 +187,9 @@ describe('RedisLinkStore', () => {
       ]) {
         const started = Date.now()
         const err = await op().then(() => null, (e: unknown) => e)
-        expect(Date.now() - started).toBeLessThan(2000)
+        // At once when the client already saw the disconnect; otherwise by the store's 2 s
+        // command timeout (a command sent just before the client noticed). Never a hang.
+        expect(Date.now() - started).toBeLessThan(3000)
         expect(err).toBeInstanceOf(SessionSocketError)
         expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', retryAfter: 1000 })
       }
@@ -256,12 +258,15 @@ describe('RedisLinkStore', () => {
     // The set lives as long as its latest tab, which is t1 once t2 was seen with a shorter window.
     expect(await shared!.pExpireTime(`${prefix}tabs:s1`)).toBe(now + 60_000)
 
+    // recordTab started t1's (empty) stream for its window.
+    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 60_000)
+    // Events live as long as their stream.
     await store.appendEvent('t1', ev, now + 10_000, quota, now)
-    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 10_000)
-    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 10_000)
+    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 60_000)
+    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 60_000)
     await store.recordTab('s1', 't1', now + 1000, 60_000)
     expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
-    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 10_000)
+    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 60_000)
     await store.appendEvent('t1', ev, now + 20_000, quota, now)
     expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
     expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 61_000)

@@ -212,7 +212,8 @@ describe('SqliteLinkStore', () => {
     await store.appendEvent('live', ev, now + 1000, quota, now)
     await store.appendEvent('live', ev, now + 60_000, quota, now)
 
-    expect(await store.sweep(now + 2000)).toBe(1 + 1 + 2 + 1)
+    // 'gone': its tab row and the empty stream recordTab started for it; 'old': 1 stream + 2 events; 'live': 1 event.
+    expect(await store.sweep(now + 2000)).toBe(1 + 1 + 1 + 2 + 1)
     expect(await store.sweep(now + 2000)).toBe(0)
     expect(await store.sessionTabs('s1', now + 2000)).toEqual(['live'])
     expect(await store.readEvents('old', 0, now + 2000)).toEqual({ lastSeq: 0, gap: false, events: [] })
