@@ -1,13 +1,21 @@
 import { useCallback, useEffect, useState, useSyncExternalStore } from 'react'
+import type { SessionSocket } from '@session-socket/browser'
 import { useSessionSocket } from '@session-socket/browser/react'
 import type { AppState, CounterEvent, DemoMethods, TabView } from '../server/api-types.js'
 import { CounterCard } from './counter-card.js'
 import { HttpError, requestJson } from './http.js'
-import { SOCKET_OPTIONS, reconnect, storyOf } from './session.js'
+import { SOCKET_OPTIONS, restoreSessionCookie, storyOf } from './session.js'
 import { SignInCard } from './sign-in-card.js'
 import { StatusBar } from './status-bar.js'
 import { TabList } from './tab-list.js'
 import { TryIt } from './try-it.js'
+
+declare global {
+  interface Window {
+    /** The page's client, with SS_TEST=1 only. */
+    client?: SessionSocket<DemoMethods>
+  }
+}
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
 
@@ -54,6 +62,11 @@ export function App() {
     }
   }, [state, call, applyState])
 
+  // SS_TEST only: e2e specs reach the client (e.g. `client.call('test.whoami')`), as on /plain.html.
+  useEffect(() => {
+    if (me?.test) window.client = socket
+  }, [me?.test, socket])
+
   useEffect(() => on('tabs', (next: TabView[]) => setTabs(next)), [on])
   useEffect(
     () =>
@@ -71,9 +84,10 @@ export function App() {
   const incrementHttp = run(async () => {
     const post = () => requestJson<{ count: number }>('/api/counter', { method: 'POST' })
     const reply = await post().catch(async (err: unknown) => {
-      // The cookie no longer carries the session: a reconnect restores it, then try once more.
+      // The cookie no longer carries the session: the socket still does, so put the cookie
+      // back through it and try once more.
       if (!(err instanceof HttpError && err.code === 'NO_SESSION')) throw err
-      await reconnect(socket)
+      await restoreSessionCookie(socket, story)
       return post()
     })
     if (reply) bump(reply.count)

@@ -27,25 +27,16 @@ const browserPage: StoryPage = {
   },
 }
 
+/** The client's `ready` payload. */
+interface ReadyReply {
+  restored: boolean
+  reason: RegisterReason | null
+  /** The register on the way set the session cookie again. */
+  cookieRestored: boolean
+}
+
 /** Why the socket went away last, as far as the page can tell. */
 type Cause = 'network' | 'server-restart' | 'rejoin' | 'server-closed'
-
-/**
- * Counts successful cookie restores: the client's `fetch` option is used only for
- * `POST {path}/restore`, so wrapping it tells the page when the register reply carried a
- * restore code, i.e. the session cookie had to be put back.
- */
-export function createRestoreWatch(): { fetch: typeof fetch; count: () => number } {
-  let restores = 0
-  return {
-    fetch: (input, init) =>
-      globalThis.fetch(input, init).then((response) => {
-        if (response.ok) restores++
-        return response
-      }),
-    count: () => restores,
-  }
-}
 
 const FIRST_READY: Record<RegisterReason, string> = {
   'no-token': 'connected: new link for this browser',
@@ -65,32 +56,29 @@ const ENDED: Record<EndReason, string> = {
 /**
  * Tells, in one line, what happened to the connection last: "restored after cookie loss",
  * "reconnected after network loss", "ended: signed out in another tab"… Built from the
- * client's public events, the underlying socket's disconnect reason, the page's
- * online/offline events and two app events (`server:shutdown`, `signout:everywhere`).
+ * client's public events (`ready` says `cookieRestored`), the underlying socket's disconnect
+ * reason, the page's online/offline events, two app events (`server:shutdown`,
+ * `signout:everywhere`) and the page's own `restoreCookie()` calls.
  */
 export class ConnectionStory {
   #text = 'connecting…'
   #cause: Cause | undefined
   #everReady = false
-  #restoresSeen = 0
   #shutdownNotice = false
   #selfSignOut: 'logout' | 'everywhere' | undefined
   #everywhere = false
   readonly #listeners = new Set<() => void>()
   readonly #off: Array<() => void> = []
-  readonly #restores: { count: () => number }
   readonly #page: StoryPage
 
-  constructor(client: StorySource, restores: { count: () => number }, page: StoryPage = browserPage) {
-    this.#restores = restores
+  constructor(client: StorySource, page: StoryPage = browserPage) {
     this.#page = page
-    this.#restoresSeen = restores.count()
     const socket = client.socket
     const onDisconnect = (reason: string) => this.#onDisconnect(reason)
     socket.on('disconnect', onDisconnect)
     this.#off.push(() => socket.off('disconnect', onDisconnect))
     this.#off.push(client.on('status', (state: ConnectionState) => this.#onStatus(state)))
-    this.#off.push(client.on('ready', (reply: { restored: boolean; reason: RegisterReason | null }) => this.#onReady(reply.restored, reply.reason)))
+    this.#off.push(client.on('ready', (reply: ReadyReply) => this.#onReady(reply.restored, reply.reason, reply.cookieRestored)))
     this.#off.push(client.on('ended', (reason: EndReason) => this.#onEnded(reason)))
     this.#off.push(client.on('server:shutdown', () => (this.#shutdownNotice = true)))
     this.#off.push(client.on('signout:everywhere', () => (this.#everywhere = true)))
@@ -100,7 +88,7 @@ export class ConnectionStory {
         if (client.status !== 'ended' && client.status !== 'closed') this.#set('network lost: the browser is offline')
       }),
     )
-    if (client.state.status === 'ready') this.#onReady(client.state.restored, client.state.reason)
+    if (client.state.status === 'ready') this.#onReady(client.state.restored, client.state.reason, false)
     else this.#onStatus(client.state)
   }
 
@@ -115,6 +103,14 @@ export class ConnectionStory {
   }
 
   getSnapshot = (): string => this.#text
+
+  /**
+   * Call when `restoreCookie()` put the session cookie back while the socket stayed connected
+   * (an HTTP request had found no session): no `ready` event says so then.
+   */
+  cookieRestored(): void {
+    this.#set('restored after cookie loss')
+  }
 
   /** Call before this tab signs out, so its own ending reads "you signed out". */
   signingOut(kind: 'logout' | 'everywhere'): void {
@@ -158,9 +154,7 @@ export class ConnectionStory {
     }
   }
 
-  #onReady(restored: boolean, reason: RegisterReason | null): void {
-    const cookieRestored = this.#restores.count() > this.#restoresSeen
-    this.#restoresSeen = this.#restores.count()
+  #onReady(restored: boolean, reason: RegisterReason | null, cookieRestored: boolean): void {
     const first = !this.#everReady
     this.#everReady = true
     const cause = this.#cause

@@ -1,6 +1,6 @@
 import { idbTokenStorage, sessionStorageTabId, type Logger, type SessionSocket } from '@session-socket/browser'
 import type { UseSessionSocketOptions } from '@session-socket/browser/react'
-import { ConnectionStory, createRestoreWatch } from './connection-story.js'
+import { ConnectionStory } from './connection-story.js'
 
 /** `localStorage.setItem('session-socket:debug', '1')` and reload to see the client's log. */
 const verbose = (() => {
@@ -16,8 +16,6 @@ const logger: Logger = (level, message, data) => {
   else if (verbose) console.log(`[session-socket] ${level} ${message}`, data ?? '')
 }
 
-const restores = createRestoreWatch()
-
 /**
  * The client's options, made once for the page: the hook shares one client per url + path,
  * and the token lives in IndexedDB (shared by this browser's tabs), the tab id in
@@ -26,7 +24,6 @@ const restores = createRestoreWatch()
 export const SOCKET_OPTIONS: UseSessionSocketOptions = {
   tokenStorage: idbTokenStorage({ logger }),
   tabIdStorage: sessionStorageTabId({ logger }),
-  fetch: restores.fetch,
   logger,
 }
 
@@ -35,17 +32,25 @@ const stories = new WeakMap<SessionSocket<any>, ConnectionStory>()
 /** The one ConnectionStory of a client, made on first use and kept for the life of the page. */
 export function storyOf(client: SessionSocket<any>): ConnectionStory {
   let story = stories.get(client)
-  if (!story) stories.set(client, (story = new ConnectionStory(client, restores)))
+  if (!story) stories.set(client, (story = new ConnectionStory(client)))
   return story
 }
 
 /**
- * Reconnects the socket now and resolves on the next ready. Register restores the session
- * cookie when the request's cookie does not carry the session (it expired in the browser while
- * socket activity kept the session alive, or was deleted): plain HTTP works again after it.
+ * Sets the session cookie again after a plain HTTP request found no session behind it (the
+ * cookie expired in the browser while socket activity kept the session alive, or was
+ * deleted). Connected: `restoreCookie()` asks the server for a one-time code over the socket
+ * and trades it for the cookie, without reconnecting. Not connected: the next register puts
+ * the cookie back on its way, so this waits for that `ready`.
  */
-export function reconnect(client: SessionSocket<any>, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
+export async function restoreSessionCookie(client: SessionSocket<any>, story: ConnectionStory, timeoutMs = 10_000): Promise<void> {
+  if (await client.restoreCookie()) {
+    story.cookieRestored()
+    return
+  }
+  // restoreCookie() answers false at once unless ready: then a reconnect is due anyway.
+  if (client.status === 'ready') throw new Error('the session cookie could not be restored; reload the page')
+  await new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {
       clearTimeout(timer)
       offReady()
@@ -56,7 +61,5 @@ export function reconnect(client: SessionSocket<any>, timeoutMs = 10_000): Promi
     const timer = setTimeout(() => done(new Error(`not connected again within ${timeoutMs / 1000} s`)), timeoutMs)
     const offReady = client.on('ready', () => done())
     const offEnded = client.on('ended', (reason) => done(new Error(`the session has ended (${reason})`)))
-    client.socket.disconnect()
-    client.connect()
   })
 }

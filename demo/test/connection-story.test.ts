@@ -26,9 +26,9 @@ function fakeClient() {
       this.state = state
       emit('status', state)
     },
-    ready(restored: boolean, reason: RegisterReason | null) {
+    ready(restored: boolean, reason: RegisterReason | null, cookieRestored = false) {
       this.setState({ status: 'ready', restored, reason })
-      emit('ready', { restored, reason })
+      emit('ready', { restored, reason, cookieRestored })
     },
     disconnect(reason: string) {
       disconnects.forEach((fn) => fn(reason))
@@ -45,15 +45,13 @@ function fakeClient() {
 
 function setup() {
   const client = fakeClient()
-  let restores = 0
   let online = true
   const offline = new Set<() => void>()
   const page: StoryPage = { online: () => online, onOffline: (fn) => (offline.add(fn), () => offline.delete(fn)) }
-  const story = new ConnectionStory(client, { count: () => restores }, page)
+  const story = new ConnectionStory(client, page)
   return {
     client,
     story,
-    cookieRestored: () => restores++,
     goOffline: () => {
       online = false
       offline.forEach((fn) => fn())
@@ -73,18 +71,27 @@ describe('ConnectionStory', () => {
   })
 
   it('should say "restored after cookie loss" when a restored link needed its cookie put back', () => {
-    const { client, story, cookieRestored } = setup()
+    const { client, story } = setup()
     client.ready(true, null)
     client.disconnect('transport close')
-    cookieRestored()
-    client.ready(true, null)
+    client.ready(true, null, true)
     expect(story.text).toBe('restored after cookie loss')
   })
 
+  it('should say "restored after cookie loss" when the page put the cookie back with restoreCookie()', () => {
+    const { client, story } = setup()
+    client.ready(true, null)
+    story.cookieRestored()
+    expect(story.text).toBe('restored after cookie loss')
+    // A later reconnect without a restore tells the reconnect again.
+    client.disconnect('transport close')
+    client.ready(true, null)
+    expect(story.text).toBe('reconnected after network loss')
+  })
+
   it('should not call the cookie of a brand-new session a cookie loss', () => {
-    const { client, story, cookieRestored } = setup()
-    cookieRestored()
-    client.ready(false, 'no-token')
+    const { client, story } = setup()
+    client.ready(false, 'no-token', true)
     expect(story.text).toBe('connected: new link for this browser')
   })
 

@@ -21,9 +21,10 @@ client.on('status', (state) => {
   if (state.status === 'offline') $('last-event').textContent = `connection lost, retrying in ${(state.retryIn / 1000).toFixed(1)} s`
   if (state.status === 'closed') $('last-event').textContent = 'closed'
 })
-client.on('ready', async ({ restored, reason }) => {
+client.on('ready', async ({ restored, reason, cookieRestored }) => {
   $('tab-id').textContent = client.tabId
-  $('last-event').textContent = restored ? 'ready: session restored by the link token' : `ready: ${reason}`
+  $('last-event').textContent =
+    cookieRestored && restored ? 'restored after cookie loss' : restored ? 'ready: session restored by the link token' : `ready: ${reason}`
   try {
     showCount((await client.call('app.state')).count, true)
   } catch (err) {
@@ -37,22 +38,32 @@ client.on('counter', (event) => showCount(event.count, false))
 
 const postCounter = () => fetch('/api/counter', { method: 'POST', headers: { Accept: 'application/json' } })
 
-/** Reconnects now; register restores the session cookie if the browser lost it. */
-const reconnect = () =>
-  new Promise((resolve, reject) => {
-    const offReady = client.on('ready', () => (offReady(), offEnded(), resolve()))
-    const offEnded = client.on('ended', (reason) => (offReady(), offEnded(), reject(new Error(`the session has ended (${reason})`))))
-    client.socket.disconnect()
-    client.connect()
+/**
+ * Puts the session cookie back after an HTTP request found no session behind it. Connected:
+ * restoreCookie() does it over the socket, without reconnecting. Not connected: the next
+ * register restores it on its way, so wait for that ready.
+ */
+const restoreSessionCookie = async () => {
+  if (await client.restoreCookie()) {
+    $('last-event').textContent = 'restored after cookie loss'
+    return
+  }
+  if (client.status === 'ready') throw new Error('the session cookie could not be restored; reload the page')
+  await new Promise((resolve, reject) => {
+    const done = (err) => (clearTimeout(timer), offReady(), offEnded(), err ? reject(err) : resolve())
+    const timer = setTimeout(() => done(new Error('not connected again within 10 s')), 10_000)
+    const offReady = client.on('ready', () => done())
+    const offEnded = client.on('ended', (reason) => done(new Error(`the session has ended (${reason})`)))
   })
+}
 
 $('counter-http').addEventListener('click', async () => {
   showError(null)
   try {
     let response = await postCounter()
     if (response.status === 401) {
-      // No session behind the cookie (expired or deleted): the socket's register restores it.
-      await reconnect()
+      // No session behind the cookie (expired or deleted): the socket still knows it.
+      await restoreSessionCookie()
       response = await postCounter()
     }
     if (!response.ok) throw new Error(`POST /api/counter answered ${response.status}`)
