@@ -142,4 +142,25 @@ test.describe('cookie expiry and deletion', () => {
     expect(await sessionCookie(context)).toBeDefined()
     expect(await httpSession(page)).toEqual({ sessionId: before.sessionId, count: 2, userId: 'ada' })
   })
+
+  test('should put a deleted cookie back with restoreCookie() on the plain <script> page too', async ({ context }) => {
+    demo = await startDemo()
+    const page = await openTab(context, `${demo.url}/plain.html`)
+    await page.getByTestId('counter-http').click()
+    await expect(page.getByTestId('counter')).toHaveText('1')
+    const before = await whoami(page)
+    const socketBefore = await socketId(page)
+    await recordStatuses(page)
+
+    await context.clearCookies()
+    await page.getByTestId('counter-http').click()
+
+    await expect(page.getByTestId('counter')).toHaveText('2')
+    await expect(page.getByTestId('last-event')).toHaveText('restored after cookie loss')
+    await expect(page.getByTestId('action-error')).toBeEmpty()
+    expect(await socketId(page)).toBe(socketBefore)
+    expect(await statusTrail(page)).toEqual([])
+    expect(await whoami(page)).toEqual(before)
+    expect(await httpSession(page)).toEqual({ sessionId: before.sessionId, count: 2, userId: null })
+  })
 })
