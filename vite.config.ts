@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^@session-socket\/node\/redis$/, replacement: src('node', 'stores/redis.ts') },
       { find: /^@session-socket\/browser$/, replacement: src('browser') },
       { find: /^@session-socket\/browser\/react$/, replacement: src('browser', 'react/index.ts') },
+      { find: /^@session-socket\/browser\/durable$/, replacement: src('browser', 'durable.ts') },
     ],
   },
   test: {

@@ -140,13 +140,13 @@ test('durable calls queued offline survive a page reload and run once', async ({
   proxy!.cut()
   await page.waitForFunction(() => (window as any).client.status === 'offline', undefined, { timeout: 10_000 })
   await page.evaluate(() => {
-    for (const n of [1, 2, 3]) void (window as any).client.call('order.place', { n }, { durable: true }).catch(() => {})
+    for (const n of [1, 2, 3]) void (window as any).durable.call('order.place', { n }).catch(() => {})
   })
-  await expect.poll(() => page.evaluate(async () => (await (window as any).client.durableCalls()).length), { timeout: 5_000 }).toBe(3)
+  await expect.poll(() => page.evaluate(async () => (await (window as any).durable.list()).length), { timeout: 5_000 }).toBe(3)
   // The page is served directly: it reloads while its socket's route is still cut.
   await page.reload()
   await page.waitForFunction(() => (window as any).client.status === 'offline', undefined, { timeout: 10_000 })
-  expect(await page.evaluate(async () => (await (window as any).client.durableCalls()).map((c: { params: unknown }) => c.params))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+  expect(await page.evaluate(async () => (await (window as any).durable.list()).map((c: { params: unknown }) => c.params))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
   proxy!.restore()
   await ready(page)
   await expect.poll(() => page.evaluate(() => (window as any).settled.length), { timeout: 15_000 }).toBe(3)
@@ -154,5 +154,5 @@ test('durable calls queued offline survive a page reload and run once', async ({
   const orders = (await (await fetch(`${server!.url}/orders`)).json()) as Array<{ n: number; times: number }>
   expect(orders).toEqual([1, 2, 3].map((n) => ({ n, times: 1 })))
   expect(await identity(page)).toEqual(before)
-  expect(await page.evaluate(async () => (await (window as any).client.durableCalls()).length)).toBe(0)
+  expect(await page.evaluate(async () => (await (window as any).durable.list()).length)).toBe(0)
 })

@@ -66,7 +66,8 @@ app.get('/', (_req, res) => {
   })
   client.on('news', (n) => window.received.push(n))
   client.on('gap', (g) => window.gaps.push(g))
-  client.on('durable', (s) => window.settled.push({ ok: s.ok, result: s.result }))
+  window.durable = SessionSocket.createDurableCalls(client)
+  durable.onSettled((s) => window.settled.push({ ok: s.ok, result: s.result }))
 </script>`)
 })
 // Test controls: send durable events, read what ran.

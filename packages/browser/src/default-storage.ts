@@ -1,4 +1,3 @@
-import { idbDurableCallStorage, memoryDurableCallStorage, type DurableCallStorage } from './durable-calls.js'
 import { idbTokenStorage } from './idb-token-storage.js'
 import { sessionStorageTabId } from './session-storage-tab-id.js'
 import type { Logger } from './session-socket.js'
@@ -30,13 +29,3 @@ export function defaultTabIdStorage(logger?: Logger): TabIdStorage {
   return typeof window !== 'undefined' ? sessionStorageTabId({ logger }) : memoryTabIdStorage()
 }
 
-/**
- * The durable call storage a client uses when given none: IndexedDB in a browser, memory
- * elsewhere.
- *
- * @example
- * const s = createSessionSocket({ durableCallStorage: defaultDurableCallStorage(console.log) })
- */
-export function defaultDurableCallStorage(logger?: Logger): DurableCallStorage {
-  return inBrowser() ? idbDurableCallStorage({ logger }) : memoryDurableCallStorage()
-}

@@ -9,10 +9,6 @@ export interface PendingCall {
   /** Bumped on every send, so an answer to an earlier send of the same call is ignored. */
   attempt: number
   sent: boolean
-  /** Kept in durable storage until answered (survives reloads). */
-  readonly durable: boolean
-  /** When it was made (ms since epoch). */
-  readonly createdAt: number
   resolve(value: unknown): void
   reject(error: SessionSocketError): void
 }
@@ -24,8 +20,6 @@ export interface PendingCall {
 export class Outbox {
   readonly #calls = new Map<string, PendingCall>()
   readonly #limit: number
-  /** Creation times are strictly increasing, so durable calls sort in call order after a reload. */
-  #lastCreatedAt = 0
 
   constructor(limit: number) {
     this.#limit = limit
@@ -39,20 +33,18 @@ export class Outbox {
     method: string,
     params: unknown,
     settle: { resolve(value: unknown): void; reject(error: SessionSocketError): void },
-    origin: { id?: string; durable?: boolean; createdAt?: number } = {},
+    id: string = nanoid(12),
   ): PendingCall {
     if (this.#calls.size >= this.#limit) {
       throw new SessionSocketError('OUTBOX_FULL', `${this.#limit} calls are already waiting; raise maxQueue or wait for the connection`)
     }
-    const createdAt = origin.createdAt ?? (this.#lastCreatedAt = Math.max(Date.now(), this.#lastCreatedAt + 1))
+    if (this.#calls.has(id)) throw new SessionSocketError('BAD_REQUEST', `a call with id ${id} is already waiting`)
     const call: PendingCall = {
-      id: origin.id ?? nanoid(12),
+      id,
       method,
       params,
       attempt: 0,
       sent: false,
-      durable: origin.durable ?? false,
-      createdAt,
       ...settle,
     }
     this.#calls.set(call.id, call)
@@ -65,11 +57,6 @@ export class Outbox {
 
   remove(id: string): void {
     this.#calls.delete(id)
-  }
-
-  /** Every waiting call, oldest first. */
-  all(): PendingCall[] {
-    return [...this.#calls.values()]
   }
 
   /** Calls not sent on the current connection, oldest first. */

@@ -22,23 +22,17 @@ export function browserPageLifecycle(): PageLifecycle | null {
   return {
     hidden: () => document.visibilityState === 'hidden',
     subscribe(listener) {
-      const online = () => listener('online')
-      const offline = () => listener('offline')
-      const pagehide = () => listener('pagehide')
-      const pageshow = () => listener('pageshow')
-      const visibility = () => listener(document.visibilityState === 'hidden' ? 'hidden' : 'visible')
-      window.addEventListener('online', online)
-      window.addEventListener('offline', offline)
-      window.addEventListener('pagehide', pagehide)
-      window.addEventListener('pageshow', pageshow)
-      document.addEventListener('visibilitychange', visibility)
-      return () => {
-        window.removeEventListener('online', online)
-        window.removeEventListener('offline', offline)
-        window.removeEventListener('pagehide', pagehide)
-        window.removeEventListener('pageshow', pageshow)
-        document.removeEventListener('visibilitychange', visibility)
+      const onEvent = (event: Event) =>
+        listener(event.type === 'visibilitychange' ? (document.visibilityState === 'hidden' ? 'hidden' : 'visible') : (event.type as PageEvent))
+      const targets: Array<[EventTarget, string[]]> = [
+        [window, ['online', 'offline', 'pagehide', 'pageshow']],
+        [document, ['visibilitychange']],
+      ]
+      const each = (method: 'addEventListener' | 'removeEventListener') => {
+        for (const [target, events] of targets) for (const event of events) target[method](event, onEvent)
       }
+      each('addEventListener')
+      return () => each('removeEventListener')
     },
   }
 }

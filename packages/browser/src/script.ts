@@ -1,4 +1,5 @@
 // The <script> entry: the IIFE build (vite.lib.config.ts, mode "iife") assigns this default export to window.SessionSocket.
-import * as SessionSocket from './index.js'
-declare global { var SessionSocket: typeof import('./index.js') }
-export default SessionSocket
+import * as core from './index.js'
+import * as durable from './durable.js'
+declare global { var SessionSocket: typeof import('./index.js') & typeof import('./durable.js') }
+export default { ...core, ...durable }

@@ -17,8 +17,7 @@ import { Outbox, type PendingCall } from './outbox.js'
 import { browserLocks, browserPageLifecycle, type Locks, type PageEvent, type PageLifecycle } from './page-lifecycle.js'
 import { mintTabId, type TabIdStorage } from './tab-id.js'
 import type { TokenStorage } from './token-storage.js'
-import { defaultDurableCallStorage, defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
-import type { DurableCall, DurableCallStorage } from './durable-calls.js'
+import { defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
 
 /** An optional logger: free when absent. */
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: unknown) => void
@@ -53,24 +52,6 @@ export interface SessionSocketOptions {
   page?: PageLifecycle | null
   /** Web Locks, to let one tab at a time register without a token. @default navigator.locks when present */
   locks?: Locks | null
-  /** Where durable calls wait across reloads, per tab. @default defaultDurableCallStorage(logger): IndexedDB in browsers, memory elsewhere */
-  durableCallStorage?: DurableCallStorage
-  /**
-   * A durable call that was sent but not answered within this long (ms) is not sent again
-   * after a reload: the server's memory of its result (`resultTtl`, 10 min by default) may be
-   * gone, so it could run twice. It settles with TIMEOUT instead. @default 600000
-   */
-  durableCallTtl?: number
-}
-
-/** Answers of waiting durable calls: also for calls made by an earlier load of this tab. */
-export interface DurableSettled {
-  id: string
-  method: string
-  params: unknown
-  ok: boolean
-  result?: unknown
-  error?: SessionSocketError
 }
 
 /** Most durable events held back while waiting for the one before them. */
@@ -85,14 +66,14 @@ const MINT_LOCK_TIMEOUT = 10_000
 
 /** Options of one call. */
 export interface CallOptions {
-  /** Milliseconds before the call fails with TIMEOUT. @default the client's callTimeout; none for durable calls */
+  /** Milliseconds before the call fails with TIMEOUT; `Infinity` for none. @default the client's callTimeout */
   timeout?: number
   /**
-   * Keep the call in durable storage until answered, so it survives a reload of the tab: the
-   * reloaded page sends it again (same id, run once) and reports the answer as `durable`.
-   * @default false
+   * The call's id (1–64 of [A-Za-z0-9_-]), to send again a call an earlier load of this tab
+   * made: the server answers a known id from memory instead of running it twice.
+   * @default a new random id
    */
-  durable?: boolean
+  id?: string
   /** Aborting fails the call with CANCELLED (the server may still run it if it was sent). */
   signal?: AbortSignal
 }
@@ -105,19 +86,10 @@ export interface SessionSocketEvents {
   ended: (reason: EndReason) => void
   /** Durable events between the tab's last one and the next were lost (window passed, store forgotten): refetch state. */
   gap: (info: { from: number; to: number }) => void
-  /** A durable call was answered (or failed for good), including calls made before a reload. */
-  durable: (settled: DurableSettled) => void
 }
 
 type Listener = (...args: any[]) => void
 
-const ENDED_BY_REASON: Partial<Record<NonNullable<RegisterReply['reason']>, EndReason>> = {
-  'revoked-token': 'revoked',
-  'expired-token': 'expired',
-  'session-ended': 'expired',
-  'unknown-token': 'expired',
-  'no-token': 'expired',
-}
 
 /**
  * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
@@ -139,9 +111,6 @@ export class SessionSocket<M extends object = MethodMap> {
   #releaseMintLock: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
   #suspended = false
-  readonly #durableCalls: DurableCallStorage
-  /** Durable calls of an earlier load of this tab, put back in the outbox before the first flush. */
-  readonly #durableReady: Promise<void>
   /** Last durable event applied; undefined until the first register reply (a fresh page). */
   #seq: number | undefined
   /** Durable events that arrived before their position was known or before their predecessor. */
@@ -170,7 +139,6 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#tokens = options.tokenStorage ?? defaultTokenStorage(options.logger)
     this.#tabIds = options.tabIdStorage ?? defaultTabIdStorage(options.logger)
     this.#outbox = new Outbox(this.#options.maxQueue)
-    this.#durableCalls = options.durableCallStorage ?? defaultDurableCallStorage(options.logger)
     this.#page = options.page === undefined ? browserPageLifecycle() : options.page
     this.#locks = options.locks === undefined ? browserLocks() : options.locks
     this.#tabId = ''
@@ -181,7 +149,6 @@ export class SessionSocket<M extends object = MethodMap> {
         this.#adoptTabId(null)
       },
     )
-    this.#durableReady = this.#tabIdReady.then(() => this.#resumeDurableCalls())
 
     const socketOptions: Partial<ManagerOptions & SocketOptions> = {
       withCredentials: true,
@@ -244,7 +211,8 @@ export class SessionSocket<M extends object = MethodMap> {
       })
       token = await this.#readToken()
     }
-    return this.#seq === undefined ? { v: PROTOCOL_VERSION, token, tabId: this.#tabId } : { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#seq }
+    // seq undefined (a fresh page) is left out by JSON on the wire.
+    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#seq }
   }
 
   #onPage(event: PageEvent): void {
@@ -306,24 +274,24 @@ export class SessionSocket<M extends object = MethodMap> {
    */
   call<K extends keyof M & string>(method: K, params?: MethodParams<M, K>, options: CallOptions = {}): Promise<MethodResult<M, K>> {
     if (typeof method !== 'string' || method.length === 0) throw new TypeError('call(method, params): method must be a non-empty string')
+    if (options.id !== undefined && !/^[\w-]{1,64}$/.test(options.id)) throw new TypeError('call(method, params, { id }): id must be 1-64 characters of [A-Za-z0-9_-]')
     if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
     if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
     if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
     return new Promise((resolve, reject) => {
       let call: PendingCall
-      const timeout = options.timeout ?? (options.durable ? undefined : this.#options.callTimeout)
+      const timeout = options.timeout ?? this.#options.callTimeout
       let timer: ReturnType<typeof setTimeout> | undefined
+      const fail = (error: SessionSocketError) => {
+        cleanup()
+        reject(error)
+      }
       const cleanup = () => {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
         this.#outbox.remove(call.id)
       }
-      const onAbort = () => {
-        cleanup()
-        const error = new SessionSocketError('CANCELLED', 'the call was aborted')
-        this.#settleDurable(call, { ok: false, error })
-        reject(error)
-      }
+      const onAbort = () => fail(new SessionSocketError('CANCELLED', 'the call was aborted'))
       try {
         call = this.#outbox.add(
           method,
@@ -331,107 +299,26 @@ export class SessionSocket<M extends object = MethodMap> {
           {
             resolve: (value) => {
               cleanup()
-              this.#settleDurable(call, { ok: true, result: value })
               resolve(value as MethodResult<M, K>)
             },
-            reject: (error) => {
-              cleanup()
-              this.#settleDurable(call, { ok: false, error })
-              reject(error)
-            },
+            reject: fail,
           },
-          { durable: options.durable === true },
+          options.id,
         )
       } catch (err) {
         reject(err)
         return
       }
-      if (timeout !== undefined) {
-        timer = setTimeout(() => {
-          cleanup()
-          const error = new SessionSocketError('TIMEOUT', `'${method}' got no answer in ${timeout} ms`)
-          this.#settleDurable(call, { ok: false, error })
-          reject(error)
-        }, timeout)
-      }
+      if (Number.isFinite(timeout)) timer = setTimeout(() => fail(new SessionSocketError('TIMEOUT', `'${method}' got no answer in ${timeout} ms`)), timeout)
       options.signal?.addEventListener('abort', onAbort, { once: true })
-      if (call.durable) {
-        // Stored before it is sent, so a reload between the two cannot lose it.
-        void this.#tabIdReady
-          .then(() => this.#durableCalls.put(this.#tabId, this.#durableRecord(call)))
-          .catch((err: unknown) => this.#log('warn', 'could not store a durable call', err))
-          .then(() => {
-            if (this.#state.status === 'ready' && !call.sent && this.#outbox.get(call.id) === call) this.#send(call)
-          })
-        return
-      }
       if (this.#state.status === 'ready') this.#send(call)
     })
   }
 
-  /** Durable calls still waiting for their answer, oldest first (those of an earlier load of this tab included). */
-  async durableCalls(): Promise<Array<Pick<DurableCall, 'id' | 'method' | 'params' | 'createdAt' | 'sent'>>> {
-    await this.#durableReady
-    return this.#outbox
-      .all()
-      .filter((call) => call.durable)
-      .map((call) => ({ id: call.id, method: call.method, params: call.params, createdAt: call.createdAt, sent: call.sent }))
-  }
-
-  /**
-   * Cancels a waiting durable call: it fails with CANCELLED and is not sent again. If it was
-   * already sent, the server may still run it. Returns false if no such call waits.
-   */
-  async cancelDurable(id: string): Promise<boolean> {
-    await this.#durableReady
-    const call = this.#outbox.get(id)
-    if (!call || !call.durable) return false
-    call.reject(new SessionSocketError('CANCELLED', 'the durable call was cancelled'))
-    return true
-  }
-
-  #durableRecord(call: PendingCall): DurableCall {
-    return { id: call.id, method: call.method, params: call.params, createdAt: call.createdAt, sent: call.sent }
-  }
-
-  #settleDurable(call: PendingCall, outcome: { ok: true; result: unknown } | { ok: false; error: SessionSocketError }): void {
-    if (!call.durable) return
-    void this.#tabIdReady.then(() => this.#durableCalls.delete(this.#tabId, call.id)).catch(() => {})
-    this.#emit('durable', { id: call.id, method: call.method, params: call.params, ...outcome })
-  }
-
-  /** Puts the durable calls of an earlier load of this tab back in the outbox, oldest first. */
-  async #resumeDurableCalls(): Promise<void> {
-    let stored: DurableCall[]
-    try {
-      stored = await this.#durableCalls.list(this.#tabId)
-    } catch (err) {
-      this.#log('warn', 'could not read durable calls', err)
-      return
-    }
-    const ttl = this.#options.durableCallTtl ?? 600_000
-    for (const record of stored.sort((a, b) => a.createdAt - b.createdAt)) {
-      if (this.#outbox.get(record.id)) continue
-      let call: PendingCall
-      const settle = (outcome: { ok: true; result: unknown } | { ok: false; error: SessionSocketError }) => {
-        this.#outbox.remove(call.id)
-        this.#settleDurable(call, outcome)
-      }
-      try {
-        call = this.#outbox.add(
-          record.method,
-          record.params,
-          { resolve: (result) => settle({ ok: true, result }), reject: (error) => settle({ ok: false, error }) },
-          { id: record.id, durable: true, createdAt: record.createdAt },
-        )
-      } catch (err) {
-        this.#log('warn', 'outbox full: a durable call of an earlier load waits in storage', err)
-        return
-      }
-      if (record.sent && Date.now() - record.createdAt > ttl) {
-        call.reject(new SessionSocketError('TIMEOUT', `'${record.method}' was sent before a reload and not answered within ${ttl} ms; it may or may not have run`))
-      }
-    }
+  /** This tab's id once read from its storage (a duplicated tab's new id included). */
+  async whenTabId(): Promise<string> {
+    await this.#tabIdReady
+    return this.#tabId
   }
 
   /**
@@ -472,7 +359,6 @@ export class SessionSocket<M extends object = MethodMap> {
     if (isTerminal(this.#state.status)) return
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
     this.#state = state
-    this.#log('debug', `status ${state.status}`, state)
     this.#emit('status', state)
   }
 
@@ -496,7 +382,8 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#end(event.reason)
     })
     socket.on(EVENTS.REPLACED, () => {
-      this.#stop({ status: 'closed', error: new SessionSocketError('CLOSED', 'another connection of this tab replaced this one') }, new SessionSocketError('CLOSED', 'the connection was replaced'))
+      const error = new SessionSocketError('CLOSED', 'another connection of this tab replaced this one')
+      this.#stop({ status: 'closed', error }, error)
     })
     socket.on(EVENTS.REJOIN, () => {
       // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
@@ -545,11 +432,10 @@ export class SessionSocket<M extends object = MethodMap> {
     if (this.#wasReady && reply.newSession) {
       // The session this tab was in is gone (revoked, expired, forgotten): do not carry on
       // silently in a fresh, empty one.
-      this.#end(ENDED_BY_REASON[reply.reason ?? 'session-ended'] ?? 'expired')
+      this.#end(reply.reason === 'revoked-token' ? 'revoked' : 'expired')
       return
     }
     const cookieRestored = reply.restoreCode !== undefined && (await this.#restoreCookie(reply.restoreCode))
-    await this.#durableReady
     if (stale()) return
     this.#attempt = 0
     this.#wasReady = true
@@ -564,10 +450,7 @@ export class SessionSocket<M extends object = MethodMap> {
     const from = this.#seq ?? reply.seq
     this.#seq = reply.seq
     this.#positioned = true
-    if (reply.gap) {
-      this.#log('warn', `durable events after ${from} are gone; resuming at ${reply.seq}`)
-      this.#emit('gap', { from, to: reply.seq })
-    }
+    if (reply.gap) this.#emit('gap', { from, to: reply.seq })
     this.#drainEarly()
   }
 
@@ -666,10 +549,6 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #send(call: PendingCall): void {
     if (!this.#socket.connected) return
-    if (call.durable && !call.sent) {
-      call.sent = true
-      void this.#durableCalls.put(this.#tabId, this.#durableRecord(call)).catch(() => {})
-    }
     call.sent = true
     const attempt = ++call.attempt
     this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {

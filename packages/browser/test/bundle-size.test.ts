@@ -32,6 +32,12 @@ describe('bundles', () => {
     expect(gzip(react)).toBeLessThanOrEqual(1 * KB)
   })
 
+  it('should keep the durable-calls entry small, importing the core by name', () => {
+    const durable = read(dist('durable.js'))
+    expect(importsOf(durable)).toEqual(['@session-socket/browser'])
+    expect(gzip(durable)).toBeLessThanOrEqual(2.5 * KB)
+  })
+
   it("should keep the <script> bundle within socket.io-client's own minified bundle + 6 KB gzip", () => {
     const iife = read(dist('session-socket.iife.js'))
     expect(iife.toString()).toMatch(/^var SessionSocket=/)
@@ -55,6 +61,8 @@ describe('bundles', () => {
     const page: { window?: unknown; SessionSocket?: Record<string, unknown> } = {}
     page.window = page
     runInNewContext(read(dist('session-socket.iife.js')).toString(), page)
-    expect(Object.keys(page.SessionSocket ?? {}).sort()).toEqual(Object.keys(esm).sort())
+    // The <script> bundle carries the durable-calls entry too.
+    const durable = (await import(/* @vite-ignore */ dist('durable.js').href).catch(() => import('@session-socket/browser/durable'))) as Record<string, unknown>
+    expect(Object.keys(page.SessionSocket ?? {}).sort()).toEqual([...Object.keys(esm), ...Object.keys(durable)].sort())
   })
 })

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryStore } from 'express-session'
 import { MemoryLinkStore } from '@session-socket/node'
-import { memoryDurableCallStorage, memoryTabIdStorage, type SessionSocket } from '@session-socket/browser'
+import { memoryTabIdStorage, type SessionSocket } from '@session-socket/browser'
+import { createDurableCalls, memoryDurableCallStorage, type DurableSettled } from '@session-socket/browser/durable'
 import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
 import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
 import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
@@ -169,12 +170,12 @@ describe('durable events', () => {
 })
 
 describe('durable calls', () => {
-  it('should keep calls made offline across a reload and run each once', async () => {
-    let runs = 0
+  it('should keep calls made offline across a reload and run each once, in order', async () => {
+    const runs: string[] = []
     const { browser, tab } = await start({
       setup: (ss) =>
         ss.method('order.place', (params: { sku: string }) => {
-          runs++
+          runs.push(params.sku)
           return { placed: params.sku }
         }),
     })
@@ -182,23 +183,18 @@ describe('durable calls', () => {
     const tabIds = memoryTabIdStorage()
     tab.close()
     proxy!.cut()
-    const offline = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage, autoConnect: false })
-    void offline.call('order.place', { sku: 'a' }, { durable: true }).catch(() => undefined)
-    void offline.call('order.place', { sku: 'b' }, { durable: true }).catch(() => undefined)
-    await new Promise((r) => setTimeout(r, 20))
-    expect((await offline.durableCalls()).map((c) => c.params)).toEqual([{ sku: 'a' }, { sku: 'b' }])
-    // The page goes away (no close(): a reload), and comes back with the same tab id.
-    const reloaded = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage })
-    const settled: unknown[] = []
-    reloaded.on('durable', (s) => settled.push({ ok: s.ok, result: s.result }))
+    const offline = browser.open({ tabIdStorage: tabIds, autoConnect: false })
+    const durable = createDurableCalls(offline, { storage })
+    for (const sku of ['a', 'b', 'c']) void durable.call('order.place', { sku }).catch(() => undefined)
+    await expect.poll(async () => (await durable.list()).map((c) => c.params)).toEqual([{ sku: 'a' }, { sku: 'b' }, { sku: 'c' }])
+    // The page goes away (no close(): a reload) and comes back with the same tab id.
+    const reloaded = browser.open({ tabIdStorage: tabIds })
+    const settled: Array<Pick<DurableSettled, 'ok' | 'result'>> = []
+    createDurableCalls(reloaded, { storage }).onSettled((s) => settled.push({ ok: s.ok, result: s.result }))
     await waitForStatus(reloaded)
-    const deadline = Date.now() + 3000
-    while (settled.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    expect(settled).toEqual([
-      { ok: true, result: { placed: 'a' } },
-      { ok: true, result: { placed: 'b' } },
-    ])
-    expect(runs).toBe(2)
+    await expect.poll(() => settled.length, { timeout: 3000 }).toBe(3)
+    expect(settled).toEqual(['a', 'b', 'c'].map((sku) => ({ ok: true, result: { placed: sku } })))
+    expect(runs).toEqual(['a', 'b', 'c'])
     expect(await storage.list(reloaded.tabId)).toEqual([])
   })
 
@@ -216,27 +212,42 @@ describe('durable calls', () => {
     })
     proxy = await startCookieJarProxy(server.port)
     const browser = makeBrowser(proxy.url)
-    const first = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage, backoff: () => 10_000 })
+    const first = browser.open({ tabIdStorage: tabIds, backoff: () => 10_000 })
     await waitForStatus(first)
-    void first.call('pay', undefined, { durable: true }).catch(() => undefined)
+    void createDurableCalls(first, { storage }).call('pay').catch(() => undefined)
     await waitForStatus(first, 'offline')
     expect(runs).toBe(1)
     expect((await storage.list(first.tabId)).map((c) => c.sent)).toEqual([true])
-    const reloaded = browser.open({ tabIdStorage: tabIds, durableCallStorage: storage })
-    const settled = new Promise((resolve) => reloaded.on('durable', resolve))
+    const reloaded = browser.open({ tabIdStorage: tabIds })
+    const settled = new Promise((resolve) => createDurableCalls(reloaded, { storage }).onSettled(resolve))
     expect(await settled).toMatchObject({ ok: true, result: 'paid' })
     expect(runs).toBe(1)
+  })
+
+  it('should settle with TIMEOUT, not resend, a call sent before a reload longer ago than the ttl', async () => {
+    let runs = 0
+    const storage = memoryDurableCallStorage()
+    server = await startTestServer({ setup: (ss) => ss.method('work', () => ++runs) })
+    const tab = makeBrowser(server.url).open({ tabIdStorage: memoryTabIdStorage('old-tab') })
+    await storage.put('old-tab', { id: 'oldcall', method: 'work', params: null, createdAt: Date.now() - 700_000, sent: true })
+    const settled = new Promise<DurableSettled>((resolve) => createDurableCalls(tab, { storage }).onSettled(resolve))
+    expect(await settled).toMatchObject({ id: 'oldcall', ok: false, error: { code: 'TIMEOUT' } })
+    await waitForStatus(tab)
+    expect(runs).toBe(0)
+    expect(await storage.list('old-tab')).toEqual([])
   })
 
   it('should cancel a waiting durable call', async () => {
     server = await startTestServer()
     const tab = makeBrowser(server.url).open({ autoConnect: false })
-    const pending = tab.call('whoami', undefined, { durable: true })
-    const [waiting] = await tab.durableCalls()
-    expect(await tab.cancelDurable(waiting!.id)).toBe(true)
+    const durable = createDurableCalls(tab, { storage: memoryDurableCallStorage() })
+    const pending = durable.call('whoami')
+    await expect.poll(async () => (await durable.list()).length).toBe(1)
+    const [waiting] = await durable.list()
+    expect(await durable.cancel(waiting!.id)).toBe(true)
     await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' })
-    expect(await tab.durableCalls()).toEqual([])
-    expect(await tab.cancelDurable('nope')).toBe(false)
+    expect(await durable.list()).toEqual([])
+    expect(await durable.cancel('nope')).toBe(false)
   })
 })
 
