@@ -1,0 +1,244 @@
+/**
+ * Figure 6: chaos. Three tabs (three browsers) make calls while the network between them and
+ * the server is cut and the server is SIGKILLed. Every call appends its id to a durable log (a
+ * SQLite table written by the handler), read from outside the server after the run: an id
+ * logged twice ran twice; a call never answered is lost. SqliteLinkStore and connect-sqlite3
+ * keep links, call results and sessions across the kills.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import type { TcpProxy } from '../../e2e/helpers/tcp-proxy.js'
+import { openTab, type Side, type Tab } from '../lib/clients.js'
+import { startNoDelayProxy } from '../lib/no-delay-proxy.js'
+import { withChildren, type Child } from '../lib/processes.js'
+import type { BenchMode, FigureResult, Row } from '../lib/report.js'
+import { startServer, type RunningServer } from '../lib/servers.js'
+import { fmt, summarize } from '../lib/stats.js'
+import type { ServerConfig } from '../server.js'
+
+const FIGURE = '6. Chaos'
+const TABS = 3
+/** Calls each tab keeps in flight. */
+const WINDOW = 5
+const CALL_LEASE = 3000
+
+interface Window {
+  openMs: number
+  callMs: number
+  effects: number
+  /** ms since the server listened. */
+  life: number
+}
+
+export interface ChaosSample {
+  calls: number
+  answered: number
+  /** Calls whose promise rejected or never settled. */
+  lost: number
+  errors: Record<string, number>
+  /** Ids in the log more than once. */
+  executedTwice: number
+  /** Answered ok but absent from the log (must be 0). */
+  answeredNotLogged: number
+  executions: number
+  cuts: number
+  kills: number
+  seconds: number
+  /** Share of server time during which a SIGKILL would have made a call run twice. */
+  vulnerableShare?: number
+  /** Expected duplicates per SIGKILL at a random instant (sum over calls of time in the window / time). */
+  expectedPerKill?: number
+}
+
+function plan(cuts: number, kills: number): Array<'cut' | 'kill'> {
+  const events: Array<'cut' | 'kill'> = Array.from({ length: cuts + kills }, () => 'cut')
+  // Kills spread evenly among the cuts, none first.
+  for (let k = 0; k < kills; k++) events[Math.floor(((k + 1) * (cuts + kills)) / (kills + 1))] = 'kill'
+  return events
+}
+
+async function run(side: Side, mode: BenchMode, total: number, cuts: number, kills: number, deadlineMs: number): Promise<ChaosSample> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `ss-bench-chaos-${side}-`))
+  const windows = new Map<number, Window>()
+  try {
+    return await withChildren(async (own) => {
+      const config: ServerConfig = { side, store: 'sqlite', port: 0, dataDir, log: true, ss: { callLease: CALL_LEASE } }
+      const watch = (server: RunningServer) => {
+        const pid = server.child.proc.pid!
+        server.child.on((msg) => {
+          if (msg.type === 'window') windows.set(pid, msg as unknown as Window)
+        })
+        return server
+      }
+      let server = watch(await startServer(config))
+      own(server.child)
+      config.port = server.port
+      let proxy: TcpProxy | undefined
+      const tabs: Tab[] = []
+      try {
+        proxy = await startNoDelayProxy(server.port, { delayMs: 0 })
+        for (let i = 0; i < TABS; i++) {
+          const tab = openTab(side, proxy.url, {
+            backoff: 'native',
+            // Calls outlive outages: a lost call is one the SDK gave up on, not a short timeout.
+            sdk: { callTimeout: deadlineMs, maxQueue: 1000 },
+            // socket.io-client's own at-least-once: ack timeout and retries of the same packet.
+            plain: { ackTimeout: 5000, retries: 20 },
+          })
+          tabs.push(tab)
+          await tab.nextSettle(10_000)
+        }
+
+        const started = performance.now()
+        let issued = 0
+        let answered = 0
+        const answeredIds = new Set<string>()
+        const errors: Record<string, number> = {}
+        const worker = async (tab: Tab, t: number) => {
+          while (issued < total && performance.now() - started < deadlineMs) {
+            const id = `c${issued++}`
+            try {
+              const result = (await tab.call('log.append', { id })) as { id?: string }
+              if (result?.id !== id) throw new Error(`wrong answer ${JSON.stringify(result)}`)
+              answered++
+              answeredIds.add(id)
+            } catch (err) {
+              const code = (err as { code?: string }).code ?? (err as Error).message.slice(0, 40)
+              errors[code] = (errors[code] ?? 0) + 1
+            }
+            void t
+          }
+        }
+        const workers = Promise.all(tabs.flatMap((tab, t) => Array.from({ length: WINDOW }, () => worker(tab, t))))
+
+        // Events fire as calls complete, evenly over the run; one at a time.
+        const events = plan(cuts, kills)
+        let done = 0
+        const chaos = (async () => {
+          for (let e = 0; e < events.length; e++) {
+            const at = ((e + 1) * total) / (events.length + 1)
+            while (answered + Object.values(errors).reduce((a, b) => a + b, 0) < at && performance.now() - started < deadlineMs) {
+              await new Promise((resolve) => setTimeout(resolve, 5))
+            }
+            if (events[e] === 'cut') {
+              proxy!.cut()
+              await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 900))
+              proxy!.restore()
+            } else {
+              await server.child.kill()
+              server = watch(await startServer(config))
+              own(server.child)
+            }
+            done++
+          }
+        })()
+        await Promise.all([workers, chaos])
+        const seconds = (performance.now() - started) / 1000
+        const calls = issued
+        // Settle the books outside the server: stop it, then read the log file.
+        for (const tab of tabs) tab.close()
+        await server.child.stop()
+        const db = new Database(path.join(dataDir, 'links.db'), { readonly: true })
+        let executedTwice = 0
+        let executions = 0
+        const logged = new Set<string>()
+        try {
+          for (const row of db.prepare('SELECT call_id, COUNT(*) AS n FROM bench_log GROUP BY call_id').all() as Array<{ call_id: string; n: number }>) {
+            executions += row.n
+            logged.add(row.call_id)
+            if (row.n > 1) executedTwice++
+          }
+        } finally {
+          db.close()
+        }
+        let answeredNotLogged = 0
+        for (const id of answeredIds) if (!logged.has(id)) answeredNotLogged++
+        const sample: ChaosSample = {
+          calls,
+          answered,
+          lost: calls - answered,
+          errors,
+          executedTwice,
+          answeredNotLogged,
+          executions,
+          cuts: events.slice(0, done).filter((e) => e === 'cut').length,
+          kills: events.slice(0, done).filter((e) => e === 'kill').length,
+          seconds,
+        }
+        if (side === 'ss' && windows.size > 0) {
+          let life = 0
+          let open = 0
+          let callMs = 0
+          for (const w of windows.values()) {
+            life += w.life
+            open += w.openMs
+            callMs += w.callMs
+          }
+          sample.vulnerableShare = open / life
+          sample.expectedPerKill = callMs / life
+        }
+        return sample
+      } finally {
+        for (const tab of tabs) tab.close()
+        await proxy?.close()
+      }
+    })
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+export async function chaos(mode: BenchMode): Promise<FigureResult> {
+  const total = mode.full ? 10_000 : 600
+  const cuts = mode.full ? 10 : 2
+  const kills = mode.full ? 3 : 1
+  const deadlineMs = mode.full ? 600_000 : 90_000
+  const ss: ChaosSample[] = []
+  const plain: ChaosSample[] = []
+  for (let rep = 0; rep < mode.reps; rep++) {
+    ss.push(await run('ss', mode, total, cuts, kills, deadlineMs))
+    plain.push(await run('plain', mode, total, cuts, kills, deadlineMs))
+  }
+  const sum = (xs: ChaosSample[], pick: (x: ChaosSample) => number) => xs.reduce((a, x) => a + pick(x), 0)
+  const counts = (xs: ChaosSample[]) => xs.map((x) => `${x.lost}/${x.executedTwice}`).join(', ')
+  const rows: Row[] = [
+    {
+      figure: FIGURE,
+      name: `${TABS} tabs, ${total} calls, ${cuts} cuts + ${kills} SIGKILLs, per run: lost / executed twice`,
+      ss: counts(ss),
+      plain: counts(plain),
+      target: '0 / 0',
+      pass: ss.every((x) => x.lost === 0 && x.executedTwice === 0 && x.answeredNotLogged === 0),
+    },
+    {
+      figure: FIGURE,
+      name: `totals over ${mode.reps} runs: calls, lost, executed twice, answered but not executed`,
+      ss: `${sum(ss, (x) => x.calls)}, ${sum(ss, (x) => x.lost)}, ${sum(ss, (x) => x.executedTwice)}, ${sum(ss, (x) => x.answeredNotLogged)}`,
+      plain: `${sum(plain, (x) => x.calls)}, ${sum(plain, (x) => x.lost)}, ${sum(plain, (x) => x.executedTwice)}, ${sum(plain, (x) => x.answeredNotLogged)}`,
+    },
+    {
+      figure: FIGURE,
+      name: 'run time (s)',
+      ss: fmt(summarize(ss.map((x) => x.seconds)), 1),
+      plain: fmt(summarize(plain.map((x) => x.seconds)), 1),
+    },
+  ]
+  const share = summarize(ss.map((x) => (x.vulnerableShare ?? NaN) * 100))
+  const perKill = summarize(ss.map((x) => x.expectedPerKill ?? NaN))
+  const errorText = (xs: ChaosSample[]) => {
+    const all: Record<string, number> = {}
+    for (const x of xs) for (const [k, v] of Object.entries(x.errors)) all[k] = (all[k] ?? 0) + v
+    return Object.keys(all).length ? Object.entries(all).map(([k, v]) => `${k} ×${v}`).join(', ') : 'none'
+  }
+  return {
+    rows,
+    notes: [
+      `Chaos: ${TABS} tabs (3 browsers), ${WINDOW} calls in flight each, through a TCP proxy that is cut ${cuts} times (all connections destroyed, new ones refused for 0.1–1 s) while the server is SIGKILLed ${kills} times and restarted on the same port; events spread evenly over the calls. SqliteLinkStore on a file (call results and the bench_log table in it), connect-sqlite3 sessions; session-using method (reload/save). SDK: default backoff, callTimeout ${deadlineMs / 1000} s, callLease ${CALL_LEASE} ms (the default 60 s would hold a call killed mid-run IN_PROGRESS for a minute). Plain: socket.io-client's own at-least-once (ackTimeout 5000 ms, retries 20) on emitWithAck, no server-side dedup. ${mode.reps} runs per side.`,
+      `Chaos errors: SDK ${errorText(ss)}; plain ${errorText(plain)}.`,
+      `Duplicate window (SDK): the only way a call runs twice is a SIGKILL after its handler's effect and before its reply is recorded (finishCall). Measured in the server: that window is open ${fmt(share, 3)} % of the time, i.e. ${fmt(perKill, 4)} expected duplicates per SIGKILL at a random instant under this load.`,
+    ],
+    raw: { ss, plain },
+  }
+}

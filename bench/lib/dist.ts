@@ -1,0 +1,105 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { BENCH_DIR } from './processes.js'
+
+export const ROOT = path.resolve(BENCH_DIR, '..')
+const PACKAGES = ['protocol', 'node', 'browser'] as const
+type Pkg = (typeof PACKAGES)[number]
+
+/** Files every figure needs from the build; a build in progress lacks some. */
+const REQUIRED: Record<Pkg, string[]> = {
+  protocol: ['dist/index.js'],
+  node: ['dist/index.js', 'dist/stores/sqlite.js', 'dist/stores/redis.js'],
+  browser: ['dist/index.js', 'dist/session-socket.iife.js'],
+}
+
+/**
+ * Where the built packages are read from: a snapshot taken by the harness at start (the
+ * BENCH_DIST env, inherited by every child), so a rebuild by someone else mid-run (`rm -rf
+ * dist`) cannot break or mix a run. Falls back to packages/ itself.
+ */
+export function distDir(pkg: Pkg): string {
+  const snapshot = process.env.BENCH_DIST
+  return snapshot ? path.join(snapshot, pkg) : path.join(ROOT, 'packages', pkg)
+}
+
+export function distFile(pkg: Pkg, file: string): string {
+  return path.join(distDir(pkg), 'dist', file)
+}
+
+export function importDist<T>(pkg: Pkg, file = 'index.js'): Promise<T> {
+  return import(pathToFileURL(distFile(pkg, file)).href) as Promise<T>
+}
+
+/**
+ * Copies packages/{protocol,node,browser}/{package.json,dist} to
+ * bench/.dist/<id>/node_modules/@session-socket/<pkg>, where the packages' own imports of each
+ * other resolve to the copies and everything else to the repository's node_modules.
+ */
+export function snapshotDist(patches: string[] = []): { root: string; dir: string; remove(): void } {
+  for (const pkg of PACKAGES) {
+    for (const file of REQUIRED[pkg]) {
+      if (!fs.existsSync(path.join(ROOT, 'packages', pkg, file))) throw new Error(`packages/${pkg}/${file} is missing: run npm run build first (or wait for a running build)`)
+    }
+  }
+  const base = path.join(BENCH_DIR, '.dist')
+  // Snapshots of runs that died without cleaning up.
+  if (fs.existsSync(base)) {
+    for (const entry of fs.readdirSync(base)) {
+      const pid = Number(entry.split('-')[0])
+      let alive = false
+      try {
+        process.kill(pid, 0)
+        alive = true
+      } catch {
+        alive = false
+      }
+      if (!alive) fs.rmSync(path.join(base, entry), { recursive: true, force: true })
+    }
+  }
+  const root = path.join(base, `${process.pid}-${Date.now()}`)
+  const dir = path.join(root, 'node_modules', '@session-socket')
+  for (const pkg of PACKAGES) {
+    const from = path.join(ROOT, 'packages', pkg)
+    const to = path.join(dir, pkg)
+    fs.mkdirSync(to, { recursive: true })
+    fs.copyFileSync(path.join(from, 'package.json'), path.join(to, 'package.json'))
+    fs.cpSync(path.join(from, 'dist'), path.join(to, 'dist'), { recursive: true })
+    if (fs.existsSync(path.join(from, 'node_modules'))) fs.symlinkSync(path.join(from, 'node_modules'), path.join(to, 'node_modules'))
+  }
+  // Experiments: [{ file, find, replace }] JSON files applied to the built copy (file like
+  // node/dist/handshake.js), to measure a proposed core change with the same harness before
+  // anyone makes it in src/. `find` must occur exactly once.
+  for (const patchFile of patches) {
+    for (const { file, find, replace } of JSON.parse(fs.readFileSync(patchFile, 'utf8')) as Array<{ file: string; find: string; replace: string }>) {
+      const target = path.join(dir, file)
+      const text = fs.readFileSync(target, 'utf8')
+      const at = text.indexOf(find)
+      if (at === -1 || text.indexOf(find, at + 1) !== -1) throw new Error(`${patchFile}: the text to replace in ${file} is ${at === -1 ? 'not there (the build changed)' : 'there more than once'}`)
+      fs.writeFileSync(target, text.slice(0, at) + replace + text.slice(at + find.length))
+    }
+  }
+  return { root, dir, remove: () => fs.rmSync(root, { recursive: true, force: true }) }
+}
+
+/**
+ * Compiles the child entry points (server, load) to plain ESM beside the snapshot: local files
+ * bundled, packages left as imports (resolved from the repository's node_modules).
+ */
+export async function compileChildren(snapshotRoot: string): Promise<string> {
+  const { build } = await import('esbuild')
+  const outdir = path.join(snapshotRoot, 'js')
+  await build({
+    entryPoints: ['server', 'load'].map((name) => path.join(BENCH_DIR, `${name}.ts`)),
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  })
+  return outdir
+}

@@ -1,0 +1,45 @@
+/**
+ * CPU profile of one RPC case, server and client, for looking into the RPC figure:
+ *   node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/rpc-profile.ts ss|plain echo|echo.session [calls=100000] [window=100] [patch.json …]
+ * The server's profile lands in bench/results/profiles. BENCH_SS_OPTIONS='{"resultTtl":1000}' adds server options.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { compileChildren, snapshotDist } from './lib/dist.js'
+import { BENCH_DIR, withChildren } from './lib/processes.js'
+import { startServer } from './lib/servers.js'
+import type { Side } from './lib/clients.js'
+
+const [side = 'ss', method = 'echo', callsArg = '100000', windowArg = '100', ...patches] = process.argv.slice(2)
+const snapshot = snapshotDist(patches)
+process.env.BENCH_DIST = snapshot.dir
+process.env.BENCH_DIR = BENCH_DIR
+process.env.BENCH_JS = await compileChildren(snapshot.root)
+const { openTab } = await import('./lib/clients.js')
+const profiles = path.join(BENCH_DIR, 'results', 'profiles')
+fs.mkdirSync(profiles, { recursive: true })
+try {
+  await withChildren(async (own) => {
+    const server = await startServer({ side: side as Side, store: 'memory', port: 0, ss: { maxInFlight: 128, ...JSON.parse(process.env.BENCH_SS_OPTIONS ?? '{}') } }, { cpuProfDir: profiles })
+    own(server.child)
+    const tab = openTab(side as Side, server.url, { sdk: { maxQueue: 1000 } })
+    await tab.nextSettle(10_000)
+    const total = Number(callsArg)
+    let next = 0
+    const started = performance.now()
+    const c0 = process.cpuUsage()
+    const s0 = (await server.child.request<{ cpu: { user: number; system: number } }>({ cmd: 'cpu' })).cpu
+    await Promise.all(
+      Array.from({ length: Number(windowArg) }, async () => {
+        while (next < total) await tab.call(method, { n: next++ })
+      }),
+    )
+    const seconds = (performance.now() - started) / 1000
+    const c1 = process.cpuUsage(c0)
+    const s1 = (await server.child.request<{ cpu: { user: number; system: number } }>({ cmd: 'cpu' })).cpu
+    console.log(`${side} ${method}: ${(total / seconds).toFixed(0)} calls/s; CPU µs/call client ${((c1.user + c1.system) / total).toFixed(1)}, server ${((s1.user + s1.system - s0.user - s0.system) / total).toFixed(1)}`)
+    tab.close()
+  })
+} finally {
+  snapshot.remove()
+}

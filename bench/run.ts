@@ -1,0 +1,188 @@
+/**
+ * npm run bench            quick mode (small counts, < 3 min)
+ * npm run bench -- --full  the figures for BENCHMARKS.md (results in bench/results/)
+ * options: --only=rtt,storm,memory,rpc,bundle,chaos  --reps=N  --stores=memory,sqlite,redis (storm)
+ *          --tabs=N (storm size) --cpu-prof  --patch=bench/patches/x.json (experiment: find/replace in the built copy) (server CPU profiles in bench/results/profiles, from servers that exit cleanly)
+ *
+ * Every figure is measured against plain Socket.IO with the express-session recipe in the same
+ * run; ratios are session-socket / baseline over interleaved repetitions.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { execSync } from 'node:child_process'
+import { compileChildren, snapshotDist } from './lib/dist.js'
+import { BENCH_DIR } from './lib/processes.js'
+import type { BenchMode, FigureResult, Row } from './lib/report.js'
+import { fmtRatio } from './lib/stats.js'
+
+const ROOT = path.resolve(BENCH_DIR, '..')
+const FIGURES = {
+  rtt: () => import('./figures/round-trips.js').then((m) => m.roundTrips),
+  storm: () => import('./figures/storm.js').then((m) => m.storm),
+  memory: () => import('./figures/memory.js').then((m) => m.memoryPerTab),
+  rpc: () => import('./figures/rpc.js').then((m) => m.rpcThroughput),
+  bundle: () => import('./figures/bundle.js').then((m) => m.bundleSizes),
+  chaos: () => import('./figures/chaos.js').then((m) => m.chaos),
+} as const
+type FigureName = keyof typeof FIGURES
+
+function parseArgs(argv: string[]) {
+  const full = argv.includes('--full')
+  const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') as FigureName[] | undefined
+  for (const name of only ?? []) if (!(name in FIGURES)) throw new Error(`unknown figure '${name}'; pick from ${Object.keys(FIGURES).join(', ')}`)
+  const reps = Number(argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? 3)
+  if (!Number.isInteger(reps) || reps < 3) throw new Error('--reps must be an integer >= 3')
+  const cpuProfDir = argv.includes('--cpu-prof') ? path.join(BENCH_DIR, 'results', 'profiles') : undefined
+  const stores = argv.find((a) => a.startsWith('--stores='))?.slice(9).split(',')
+  const tabs = argv.find((a) => a.startsWith('--tabs='))?.slice(7)
+  const patches = argv.filter((a) => a.startsWith('--patch=')).map((a) => a.slice(8))
+  return { full, only: only ?? (Object.keys(FIGURES) as FigureName[]), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), patches }
+}
+
+/** The built files the figures import; a stale build would measure old code. */
+function checkBuild(): string[] {
+  const warnings: string[] = []
+  for (const pkg of ['protocol', 'node', 'browser']) {
+    const dist = path.join(ROOT, 'packages', pkg, 'dist', 'index.js')
+    if (!fs.existsSync(dist)) throw new Error(`${path.relative(ROOT, dist)} is missing: run npm run build first`)
+    const built = fs.statSync(dist).mtimeMs
+    const src = path.join(ROOT, 'packages', pkg, 'src')
+    const newer = fs.readdirSync(src, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && fs.statSync(path.join(e.parentPath, e.name)).mtimeMs > built)
+    if (newer.length) warnings.push(`packages/${pkg}/src has ${newer.length} file(s) newer than dist (run npm run build to measure them)`)
+  }
+  return warnings
+}
+
+function versions(): Record<string, string> {
+  const read = (p: string) => (JSON.parse(fs.readFileSync(path.join(ROOT, p), 'utf8')) as { version: string }).version
+  const out: Record<string, string> = { node: process.version }
+  for (const [name, p] of Object.entries({
+    '@session-socket/node': 'packages/node/package.json',
+    '@session-socket/browser': 'packages/browser/package.json',
+    'socket.io': 'node_modules/socket.io/package.json',
+    'socket.io-client': 'node_modules/socket.io-client/package.json',
+    'express-session': 'node_modules/express-session/package.json',
+    express: 'node_modules/express/package.json',
+    'better-sqlite3': 'node_modules/better-sqlite3/package.json',
+    'connect-sqlite3': 'node_modules/connect-sqlite3/package.json',
+    sqlite3: 'node_modules/sqlite3/package.json',
+    redis: 'node_modules/redis/package.json',
+    'connect-redis': 'node_modules/connect-redis/package.json',
+  })) {
+    try {
+      out[name] = read(p)
+    } catch {
+      out[name] = '?'
+    }
+  }
+  try {
+    out['redis-server'] = execSync('/usr/bin/redis-server --version', { encoding: 'utf8' }).match(/v=([\d.]+)/)?.[1] ?? '?'
+  } catch {
+    out['redis-server'] = '?'
+  }
+  return out
+}
+
+function machine() {
+  const cpus = os.cpus()
+  return {
+    cpus: cpus.length,
+    model: cpus[0]?.model ?? '?',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    kernel: os.release(),
+  }
+}
+
+function gitCommit(): string {
+  try {
+    const head = execSync('git rev-parse --short HEAD', { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execSync('git status --porcelain packages/node/src packages/browser/src packages/protocol/src', { cwd: ROOT, encoding: 'utf8' }).trim()
+    return dirty ? `${head} (+ uncommitted changes in packages/*/src)` : head
+  } catch {
+    return '?'
+  }
+}
+
+function table(rows: Row[]): string {
+  const header = ['figure', 'measure', 'session-socket', 'plain Socket.IO', 'ratio', 'target', '']
+  const lines = [header, header.map(() => '---')]
+  for (const row of rows) {
+    lines.push([
+      row.figure,
+      row.name,
+      row.ss,
+      row.plain,
+      row.ratio ? fmtRatio(row.ratio) : '',
+      row.target ?? '',
+      row.pass === undefined ? '' : row.pass ? 'ok' : 'MISSED',
+    ])
+  }
+  return lines.map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2))
+  const mode: BenchMode = { full: args.full, reps: args.reps, ...(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {}), ...(args.stores ? { stores: args.stores } : {}), ...(args.tabs ? { tabs: args.tabs } : {}) }
+  if (args.cpuProfDir) fs.mkdirSync(args.cpuProfDir, { recursive: true })
+  const warnings = checkBuild()
+  for (const warning of warnings) console.warn(`warning: ${warning}`)
+  const snapshot = snapshotDist(args.patches)
+  if (args.patches.length) console.warn(`warning: measuring the build with experimental patches: ${args.patches.join(', ')}`)
+  process.env.BENCH_DIST = snapshot.dir
+  process.once('exit', () => snapshot.remove())
+  process.env.BENCH_DIR = BENCH_DIR
+  process.env.BENCH_JS = await compileChildren(snapshot.root)
+  const started = Date.now()
+  const loadBefore = machine().loadavg
+  console.log(`session-socket bench, ${args.full ? 'full' : 'quick'} mode: ${args.only.join(', ')} (load average before: ${loadBefore})`)
+  const results: Record<string, FigureResult | { error: string }> = {}
+  for (const name of args.only) {
+    const t = Date.now()
+    process.stdout.write(`\n== ${name} ...\n`)
+    try {
+      const run = await FIGURES[name]()
+      const result = await run(mode)
+      results[name] = result
+      console.log(table(result.rows))
+      for (const note of result.notes) console.log(`  - ${note}`)
+    } catch (err) {
+      results[name] = { error: err instanceof Error ? err.stack ?? err.message : String(err) }
+      console.error(`figure ${name} failed: ${(err as Error).stack ?? String(err)}`)
+      process.exitCode = 1
+    }
+    console.log(`   (${((Date.now() - t) / 1000).toFixed(1)} s)`)
+  }
+  const rows = Object.values(results).flatMap((r) => ('rows' in r ? r.rows : []))
+  const report = {
+    mode: args.full ? 'full' : 'quick',
+    command: `npm run bench${args.full ? ' -- --full' : ''}${process.argv.slice(2).filter((a) => a !== '--full').map((a) => ` ${a}`).join('')}`,
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: { ...machine(), loadavgBefore: loadBefore },
+    versions: versions(),
+    commit: gitCommit(),
+    warnings,
+    patches: args.patches,
+    results,
+  }
+  console.log(`\n== summary (${report.seconds} s, load average after: ${report.machine.loadavg})\n`)
+  console.log(table(rows))
+  const missed = rows.filter((r) => r.pass === false)
+  if (missed.length) console.log(`\nmissed targets: ${missed.map((r) => `${r.figure} / ${r.name}`).join('; ')}`)
+  const dir = path.join(BENCH_DIR, 'results')
+  fs.mkdirSync(dir, { recursive: true })
+  const file = path.join(dir, `${report.mode}-latest.json`)
+  fs.writeFileSync(file, JSON.stringify(report, null, 2))
+  fs.writeFileSync(path.join(dir, `${report.mode}-latest.md`), `${table(rows)}\n\n${Object.values(results).flatMap((r) => ('notes' in r ? r.notes.map((n) => `- ${n}`) : [])).join('\n')}\n`)
+  console.log(`\nresults: ${path.relative(ROOT, file)}`)
+}
+
+main().then(
+  () => process.exit(),
+  (err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  },
+)

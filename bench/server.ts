@@ -1,0 +1,287 @@
+/**
+ * A benchmark server in its own process: Express 5 + express-session + Socket.IO on 127.0.0.1,
+ * either with session-socket (`side: 'ss'`) or plain Socket.IO with the express-session recipe
+ * (`side: 'plain'`: `io.engine.use(sessionMiddleware)`). Configured by the BENCH_SERVER env
+ * (JSON, see ServerConfig); tells the harness `listening`, answers `heap`, `cpu`, `count`.
+ */
+import http from 'node:http'
+import path from 'node:path'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import session, { type Store } from 'express-session'
+import { Server } from 'socket.io'
+import { importDist } from './lib/dist.js'
+import { serveRequests } from './lib/processes.js'
+import type * as NodePkg from '../packages/node/dist/index.js'
+import type * as SqliteStores from '../packages/node/dist/stores/sqlite.js'
+import type * as RedisStores from '../packages/node/dist/stores/redis.js'
+
+export type StoreKind = 'memory' | 'sqlite' | 'redis'
+
+export interface ServerConfig {
+  side: 'ss' | 'plain'
+  store: StoreKind
+  port: number
+  /** Folder of the SQLite files. */
+  dataDir?: string
+  redisUrl?: string
+  /** express-session's saveUninitialized. @default true */
+  saveUninitialized?: boolean
+  /** Extra createSessionSocketServer options (callLease, maxInFlight, …). */
+  ss?: Record<string, unknown>
+  /** Set up, then listen only on `{ cmd: 'listen' }` (a warm restart). */
+  standby?: boolean
+  /** Chaos: `log.append` writes its params.id to the bench_log table of links.db. */
+  log?: boolean
+}
+
+const config = JSON.parse(process.env.BENCH_SERVER ?? '{}') as ServerConfig
+const cpuAtStart = process.cpuUsage()
+const closers: Array<() => Promise<void> | void> = []
+
+interface RedisLike {
+  on(event: 'error', fn: (err: Error) => void): unknown
+  connect(): Promise<unknown>
+  quit?(): Promise<unknown>
+  close?(): Promise<unknown>
+}
+
+async function openRedis(): Promise<RedisLike> {
+  const { createClient } = await import('redis')
+  // Fail fast while Redis is away (docs/scaling.md), and reconnect by itself.
+  const client = createClient({
+    url: config.redisUrl!,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 2000, reconnectStrategy: (n: number) => Math.min(100 * 2 ** n, 2000) },
+  }) as unknown as RedisLike
+  client.on('error', () => {})
+  await client.connect()
+  closers.push(async () => {
+    await (client.close ?? client.quit)?.call(client)
+  })
+  return client
+}
+
+async function sessionStore(redis: RedisLike | undefined): Promise<Store | undefined> {
+  if (config.store === 'memory') return undefined
+  if (config.store === 'redis') {
+    const { RedisStore } = await import('connect-redis')
+    return new RedisStore({ client: redis as never })
+  }
+  const [{ default: sqlite3 }, { default: connectSqlite3 }] = await Promise.all([import('sqlite3'), import('connect-sqlite3')])
+  const file = path.join(config.dataDir!, 'sessions.db')
+  const db = await new Promise<InstanceType<typeof sqlite3.Database>>((resolve, reject) => {
+    const opened = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(opened)))
+  })
+  closers.push(() => new Promise<void>((resolve) => db.close(() => resolve())))
+  const SQLiteStore = connectSqlite3(session)
+  return new SQLiteStore({ db, table: 'sessions', concurrentDb: true }) as Store
+}
+
+/** Measures the window in which a SIGKILL makes a call run twice: effect logged, reply not yet recorded. */
+const window = { open: 0, openMs: 0, callMs: 0, lastChange: 0, effects: 0 }
+let listenedAt = 0
+const openByTab = new Map<string, number>()
+function windowChange(delta: number): void {
+  const now = performance.now()
+  if (window.open > 0) {
+    window.openMs += now - window.lastChange
+    window.callMs += (now - window.lastChange) * window.open
+  }
+  window.open += delta
+  window.lastChange = now
+}
+
+async function main(): Promise<void> {
+  const redis = config.store === 'redis' ? await openRedis() : undefined
+  const store = await sessionStore(redis)
+  const sessionMiddleware = session({
+    secret: 'bench secret',
+    resave: false,
+    saveUninitialized: config.saveUninitialized ?? true,
+    cookie: { httpOnly: true, sameSite: 'lax' },
+    ...(store ? { store } : {}),
+  })
+  const app = express()
+  const httpServer = http.createServer(app)
+  const io = new Server(httpServer, { transports: ['websocket'] })
+
+  if (config.side === 'plain') {
+    // The official recipe: express-session on every Engine.IO request. A session the WebSocket
+    // handshake created is saved by hand (the recipe's "2nd use case" does the same): WebSocket
+    // handshakes never reach express-session's save-on-end, and the cookie must name a stored
+    // session for the next connect to find it. Only new sessions are saved, as the SDK does.
+    io.engine.use((req: any, res: any, next: (err?: unknown) => void) => {
+      sessionMiddleware(req, res, (err?: unknown) => {
+        if (err || !req.session) return next(err)
+        const named = typeof req.headers.cookie === 'string' && req.headers.cookie.includes(`s%3A${req.sessionID}.`)
+        if (named) return next()
+        req.session.save((saveErr: unknown) => next(saveErr))
+      })
+    })
+    let insertLog: ((id: string) => void) | undefined
+    if (config.log) {
+      const { default: Database } = await import('better-sqlite3')
+      const db = new Database(path.join(config.dataDir!, 'links.db'), { timeout: 2000 })
+      db.pragma('journal_mode = WAL')
+      db.exec('CREATE TABLE IF NOT EXISTS bench_log (call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL)')
+      const insert = db.prepare('INSERT INTO bench_log (call_id, pid, at) VALUES (?, ?, ?)')
+      insertLog = (id) => void insert.run(id, process.pid, Date.now())
+      closers.push(() => void db.close())
+    }
+    io.on('connection', (socket) => {
+      const req = socket.request as any
+      if (insertLog) {
+        const log = insertLog
+        socket.on('log.append', (params: { id: string }, ack: unknown) => {
+          if (typeof ack !== 'function') return
+          req.session.reload((err: unknown) => {
+            if (err) return ack({ error: 'reload failed' })
+            log(params.id)
+            ack({ id: params.id })
+          })
+        })
+      }
+      // The recipe's logout handling: one room per session.
+      void socket.join(req.session.id)
+      socket.on('echo', (params: unknown, ack: unknown) => {
+        if (typeof ack === 'function') ack(params)
+      })
+      // The recipe's "modifying the session": reload before use (save only if changed; echo does not change it).
+      socket.on('echo.session', (params: unknown, ack: unknown) => {
+        if (typeof ack !== 'function') return
+        req.session.reload((err: unknown) => (err ? ack({ error: 'reload failed' }) : ack(params)))
+      })
+    })
+  } else {
+    const { createSessionSocketServer, MemoryLinkStore } = await importDist<typeof NodePkg>('node')
+    let links: NodePkg.LinkStore
+    let insertLog: ((id: string) => void) | undefined
+    if (config.store === 'memory') {
+      links = new MemoryLinkStore()
+    } else if (config.store === 'redis') {
+      const { RedisLinkStore } = await importDist<typeof RedisStores>('node', 'stores/redis.js')
+      links = new RedisLinkStore({ client: redis as never })
+    } else {
+      const { SqliteLinkStore } = await importDist<typeof SqliteStores>('node', 'stores/sqlite.js')
+      const { default: Database } = await import('better-sqlite3')
+      const db = new Database(path.join(config.dataDir!, 'links.db'), { timeout: 2000 })
+      closers.push(() => void db.close())
+      if (config.log) {
+        // The durable log: one row per execution, in the same file as the call results.
+        db.pragma('journal_mode = WAL')
+        db.exec('CREATE TABLE IF NOT EXISTS bench_log (call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL)')
+        const insert = db.prepare('INSERT INTO bench_log (call_id, pid, at) VALUES (?, ?, ?)')
+        insertLog = (id) => void insert.run(id, process.pid, Date.now())
+      }
+      const store = new SqliteLinkStore({ database: db, sweepIntervalMs: 0 })
+      if (config.log) {
+        const finish = store.finishCall.bind(store)
+        store.finishCall = async (...args) => {
+          try {
+            return await finish(...args)
+          } finally {
+            // Keys are `${tabId}:${callId}`; tab ids never contain ':'.
+            const tab = args[0].slice(0, args[0].indexOf(':'))
+            const open = openByTab.get(tab) ?? 0
+            if (open > 0) {
+              openByTab.set(tab, open - 1)
+              windowChange(-1)
+            }
+          }
+        }
+      }
+      links = store
+    }
+    const ss = createSessionSocketServer(io, {
+      session: sessionMiddleware,
+      store: links,
+      rateLimits: false,
+      ...(store ? { sessionStore: store } : {}),
+      ...config.ss,
+    })
+    app.use(ss.http())
+    ss.method('echo', (params) => params, { session: false })
+    ss.method('echo.session', (params) => params)
+    if (insertLog) {
+      const log = insertLog
+      ss.method('log.append', (params: { id: string }, ctx) => {
+        log(params.id)
+        window.effects++
+        openByTab.set(ctx.tabId, (openByTab.get(ctx.tabId) ?? 0) + 1)
+        windowChange(+1)
+        return { id: params.id }
+      })
+    }
+  }
+  app.use(sessionMiddleware)
+
+  const listen = async () => {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject)
+      httpServer.listen(config.port, '127.0.0.1', () => resolve())
+    })
+    closers.unshift(
+      () =>
+        new Promise<void>((resolve) => {
+          io.close()
+          httpServer.closeAllConnections()
+          httpServer.close(() => resolve())
+        }),
+    )
+    const port = (httpServer.address() as AddressInfo).port
+    listenedAt = performance.now()
+    return { type: 'listening', port, at: Date.now(), cpu: process.cpuUsage(cpuAtStart) }
+  }
+  // A standby server is set up (modules loaded, stores open) and listens when told: a restart
+  // without the process start, for storms that time the reconnects alone.
+  if (config.standby) process.send?.({ type: 'prepared', at: Date.now(), cpu: process.cpuUsage(cpuAtStart) })
+  else process.send?.(await listen())
+
+  if (config.log) {
+    // A SIGKILL loses whatever was not sent: report the window often.
+    setInterval(() => {
+      windowChange(0)
+      process.send?.({ type: 'window', ...window, life: listenedAt ? performance.now() - listenedAt : 0 })
+    }, 200).unref()
+  }
+
+  serveRequests(
+    async (msg) => {
+      switch (msg.cmd) {
+        case 'heap': {
+          const gc = (globalThis as { gc?: () => void }).gc
+          if (!gc) throw new Error('start the server with --expose-gc')
+          for (let i = 0; i < 3; i++) {
+            gc()
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+          return { memory: process.memoryUsage(), sockets: io.engine.clientsCount }
+        }
+        case 'cpu':
+          return { cpu: process.cpuUsage(cpuAtStart), sockets: io.engine.clientsCount }
+        case 'count':
+          return { sockets: io.engine.clientsCount }
+        case 'listen':
+          return listen()
+        case 'snapshot': {
+          // Heap snapshot for looking into the memory figure (bench/heap-diff.ts).
+          const gc = (globalThis as { gc?: () => void }).gc
+          gc?.()
+          const { writeHeapSnapshot } = await import('node:v8')
+          return { file: writeHeapSnapshot(String(msg.file)) }
+        }
+        default:
+          throw new Error(`unknown command ${String(msg.cmd)}`)
+      }
+    },
+    async () => {
+      for (const close of closers) await close()
+    },
+  )
+}
+
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
