@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
@@ -97,7 +98,12 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   const app = express()
   app.disable('x-powered-by')
   const httpServer = http.createServer(app)
-  const io = new Server(httpServer, { serveClient: false, ...(stores.adapter ? { adapter: stores.adapter } : {}) })
+  const io = new Server(httpServer, {
+    serveClient: false,
+    ...(stores.adapter ? { adapter: stores.adapter } : {}),
+    ...(config.pingInterval !== undefined ? { pingInterval: config.pingInterval } : {}),
+    ...(config.pingTimeout !== undefined ? { pingTimeout: config.pingTimeout } : {}),
+  })
   const ss = createSessionSocketServer(io, {
     session: sessionMiddleware,
     sessionStore,
@@ -105,6 +111,7 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     identify: (s) => s.userId,
     sessionCheckInterval: config.sessionCheckInterval,
     touchInterval: config.touchInterval,
+    rotation: config.tokenRotation,
   })
   /** Counter writes of one session run one at a time on this node, HTTP and RPC alike. */
   const counterLock = createKeyedLock()
@@ -174,20 +181,40 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     if (closing) res.set('Connection', 'close')
     next()
   })
+  const pages = new Map<string, Promise<string>>()
+  /**
+   * Serves an HTML page of the front end, read once, with what it must know before it opens
+   * its socket: in WebSocket-only mode a `session-socket-transports` meta tag, so that no
+   * long-polling request lands on a node that does not hold its Engine.IO session
+   * (docs/scaling.md).
+   */
+  const servePage =
+    (file: string) =>
+    (_req: Request, res: Response, next: NextFunction): void => {
+      let html = pages.get(file)
+      if (!html) {
+        html = readFile(path.join(config.publicDir, file), 'utf8').then((text) =>
+          config.websocketOnly ? text.replace('</head>', '  <meta name="session-socket-transports" content="websocket" />\n  </head>') : text,
+        )
+        pages.set(file, html)
+        html.catch(() => pages.delete(file))
+      }
+      html.then((text) => res.set('Cache-Control', 'no-cache').type('html').send(text), next)
+    }
+
   // Static files need no session: they come before it.
   app.get('/session-socket.iife.js', (_req, res) => res.sendFile(iifeBundle()))
   app.get('/session-socket.iife.js.map', (_req, res) => res.sendFile(`${iifeBundle()}.map`))
   app.use('/assets', express.static(path.join(config.publicDir, 'assets'), { immutable: true, maxAge: '1y', fallthrough: false }))
+  app.get('/index.html', servePage('index.html'))
+  app.get('/plain.html', servePage('plain.html'))
   app.use(express.static(config.publicDir, { index: false }))
 
   app.use(sessionMiddleware)
   // After the session middleware: the restore route sets the session cookie through it.
   app.use(ss.http())
 
-  app.get(['/', '/index.html'], (_req, res) => {
-    res.set('Cache-Control', 'no-cache')
-    res.sendFile(path.join(config.publicDir, 'index.html'))
-  })
+  app.get('/', servePage('index.html'))
 
   app.get('/api/me', (req, res) => {
     res.set('Cache-Control', 'no-store')

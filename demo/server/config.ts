@@ -23,6 +23,16 @@ export interface DemoConfig {
   touchInterval: number
   /** Longest a clean shutdown may take before the process exits anyway (ms). */
   shutdownTimeout: number
+  /** A new link token at every register (session-socket's `rotation: true`). */
+  tokenRotation: boolean
+  /**
+   * Pages are told to use the WebSocket transport only: nodes behind one address need it
+   * unless the balancer is sticky (docs/scaling.md). On by default in Redis mode.
+   */
+  websocketOnly: boolean
+  /** Socket.IO heartbeat (ms); undefined: Socket.IO's defaults (25 s, 20 s). SS_TEST only. */
+  pingInterval: number | undefined
+  pingTimeout: number | undefined
   /** Built front end (Vite output). */
   publicDir: string
 }
@@ -49,6 +59,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value
 }
 
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (raw === '1') return true
+  if (raw === '0') return false
+  throw new ConfigError(`${name} must be 1 or 0 (got '${raw}')`)
+}
+
 /** Reads the configuration; throws ConfigError with the fix in the message. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   const test = env.SS_TEST === '1'
@@ -62,11 +80,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   const sessionMaxAge = test ? integer(env, 'SESSION_MAX_AGE_MS', 14 * DAY, 100, 365 * DAY) : 14 * DAY
   const sessionCheckInterval = test ? integer(env, 'SESSION_CHECK_INTERVAL_MS', 60_000, 50, DAY) : 60_000
   const touchInterval = test ? integer(env, 'SESSION_TOUCH_INTERVAL_MS', 60_000, 0, DAY) : 60_000
+  // A short heartbeat finds a silent network drop in seconds (network-loss tests); in a real
+  // run it would only cost traffic and battery.
+  const ping = (name: string) => (test && env[name] ? integer(env, name, 0, 50, 600_000) : undefined)
+  const redisUrl = env.REDIS_URL || undefined
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65535),
     dataDir: path.resolve(env.DATA_DIR || path.join(DEMO_ROOT, '.data')),
-    redisUrl: env.REDIS_URL || undefined,
+    redisUrl,
     secrets,
     devSecret,
     test,
@@ -74,6 +96,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     sessionCheckInterval,
     touchInterval,
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT_MS', 5_000, 100, 60_000),
+    tokenRotation: flag(env, 'TOKEN_ROTATION', false),
+    websocketOnly: flag(env, 'WEBSOCKET_ONLY', redisUrl !== undefined),
+    pingInterval: ping('SS_PING_INTERVAL_MS'),
+    pingTimeout: ping('SS_PING_TIMEOUT_MS'),
     publicDir: path.join(DEMO_ROOT, 'dist/public'),
   }
 }
