@@ -1,0 +1,187 @@
+import { expect, test } from '@playwright/test'
+import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-process.js'
+import {
+  BACK_TIMEOUT,
+  cookieSession,
+  expectListedTabs,
+  openRecordedTab,
+  serverView,
+  signIn,
+  storedToken,
+  tabIdOf,
+  type Tab,
+} from './helpers/recorded-tab.js'
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
+
+// Issue 5, scenario 6: several tabs of one browser share one session, each with its own tab
+// id; a reload keeps a tab's id, a duplicated tab gets a new one, another browser is another
+// session. Run with token rotation off and on (TOKEN_ROTATION=1: a new token at every
+// register), and with every tab reconnecting at once, so tabs race to rotate the one token
+// they share in IndexedDB: none may leave its session.
+
+/** sessionStorage key of the tab id (sessionStorageTabId's default). */
+const TAB_ID_KEY = 'session-socket:tab-id'
+
+let demo: DemoProcess | undefined
+let proxy: TcpProxy | undefined
+
+test.afterEach(async ({}, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus && demo) await testInfo.attach('demo-output', { body: demo.output(), contentType: 'text/plain' })
+  await proxy?.close()
+  proxy = undefined
+  demo = undefined
+  await disposeDemos()
+})
+
+function expectNeverEnded(tabs: Tab[]): void {
+  for (const tab of tabs) {
+    expect(tab.statuses.history()).not.toContain('ended')
+    expect(tab.statuses.history()).not.toContain('closed')
+  }
+}
+
+for (const rotation of [false, true]) {
+  test.describe(`token rotation ${rotation ? 'on' : 'off'}`, () => {
+    test.beforeEach(async () => {
+      demo = await startDemo({ env: rotation ? { TOKEN_ROTATION: '1' } : {} })
+    })
+
+    test('should give each tab of one browser its own id in one session, keep it across a reload, and keep other browsers out', async ({ browser, context }) => {
+      test.setTimeout(90_000)
+      const url = demo!.url
+      const first = await openRecordedTab(context, url)
+      await signIn(first.page, 'Ada')
+      const tabs = [first, await openRecordedTab(context, url), await openRecordedTab(context, url)]
+      const ids = await Promise.all(tabs.map((tab) => tabIdOf(tab.page)))
+      expect(new Set(ids).size).toBe(3)
+
+      // One session, three tabs, each listed in every tab's list, each marking itself.
+      const { sessionId } = await serverView(first.page)
+      expect((await cookieSession(first.page, url)).sessionId).toBe(sessionId)
+      for (const [i, tab] of tabs.entries()) {
+        expect(await serverView(tab.page)).toEqual({ sessionId, tabId: ids[i] })
+        await expectListedTabs(tab.page, ids)
+        await expect(tab.page.locator('[data-testid="tab-item"][data-you="true"]')).toHaveAttribute('data-tab-id', ids[i]!)
+        await expect(tab.page.getByTestId('user-name')).toHaveText('Ada')
+      }
+
+      // A reload is the same tab: same id, same session, still one entry in every list.
+      await tabs[1]!.page.reload()
+      await expect(tabs[1]!.page.getByTestId('status')).toHaveText('ready', { timeout: BACK_TIMEOUT })
+      expect(await tabIdOf(tabs[1]!.page)).toBe(ids[1])
+      expect(await serverView(tabs[1]!.page)).toEqual({ sessionId, tabId: ids[1] })
+      for (const tab of tabs) await expectListedTabs(tab.page, ids)
+
+      // Another browser is another session, and sees none of these tabs (nor they it).
+      const other = await browser.newContext()
+      try {
+        const stranger = await openRecordedTab(other, url)
+        const strangerView = await serverView(stranger.page)
+        expect(strangerView.sessionId).not.toBe(sessionId)
+        expect(ids).not.toContain(strangerView.tabId)
+        await expectListedTabs(stranger.page, [strangerView.tabId])
+        await expect(stranger.page.getByTestId('signin-name')).toBeVisible()
+        for (const tab of tabs) await expectListedTabs(tab.page, ids)
+        expectNeverEnded([stranger])
+      } finally {
+        await other.close()
+      }
+      expectNeverEnded(tabs)
+    })
+
+    test('should keep three tabs in their session through network cuts and a server crash', async ({ context }) => {
+      test.setTimeout(120_000)
+      proxy = await startTcpProxy(demo!.port)
+      const first = await openRecordedTab(context, proxy.url)
+      await signIn(first.page, 'Ada')
+      const tabs = [first, await openRecordedTab(context, proxy.url), await openRecordedTab(context, proxy.url)]
+      const ids = await Promise.all(tabs.map((tab) => tabIdOf(tab.page)))
+      const { sessionId } = await serverView(first.page)
+      for (const tab of tabs) await expectListedTabs(tab.page, ids)
+      let count = 0
+      const registersBefore = tabs.map((tab) => tab.traffic.registered().length)
+
+      for (const disruption of ['cut', 'cut', 'crash'] as const) {
+        const from = tabs.map((tab) => tab.statuses.history().length)
+        const tokenBefore = await storedToken(first.page)
+        if (disruption === 'cut') {
+          proxy.cut()
+          await Promise.all(tabs.map((tab, i) => tab.statuses.reached('offline', { from: from[i] })))
+          proxy.restore()
+        } else {
+          // SIGKILL and start again on the same port and data folder (sessions and links on disk).
+          await demo!.restart({ kill: true })
+        }
+        // Every tab reconnects at about the same moment, each registering with the token they
+        // share (with rotation on, each gets a new one, within the previous one's grace window).
+        for (const tab of tabs) await expect(tab.page.getByTestId('status')).toHaveText('ready', { timeout: BACK_TIMEOUT })
+        for (const [i, tab] of tabs.entries()) {
+          expect(await serverView(tab.page)).toEqual({ sessionId, tabId: ids[i] })
+          await expectListedTabs(tab.page, ids)
+        }
+        // Calls from every tab land in the one session.
+        for (const tab of tabs) await tab.page.getByTestId('counter-rpc').click()
+        count += tabs.length
+        for (const tab of tabs) await expect(tab.page.getByTestId('counter')).toHaveText(String(count), { timeout: BACK_TIMEOUT })
+        const tokenAfter = await storedToken(first.page)
+        expect(tokenAfter).not.toBeNull()
+        if (rotation) expect(tokenAfter).not.toBe(tokenBefore)
+        else expect(tokenAfter).toBe(tokenBefore)
+      }
+
+      for (const [i, tab] of tabs.entries()) {
+        // Every register of every tab since re-attached the session its token names.
+        const replies = tab.traffic.registered().slice(registersBefore[i])
+        expect(replies.length).toBeGreaterThanOrEqual(3)
+        expect(replies.filter((reply) => !reply.restored)).toEqual([])
+      }
+      expectNeverEnded(tabs)
+      expect(await cookieSession(first.page, demo!.url)).toMatchObject({ sessionId, count, userId: 'ada' })
+    })
+  })
+}
+
+test.describe('a duplicated tab', () => {
+  // Fails until @session-socket/browser tells a copy from its original without asking the
+  // original (Web Locks): today the copy claims its id over BroadcastChannel and keeps it when
+  // no answer comes within 40 ms, so an original that is busy (a long task, or a loaded
+  // machine: seen here at load 12) loses its socket to the copy ("closed: this tab connected
+  // again elsewhere"). The core diff is in the issue 5 report.
+  test.fail()
+
+  test('should get a new id while the original keeps its own, even if the original is busy', async ({ context }) => {
+    test.setTimeout(60_000)
+    demo = await startDemo()
+    const original = await openRecordedTab(context, demo.url)
+    const id = await tabIdOf(original.page)
+    const { sessionId } = await serverView(original.page)
+    // The original runs a 1 s long task when the copy starts (told over a channel of its own,
+    // ahead of the copy's claim): a busy tab, made certain.
+    await original.page.evaluate(() => {
+      new BroadcastChannel('e2e:busy').onmessage = () => {
+        const end = Date.now() + 1_000
+        while (Date.now() < end);
+      }
+    })
+    // Chromium's "Duplicate tab" copies sessionStorage, tab id included, into the new tab
+    // before its page runs.
+    const duplicate = await openRecordedTab(context, demo.url, (page) =>
+      page.addInitScript(
+        ([key, value]) => {
+          if (sessionStorage.getItem(key) !== null) return
+          sessionStorage.setItem(key, value)
+          new BroadcastChannel('e2e:busy').postMessage('now')
+        },
+        [TAB_ID_KEY, id] as const,
+      ),
+    )
+    const duplicateId = await tabIdOf(duplicate.page)
+    expect(duplicateId).not.toBe(id)
+    expect(await serverView(duplicate.page)).toEqual({ sessionId, tabId: duplicateId })
+    // The original kept its id and its socket.
+    await expect(original.page.getByTestId('status')).toHaveText('ready')
+    expect(await serverView(original.page)).toEqual({ sessionId, tabId: id })
+    for (const tab of [original, duplicate]) await expectListedTabs(tab.page, [id, duplicateId])
+    expectNeverEnded([original, duplicate])
+  })
+})
