@@ -76,5 +76,6 @@ test('should end a tab with expired when it comes back after its session expired
   // It registers once more, learns its session is gone, and stops there.
   await expectEndedForGood(tab, 'ended: the session expired')
   expect(serverRegisters(demo!)).toBe(registersBefore + 1)
-  expect(tab.traffic.registered().at(-1)).toMatchObject({ restored: false, reason: 'session-ended', newSession: true })
+  await expect.poll(() => tab.traffic.registered().length).toBe(2)
+  expect(tab.traffic.registered()[1]).toMatchObject({ restored: false, reason: 'session-ended', newSession: true })
 })

@@ -30,8 +30,10 @@ export interface RegisteredReply {
 export interface SocketTraffic {
   /** Calls in the order the page first sent them. */
   calls(method?: string): CallRecord[]
-  /** `ss:registered` replies in the order they arrived. */
+  /** `ss:registered` replies in the order they arrived (a reply read from a long-poll body may lag the page a little: poll). */
   registered(): RegisteredReply[]
+  /** The register requests the page sent (CONNECT `auth`), in order: the token each connection presented. */
+  connects(): Array<{ token: string | null; tabId: string }>
   /** Engine.IO sessions the server opened for this page (open packets received): one per handshake answered. */
   opens(): number
   /** Requests and WebSockets the page started towards /socket.io/ (answered or not). */
@@ -63,6 +65,7 @@ export function recordSocketTraffic(page: Page): SocketTraffic {
   /** Ack id → call id, per connection of the page's Socket.IO client (ids keep counting across reconnects). */
   const acks = new Map<number, string>()
   const registered: RegisteredReply[] = []
+  const connects: Array<{ token: string | null; tabId: string }> = []
   const events = new Map<string, unknown[][]>()
   let opens = 0
   let attempts = 0
@@ -81,7 +84,10 @@ export function recordSocketTraffic(page: Page): SocketTraffic {
     } catch {
       return
     }
-    if (type === '2' && Array.isArray(data) && typeof data[0] === 'string') {
+    if (type === '0' && direction === 'out' && data && typeof data === 'object') {
+      const auth = data as { token?: string | null; tabId?: string }
+      if (typeof auth.tabId === 'string') connects.push({ token: auth.token ?? null, tabId: auth.tabId })
+    } else if (type === '2' && Array.isArray(data) && typeof data[0] === 'string') {
       const [name, payload] = data as [string, any]
       if (direction === 'out' && name === 'ss:call' && payload && typeof payload.id === 'string') {
         let record = calls.get(payload.id)
@@ -139,6 +145,7 @@ export function recordSocketTraffic(page: Page): SocketTraffic {
   return {
     calls: (method) => [...calls.values()].filter((call) => method === undefined || call.method === method),
     registered: () => [...registered],
+    connects: () => [...connects],
     opens: () => opens,
     attempts: () => attempts,
     polls: () => polls,
