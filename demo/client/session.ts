@@ -21,10 +21,17 @@ const logger: Logger = (level, message, data) => {
  * and the token lives in IndexedDB (shared by this browser's tabs), the tab id in
  * sessionStorage (one per tab, kept across reloads).
  */
+/**
+ * With several nodes behind a balancer that is not sticky, the server asks for WebSocket only
+ * (long-polling requests of one Engine.IO session must all reach the same node).
+ */
+const transports = document.querySelector('meta[name="session-socket-transports"]')?.getAttribute('content')
+
 export const SOCKET_OPTIONS: UseSessionSocketOptions = {
   tokenStorage: idbTokenStorage({ logger }),
   tabIdStorage: sessionStorageTabId({ logger }),
   logger,
+  ...(transports ? { socketOptions: { transports: transports.split(',') as Array<'websocket' | 'polling'> } } : {}),
 }
 
 const stories = new WeakMap<SessionSocket<any>, ConnectionStory>()

@@ -2,7 +2,13 @@
 const { createSessionSocket, idbTokenStorage, sessionStorageTabId } = window.SessionSocket
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`)
-const client = createSessionSocket({ tokenStorage: idbTokenStorage(), tabIdStorage: sessionStorageTabId() })
+// With several nodes behind a balancer that is not sticky, the server asks for WebSocket only.
+const transports = document.querySelector('meta[name="session-socket-transports"]')?.getAttribute('content')
+const client = createSessionSocket({
+  tokenStorage: idbTokenStorage(),
+  tabIdStorage: sessionStorageTabId(),
+  ...(transports ? { socketOptions: { transports: transports.split(',') } } : {}),
+})
 window.client = client
 
 let count = 0
