@@ -40,6 +40,7 @@ export function browserPageLifecycle(): PageLifecycle | null {
 /** The part of the Web Locks API the client uses. */
 export interface Locks {
   request(name: string, callback: () => Promise<void>): Promise<unknown>
+  query?(): Promise<{ held?: Array<{ name?: string }>; pending?: Array<{ name?: string }> }>
 }
 
 /** `navigator.locks` where the browser has it (secure contexts), else null. */

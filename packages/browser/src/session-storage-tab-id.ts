@@ -1,3 +1,4 @@
+import { browserLocks } from './page-lifecycle.js'
 import type { Logger } from './session-socket.js'
 import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
 
@@ -26,10 +27,11 @@ const instances = new WeakMap<Storage, Map<string, TabIdStorage>>()
  *
  * Chromium's "Duplicate tab" copies sessionStorage into the new tab, so a stored id may belong
  * to a tab that is still open. An id read back after this tab's own `pagehide` (the marker is
- * set then) is a reload and is used at once. An id without the marker is claimed over
- * BroadcastChannel; if a live tab answers "mine" within `claimTimeout`, this tab takes a new
- * id. Every live tab answers claims for its own id. Without sessionStorage it logs one warning
- * and keeps the id in memory.
+ * set then) is a reload and is used at once. Every live tab holds a Web Lock named after its
+ * id, so an id without the marker is a copy exactly when that lock is held (a busy original
+ * still holds it). Where Web Locks are missing (plain-http pages), the id is claimed over
+ * BroadcastChannel instead, and is a copy if a live tab answers "mine" within `claimTimeout`.
+ * Without sessionStorage it logs one warning and keeps the id in memory.
  *
  * @example
  * const s = createSessionSocket({ tabIdStorage: sessionStorageTabId() })
@@ -121,17 +123,41 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
     })
   }
 
-  const settle = (id: string): string => (current = id)
+  const locks = browserLocks()
+  const lockName = (id: string) => `session-socket:tab:${id}`
+  let releaseLock: (() => void) | undefined
+  /** Holds this document's id lock (queued behind a reloading predecessor's) until the id changes. */
+  const hold = (id: string) => {
+    releaseLock?.()
+    locks?.request(lockName(id), () => new Promise<void>((resolve) => (releaseLock = resolve))).catch(() => {})
+  }
+  const settle = (id: string): string => {
+    hold(id)
+    return (current = id)
+  }
+  const fresh = (copyOf: string): string => {
+    const id = mintTabId()
+    options.logger?.('debug', `tab id ${copyOf} belongs to another open tab (duplicated tab): using ${id}`)
+    write(id)
+    return settle(id)
+  }
 
   const ready: Promise<string> = (() => {
     if (stored === null) {
       // Minted here rather than by the client, so every client of this document shares it.
-      const fresh = mintTabId()
-      write(fresh)
-      return Promise.resolve(settle(fresh))
+      const minted = mintTabId()
+      write(minted)
+      return Promise.resolve(settle(minted))
     }
-    if (reloaded || !channel) return Promise.resolve(settle(stored))
+    if (reloaded) return Promise.resolve(settle(stored))
     const id = stored
+    if (locks?.query) {
+      return locks.query().then(
+        (state) => ([...(state.held ?? []), ...(state.pending ?? [])].some((lock) => lock.name === lockName(id)) ? fresh(id) : settle(id)),
+        () => settle(id),
+      )
+    }
+    if (!channel) return Promise.resolve(settle(id))
     return new Promise<string>((resolve) => {
       const timer = setTimeout(() => {
         asking = undefined
@@ -142,10 +168,7 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
         taken: () => {
           clearTimeout(timer)
           asking = undefined
-          const fresh = mintTabId()
-          options.logger?.('debug', `tab id ${id} belongs to another open tab (duplicated tab): using ${fresh}`)
-          write(fresh)
-          resolve(settle(fresh))
+          resolve(fresh(id))
         },
       }
       channel!.postMessage({ type: 'claim', id } satisfies TabMessage)
@@ -155,6 +178,7 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
   return {
     get: () => current ?? ready,
     set(tabId) {
+      if (tabId !== current) hold(tabId)
       current = tabId
       write(tabId)
     },
