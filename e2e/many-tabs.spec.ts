@@ -152,13 +152,6 @@ for (const rotation of [false, true]) {
 }
 
 test.describe('a duplicated tab', () => {
-  // Fails until @session-socket/browser tells a copy from its original without asking the
-  // original (Web Locks): today the copy claims its id over BroadcastChannel and keeps it when
-  // no answer comes within 40 ms, so an original that is busy (a long task, or a loaded
-  // machine: seen here at load 12) loses its socket to the copy ("closed: this tab connected
-  // again elsewhere"). The core diff is in the issue 5 report.
-  test.fail()
-
   test('should get a new id while the original keeps its own, even if the original is busy', async ({ context }) => {
     test.setTimeout(60_000)
     demo = await startDemo()
