@@ -39,8 +39,8 @@ export function browserPageLifecycle(): PageLifecycle | null {
 
 /** The part of the Web Locks API the client uses. */
 export interface Locks {
-  request(name: string, callback: () => Promise<void>): Promise<unknown>
-  query?(): Promise<{ held?: Array<{ name?: string }>; pending?: Array<{ name?: string }> }>
+  request(name: string, callback: (lock: unknown) => Promise<void> | undefined): Promise<unknown>
+  request(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<void> | undefined): Promise<unknown>
 }
 
 /** `navigator.locks` where the browser has it (secure contexts), else null. */

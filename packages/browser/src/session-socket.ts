@@ -152,6 +152,8 @@ export class SessionSocket<M extends object = MethodMap> {
 
     const socketOptions: Partial<ManagerOptions & SocketOptions> = {
       withCredentials: true,
+      // socket.io's 20 s: a connect attempt into a silently dropped network waits it out in full.
+      timeout: 10_000,
       ...options.socketOptions,
       autoConnect: false,
       // Reconnects are decided here (backoff, retry-after, terminal states), not by socket.io.

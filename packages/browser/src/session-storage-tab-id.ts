@@ -109,9 +109,11 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
       } catch {
         // Blocked storage was reported when the id was written.
       }
-      // An open BroadcastChannel can keep the page out of the back/forward cache.
+      // An open BroadcastChannel or a held Web Lock can keep the page out of the back/forward cache.
       channel?.close()
       channel = null
+      releaseLock?.()
+      releaseLock = undefined
     })
     addEventListener('pageshow', () => {
       try {
@@ -120,19 +122,32 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
         // As above.
       }
       openChannel()
+      if (current !== null && locks) void hold(current)
     })
   }
 
   const locks = browserLocks()
   const lockName = (id: string) => `session-socket:tab:${id}`
   let releaseLock: (() => void) | undefined
-  /** Holds this document's id lock (queued behind a reloading predecessor's) until the id changes. */
-  const hold = (id: string) => {
-    releaseLock?.()
-    locks?.request(lockName(id), () => new Promise<void>((resolve) => (releaseLock = resolve))).catch(() => {})
-  }
+  /**
+   * Takes this document's id lock and keeps it until released. With `ifAvailable`, resolves
+   * false at once when another tab holds it (this tab is a copy); otherwise it waits (behind a
+   * reloading predecessor) and resolves true.
+   */
+  const hold = (id: string, ifAvailable = false) =>
+    new Promise<boolean>((resolve) => {
+      releaseLock?.()
+      locks!
+        .request(lockName(id), { ifAvailable }, (lock) => {
+          resolve(!!lock)
+          if (!lock) return undefined
+          return new Promise<void>((release) => (releaseLock = release))
+        })
+        .catch(() => resolve(true))
+      if (!ifAvailable) resolve(true)
+    })
   const settle = (id: string): string => {
-    hold(id)
+    if (locks) void hold(id)
     return (current = id)
   }
   const fresh = (copyOf: string): string => {
@@ -151,12 +166,7 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
     }
     if (reloaded) return Promise.resolve(settle(stored))
     const id = stored
-    if (locks?.query) {
-      return locks.query().then(
-        (state) => ([...(state.held ?? []), ...(state.pending ?? [])].some((lock) => lock.name === lockName(id)) ? fresh(id) : settle(id)),
-        () => settle(id),
-      )
-    }
+    if (locks) return hold(id, true).then((mine) => (mine ? (current = id) : fresh(id)))
     if (!channel) return Promise.resolve(settle(id))
     return new Promise<string>((resolve) => {
       const timer = setTimeout(() => {
@@ -178,7 +188,7 @@ function createInstance(storage: Storage, key: string, options: SessionStorageTa
   return {
     get: () => current ?? ready,
     set(tabId) {
-      if (tabId !== current) hold(tabId)
+      if (tabId !== current && locks) void hold(tabId)
       current = tabId
       write(tabId)
     },

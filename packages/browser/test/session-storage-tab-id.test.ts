@@ -132,3 +132,72 @@ describe('sessionStorageTabId', () => {
     expect(warnings).toEqual([expect.stringMatching(/sessionStorage is unavailable/)])
   })
 })
+
+/** A LockManager as browsers have it, for the tabs of one test: exclusive locks by name. */
+function fakeLocks() {
+  const held = new Set<string>()
+  const waiting = new Map<string, Array<() => void>>()
+  const grant = async (name: string, callback: (lock: unknown) => Promise<void> | undefined) => {
+    held.add(name)
+    try {
+      await callback({ name })
+    } finally {
+      held.delete(name)
+      waiting.get(name)?.shift()?.()
+    }
+  }
+  return {
+    held,
+    request(name: string, optionsOrCallback: unknown, maybeCallback?: unknown): Promise<unknown> {
+      const options = (typeof optionsOrCallback === 'function' ? {} : optionsOrCallback) as { ifAvailable?: boolean }
+      const callback = (typeof optionsOrCallback === 'function' ? optionsOrCallback : maybeCallback) as (lock: unknown) => Promise<void> | undefined
+      if (!held.has(name)) return grant(name, callback)
+      if (options.ifAvailable) return Promise.resolve(callback(null))
+      return new Promise<void>((resolve) => {
+        const queue = waiting.get(name) ?? []
+        queue.push(() => void grant(name, callback).then(resolve))
+        waiting.set(name, queue)
+      })
+    },
+  }
+}
+
+describe('sessionStorageTabId with Web Locks', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals()
+  })
+
+  it('should take a new id in a copy while the original holds its lock, however busy the original is', async () => {
+    const locks = fakeLocks()
+    vi.stubGlobal('navigator', { locks })
+    const original = new TabStorage()
+    const first = await (await loadDocument(original, { claimTimeout: 0 })).get()
+    expect(locks.held.has(`session-socket:tab:${first}`)).toBe(true)
+    // No BroadcastChannel answer can come in 0 ms: only the lock tells the copy apart.
+    const copy = await (await loadDocument(new TabStorage(original), { claimTimeout: 0 })).get()
+    expect(copy).not.toBe(first)
+    expect(locks.held.has(`session-socket:tab:${copy}`)).toBe(true)
+  })
+
+  it('should keep a copied id whose tab is gone, at once', async () => {
+    const locks = fakeLocks()
+    vi.stubGlobal('navigator', { locks })
+    const storage = new TabStorage()
+    storage.setItem('session-socket:tab-id', 'left-behind')
+    const tab = await loadDocument(storage, { claimTimeout: 10_000 })
+    expect(await tab.get()).toBe('left-behind')
+  })
+
+  it('should let go of its lock on pagehide (back/forward cache) and take it again on pageshow', async () => {
+    const locks = fakeLocks()
+    vi.stubGlobal('navigator', { locks })
+    const tab = await loadDocument(new TabStorage())
+    const id = await tab.get()
+    window.dispatchEvent(new Event('pagehide'))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(locks.held.has(`session-socket:tab:${id}`)).toBe(false)
+    window.dispatchEvent(new Event('pageshow'))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(locks.held.has(`session-socket:tab:${id}`)).toBe(true)
+  })
+})
