@@ -134,7 +134,10 @@ export interface SessionSocketServer {
    */
   toSession(sessionId: string): ReturnType<Namespace['to']>
   toSession(sessionId: string, options: DurableFlag): DurableEmitter
-  /** Emits to one tab, on whichever node holds it; `{ durable: true }` as for toSession. */
+  /**
+   * Emits to one tab, on whichever node holds it; `{ durable: true }` as for toSession, and
+   * the send rejects with QUOTA_EXCEEDED when the tab's durable events are full.
+   */
   toTab(tabId: string): ReturnType<Namespace['to']>
   toTab(tabId: string, options: DurableFlag): DurableEmitter
   /**
@@ -540,7 +543,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     toSession: ((sessionId: string, flag?: DurableFlag) =>
       flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(`session:${sessionId}`)) as SessionSocketServer['toSession'],
     toTab: ((tabId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(async () => [tabId]) : nsp.to(`tab:${tabId}`)) as SessionSocketServer['toTab'],
+      flag?.durable
+        ? {
+            // One tab: a full quota is this send's failure, as a typed error.
+            async emit(event: string, ...args: unknown[]) {
+              const result = await durable.send([tabId], event, args)
+              if (result.refused.length > 0) throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds as many unacknowledged durable events as it may`)
+              return result
+            },
+          }
+        : nsp.to(`tab:${tabId}`)) as SessionSocketServer['toTab'],
     toUser: ((userId: string | number, flag?: DurableFlag) =>
       flag?.durable
         ? durableEmitter(async () => {

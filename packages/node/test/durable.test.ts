@@ -141,9 +141,11 @@ describe('durable events', () => {
     const { tab } = await start({ ss: { durable: { maxEvents: 3 } } })
     proxy!.cut()
     await waitForStatus(tab, 'offline')
-    const results = []
-    for (let i = 0; i < 4; i++) results.push(await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', i))
-    expect(results.map((r) => r.refused)).toEqual([[], [], [], [tab.tabId]])
+    for (let i = 0; i < 3; i++) expect((await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', i)).refused).toEqual([])
+    await expect(server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 3)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+    // Session-wide, the send goes to the other tabs and names the full one.
+    const { sessionId } = (await (await fetch(`${proxy!.url}/whoami`)).json()) as { sessionId: string }
+    expect((await server!.ss.toSession(sessionId, { durable: true }).emit('news', 4)).refused).toEqual([tab.tabId])
   })
 
   it('should apply a duplicated or early event once, in order', async () => {
