@@ -161,7 +161,7 @@ export function createDurableCalls<M extends object = MethodMap>(s: SessionSocke
       () => undefined,
     )
 
-  return {
+  const api: DurableCalls<M> = {
     call(method, params, callOptions) {
       lastCreatedAt = Math.max(Date.now(), lastCreatedAt + 1)
       const record: DurableCall = { id: newId(), method, params, createdAt: lastCreatedAt, sent: false }
@@ -186,4 +186,7 @@ export function createDurableCalls<M extends object = MethodMap>(s: SessionSocke
       return () => void listeners.delete(listener)
     },
   }
+  // `s.call(method, params, { durable: true })` comes here from now on.
+  s.durableCalls = { call: (method, params, options) => api.call(method as keyof M & string, params as never, options) }
+  return api
 }

@@ -74,6 +74,11 @@ export interface CallOptions {
    * @default a new random id
    */
   id?: string
+  /**
+   * Keep the call until answered, across reloads of the tab: needs `createDurableCalls(s)`
+   * from `@session-socket/browser/durable` (kept out of the core bundle). @default false
+   */
+  durable?: boolean
   /** Aborting fails the call with CANCELLED (the server may still run it if it was sent). */
   signal?: AbortSignal
 }
@@ -251,6 +256,9 @@ export class SessionSocket<M extends object = MethodMap> {
     return this.#tabId
   }
 
+  /** Set by `createDurableCalls(s)`: where `call(…, { durable: true })` goes. */
+  durableCalls: { call(method: string, params: unknown, options: CallOptions): Promise<any> } | undefined
+
   /** The underlying socket.io-client socket, for application events and advanced use. */
   get socket(): Socket {
     return this.#socket
@@ -277,6 +285,10 @@ export class SessionSocket<M extends object = MethodMap> {
   call<K extends keyof M & string>(method: K, params?: MethodParams<M, K>, options: CallOptions = {}): Promise<MethodResult<M, K>> {
     if (typeof method !== 'string' || method.length === 0) throw new TypeError('call(method, params): method must be a non-empty string')
     if (options.id !== undefined && !/^[\w-]{1,64}$/.test(options.id)) throw new TypeError('call(method, params, { id }): id must be 1-64 characters of [A-Za-z0-9_-]')
+    if (options.durable) {
+      if (!this.durableCalls) throw new TypeError("call(…, { durable: true }) needs createDurableCalls(s) from '@session-socket/browser/durable'")
+      return this.durableCalls.call(method, params, { ...options, durable: false })
+    }
     if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
     if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
     if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))

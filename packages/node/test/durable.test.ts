@@ -239,6 +239,19 @@ describe('durable calls', () => {
     expect(await storage.list('old-tab')).toEqual([])
   })
 
+  it('should take call(…, { durable: true }) once createDurableCalls(s) is set up, and say what is missing before', async () => {
+    const storage = memoryDurableCallStorage()
+    server = await startTestServer()
+    const tab = makeBrowser(server.url).open({ autoConnect: false })
+    expect(() => tab.call('whoami', undefined, { durable: true })).toThrow(/needs createDurableCalls\(s\) from '@session-socket\/browser\/durable'/)
+    const durable = createDurableCalls(tab, { storage })
+    const answer = tab.call('whoami', undefined, { durable: true })
+    await expect.poll(async () => (await durable.list()).length).toBe(1)
+    tab.connect()
+    await expect(answer).resolves.toMatchObject({ tabId: tab.tabId })
+    expect(await durable.list()).toEqual([])
+  })
+
   it('should cancel a waiting durable call', async () => {
     server = await startTestServer()
     const tab = makeBrowser(server.url).open({ autoConnect: false })
