@@ -2,7 +2,7 @@
  * npm run bench            quick mode (small counts, < 3 min)
  * npm run bench -- --full  the figures for BENCHMARKS.md (results in bench/results/)
  * options: --only=rtt,storm,memory,rpc,bundle,chaos  --reps=N  --stores=memory,sqlite,redis (storm)
- *          --tabs=N (storm size) --cpu-prof  --patch=bench/patches/x.json (experiment: find/replace in the built copy) (server CPU profiles in bench/results/profiles, from servers that exit cleanly)
+ *          --tabs=N --backlog=N (storm size, servers' listen backlog) --cpu-prof  --patch=bench/patches/x.json (experiment: find/replace in the built copy) (server CPU profiles in bench/results/profiles, from servers that exit cleanly)
  *
  * Every figure is measured against plain Socket.IO with the express-session recipe in the same
  * run; ratios are session-socket / baseline over interleaved repetitions.
@@ -11,10 +11,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { execSync } from 'node:child_process'
-import { compileChildren, snapshotDist } from './lib/dist.js'
+import { compileChildren, snapshotDist, waitForBuild } from './lib/dist.js'
 import { BENCH_DIR } from './lib/processes.js'
 import type { BenchMode, FigureResult, Row } from './lib/report.js'
-import { fmtRatio } from './lib/stats.js'
+import { fmt, fmtRatio, summarize } from './lib/stats.js'
 
 const ROOT = path.resolve(BENCH_DIR, '..')
 const FIGURES = {
@@ -36,8 +36,9 @@ function parseArgs(argv: string[]) {
   const cpuProfDir = argv.includes('--cpu-prof') ? path.join(BENCH_DIR, 'results', 'profiles') : undefined
   const stores = argv.find((a) => a.startsWith('--stores='))?.slice(9).split(',')
   const tabs = argv.find((a) => a.startsWith('--tabs='))?.slice(7)
+  const backlog = argv.find((a) => a.startsWith('--backlog='))?.slice(10)
   const patches = argv.filter((a) => a.startsWith('--patch=')).map((a) => a.slice(8))
-  return { full, only: only ?? (Object.keys(FIGURES) as FigureName[]), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), patches }
+  return { full, only: only ?? (Object.keys(FIGURES) as FigureName[]), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog), patches }
 }
 
 /** The built files the figures import; a stale build would measure old code. */
@@ -124,8 +125,9 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
-  const mode: BenchMode = { full: args.full, reps: args.reps, ...(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {}), ...(args.stores ? { stores: args.stores } : {}), ...(args.tabs ? { tabs: args.tabs } : {}) }
+  const mode: BenchMode = { full: args.full, reps: args.reps, ...(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {}), ...(args.stores ? { stores: args.stores } : {}), ...(args.tabs ? { tabs: args.tabs } : {}), ...(args.backlog ? { backlog: args.backlog } : {}) }
   if (args.cpuProfDir) fs.mkdirSync(args.cpuProfDir, { recursive: true })
+  await waitForBuild()
   const warnings = checkBuild()
   for (const warning of warnings) console.warn(`warning: ${warning}`)
   const snapshot = snapshotDist(args.patches)
@@ -136,10 +138,15 @@ async function main(): Promise<void> {
   process.env.BENCH_JS = await compileChildren(snapshot.root)
   const started = Date.now()
   const loadBefore = machine().loadavg
+  // The machine is shared: sample the 1-minute load average through the run, to say how busy it was.
+  const loadSamples: number[] = []
+  const sampler = setInterval(() => loadSamples.push(os.loadavg()[0]!), 5000)
+  sampler.unref()
   console.log(`session-socket bench, ${args.full ? 'full' : 'quick'} mode: ${args.only.join(', ')} (load average before: ${loadBefore})`)
-  const results: Record<string, FigureResult | { error: string }> = {}
+  const results: Record<string, (FigureResult | { error: string }) & { load1?: string }> = {}
   for (const name of args.only) {
     const t = Date.now()
+    const firstSample = loadSamples.length
     process.stdout.write(`\n== ${name} ...\n`)
     try {
       const run = await FIGURES[name]()
@@ -152,30 +159,42 @@ async function main(): Promise<void> {
       console.error(`figure ${name} failed: ${(err as Error).stack ?? String(err)}`)
       process.exitCode = 1
     }
-    console.log(`   (${((Date.now() - t) / 1000).toFixed(1)} s)`)
+    const load1 = fmt(summarize([os.loadavg()[0]!, ...loadSamples.slice(firstSample)]), 1)
+    results[name]!.load1 = load1
+    console.log(`   (${((Date.now() - t) / 1000).toFixed(1)} s, 1-min load average ${load1})`)
   }
+  clearInterval(sampler)
+  const load = summarize(loadSamples)
   const rows = Object.values(results).flatMap((r) => ('rows' in r ? r.rows : []))
   const report = {
     mode: args.full ? 'full' : 'quick',
-    command: `npm run bench${args.full ? ' -- --full' : ''}${process.argv.slice(2).filter((a) => a !== '--full').map((a) => ` ${a}`).join('')}`,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
-    machine: { ...machine(), loadavgBefore: loadBefore },
+    machine: { ...machine(), loadavgBefore: loadBefore, load1During: { median: load.median, min: load.min, max: load.max, samples: load.n } },
     versions: versions(),
     commit: gitCommit(),
     warnings,
     patches: args.patches,
     results,
   }
-  console.log(`\n== summary (${report.seconds} s, load average after: ${report.machine.loadavg})\n`)
+  console.log(`\n== summary (${report.seconds} s; 1-min load average during the run ${fmt(load, 1)} on ${report.machine.cpus} CPUs)\n`)
   console.log(table(rows))
   const missed = rows.filter((r) => r.pass === false)
   if (missed.length) console.log(`\nmissed targets: ${missed.map((r) => `${r.figure} / ${r.name}`).join('; ')}`)
   const dir = path.join(BENCH_DIR, 'results')
   fs.mkdirSync(dir, { recursive: true })
-  const file = path.join(dir, `${report.mode}-latest.json`)
+  // A partial or patched run gets its own name, so it never overwrites the full figures.
+  const tag = [report.mode, ...(process.argv.some((a) => a.startsWith('--only=')) ? [args.only.join('+')] : []), ...(args.patches.length ? ['patched'] : [])].join('-')
+  const file = path.join(dir, `${tag}-latest.json`)
   fs.writeFileSync(file, JSON.stringify(report, null, 2))
-  fs.writeFileSync(path.join(dir, `${report.mode}-latest.md`), `${table(rows)}\n\n${Object.values(results).flatMap((r) => ('notes' in r ? r.notes.map((n) => `- ${n}`) : [])).join('\n')}\n`)
+  const header = [
+    `Command: \`${report.command}\` — ${report.date}, ${report.seconds} s, commit ${report.commit}${args.patches.length ? `, with experimental patches ${args.patches.join(', ')}` : ''}`,
+    `Machine: ${report.machine.cpus} × ${report.machine.model}, ${report.machine.memGiB} GiB, Linux ${report.machine.kernel}; 1-min load average during the run ${fmt(load, 1)} (other engineers' tests share the machine)`,
+    `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+  ]
+  const notes = Object.entries(results).flatMap(([name, r]) => ('notes' in r ? [`- **${name}** (load ${r.load1 ?? '?'}): ${r.notes[0] ?? ''}`, ...r.notes.slice(1).map((n) => `  - ${n}`)] : [`- **${name}** failed: ${r.error.split('\n')[0]}`]))
+  fs.writeFileSync(path.join(dir, `${tag}-latest.md`), `${header.join('\n\n')}\n\n${table(rows)}\n\n${notes.join('\n')}\n`)
   console.log(`\nresults: ${path.relative(ROOT, file)}`)
 }
 

@@ -29,6 +29,8 @@ export interface ServerConfig {
   saveUninitialized?: boolean
   /** Extra createSessionSocketServer options (callLease, maxInFlight, …). */
   ss?: Record<string, unknown>
+  /** listen() backlog (accept queue). @default Node's 511 */
+  backlog?: number
   /** Set up, then listen only on `{ cmd: 'listen' }` (a warm restart). */
   standby?: boolean
   /** Chaos: `log.append` writes its params.id to the bench_log table of links.db. */
@@ -219,7 +221,7 @@ async function main(): Promise<void> {
   const listen = async () => {
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject)
-      httpServer.listen(config.port, '127.0.0.1', () => resolve())
+      httpServer.listen({ port: config.port, host: '127.0.0.1', ...(config.backlog ? { backlog: config.backlog } : {}) }, () => resolve())
     })
     closers.unshift(
       () =>
@@ -276,6 +278,7 @@ async function main(): Promise<void> {
       }
     },
     async () => {
+      if (process.env.BENCH_FAST_EXIT) return
       for (const close of closers) await close()
     },
   )

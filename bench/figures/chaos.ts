@@ -50,6 +50,8 @@ export interface ChaosSample {
   vulnerableShare?: number
   /** Expected duplicates per SIGKILL at a random instant (sum over calls of time in the window / time). */
   expectedPerKill?: number
+  /** For each id run twice: ms from its first run (in the server that was killed) to that SIGKILL. */
+  duplicateToKillMs: number[]
 }
 
 function plan(cuts: number, kills: number): Array<'cut' | 'kill'> {
@@ -62,6 +64,7 @@ function plan(cuts: number, kills: number): Array<'cut' | 'kill'> {
 async function run(side: Side, mode: BenchMode, total: number, cuts: number, kills: number, deadlineMs: number): Promise<ChaosSample> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `ss-bench-chaos-${side}-`))
   const windows = new Map<number, Window>()
+  const killedAt = new Map<number, number>()
   try {
     return await withChildren(async (own) => {
       const config: ServerConfig = { side, store: 'sqlite', port: 0, dataDir, log: true, ss: { callLease: CALL_LEASE } }
@@ -127,6 +130,7 @@ async function run(side: Side, mode: BenchMode, total: number, cuts: number, kil
               await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 900))
               proxy!.restore()
             } else {
+              killedAt.set(server.child.proc.pid!, Date.now())
               await server.child.kill()
               server = watch(await startServer(config))
               own(server.child)
@@ -144,11 +148,20 @@ async function run(side: Side, mode: BenchMode, total: number, cuts: number, kil
         let executedTwice = 0
         let executions = 0
         const logged = new Set<string>()
+        const duplicateToKillMs: number[] = []
         try {
           for (const row of db.prepare('SELECT call_id, COUNT(*) AS n FROM bench_log GROUP BY call_id').all() as Array<{ call_id: string; n: number }>) {
             executions += row.n
             logged.add(row.call_id)
             if (row.n > 1) executedTwice++
+          }
+          // Forensics: was each second run preceded by a SIGKILL of the server that ran it first?
+          const runs = db.prepare('SELECT call_id, pid, at FROM bench_log WHERE call_id IN (SELECT call_id FROM bench_log GROUP BY call_id HAVING COUNT(*) > 1) ORDER BY call_id, at').all() as Array<{ call_id: string; pid: number; at: number }>
+          for (let i = 0; i < runs.length; i++) {
+            const run = runs[i]!
+            if (i > 0 && runs[i - 1]!.call_id === run.call_id) continue
+            const kill = killedAt.get(run.pid)
+            duplicateToKillMs.push(kill === undefined ? NaN : kill - run.at)
           }
         } finally {
           db.close()
@@ -166,6 +179,7 @@ async function run(side: Side, mode: BenchMode, total: number, cuts: number, kil
           cuts: events.slice(0, done).filter((e) => e === 'cut').length,
           kills: events.slice(0, done).filter((e) => e === 'kill').length,
           seconds,
+          duplicateToKillMs,
         }
         if (side === 'ss' && windows.size > 0) {
           let life = 0
@@ -237,7 +251,7 @@ export async function chaos(mode: BenchMode): Promise<FigureResult> {
     notes: [
       `Chaos: ${TABS} tabs (3 browsers), ${WINDOW} calls in flight each, through a TCP proxy that is cut ${cuts} times (all connections destroyed, new ones refused for 0.1–1 s) while the server is SIGKILLed ${kills} times and restarted on the same port; events spread evenly over the calls. SqliteLinkStore on a file (call results and the bench_log table in it), connect-sqlite3 sessions; session-using method (reload/save). SDK: default backoff, callTimeout ${deadlineMs / 1000} s, callLease ${CALL_LEASE} ms (the default 60 s would hold a call killed mid-run IN_PROGRESS for a minute). Plain: socket.io-client's own at-least-once (ackTimeout 5000 ms, retries 20) on emitWithAck, no server-side dedup. ${mode.reps} runs per side.`,
       `Chaos errors: SDK ${errorText(ss)}; plain ${errorText(plain)}.`,
-      `Duplicate window (SDK): the only way a call runs twice is a SIGKILL after its handler's effect and before its reply is recorded (finishCall). Measured in the server: that window is open ${fmt(share, 3)} % of the time, i.e. ${fmt(perKill, 4)} expected duplicates per SIGKILL at a random instant under this load.`,
+      `Duplicate window (SDK): the only way a call runs twice is a SIGKILL after its handler's effect and before its reply is recorded (finishCall). Measured in the server: that window is open ${fmt(share, 3)} % of its life, i.e. ${fmt(perKill, 4)} expected duplicates per SIGKILL at a random instant (the kills here are not random: they fire as calls complete, while the server is busy). Each SDK duplicate's first run was in the server then SIGKILLed, this many ms before the kill: ${ss.flatMap((x) => x.duplicateToKillMs.map((d) => d.toFixed(0))).join(', ') || 'none'}; plain: ${plain.flatMap((x) => x.duplicateToKillMs.map((d) => (Number.isFinite(d) ? d.toFixed(0) : 'not killed'))).join(', ') || 'none'}.`,
     ],
     raw: { ss, plain },
   }

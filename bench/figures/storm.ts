@@ -26,6 +26,8 @@ export interface StormSample {
   restartMs: number
   p50Ms: number
   p99Ms: number
+  /** Connections the kernel dropped because the accept queue was full (system-wide counter). */
+  listenOverflows: number
   /** Server CPU (user + system, ms) from listening until every tab was ready. */
   cpuMs: number
   /** Server CPU including process start-up and module loading. */
@@ -83,6 +85,7 @@ class Setup {
     const standby = restart === 'warm' ? await prepareServer(this.config, this.#serverOptions()) : undefined
     if (standby) this.own(standby.child)
     await Promise.all(this.loads.map((load) => load.request({ cmd: 'arm' })))
+    const overflowsBefore = listenOverflows()
     const killedAt = Date.now()
     await this.server.child.kill()
     if (standby) {
@@ -94,6 +97,7 @@ class Setup {
     const waits = await Promise.all(
       this.loads.map((load) => load.request<{ at: number[]; ready: number; ended: number; none: number; maxAttempts: number }>({ cmd: 'wait', timeoutMs }, timeoutMs + 30_000)),
     )
+    const overflows = listenOverflows() - overflowsBefore
     const cpu = await this.server.child.request<{ cpu: { user: number; system: number } }>({ cmd: 'cpu' })
     const at = waits.flatMap((w) => w.at).filter((t) => t > 0).sort((a, b) => a - b)
     const last = at[at.length - 1] ?? NaN
@@ -106,6 +110,7 @@ class Setup {
       p99Ms: quantile(at, 0.99) - killedAt,
       cpuMs: total(cpu.cpu) - total(this.server.cpuAtListening),
       cpuTotalMs: total(cpu.cpu),
+      listenOverflows: overflows,
       ready: waits.reduce((s, w) => s + w.ready, 0),
       ended: waits.reduce((s, w) => s + w.ended, 0),
       missing: waits.reduce((s, w) => s + w.none, 0),
@@ -114,10 +119,26 @@ class Setup {
   }
 }
 
+/**
+ * TcpExtListenOverflows from /proc/net/netstat: connections completed by the kernel but dropped
+ * because the server's accept queue (listen backlog) was full; the client's SYN is then
+ * retransmitted after 1 s, 3 s, 7 s… System-wide: other processes' overflows count too.
+ */
+function listenOverflows(): number {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'))
+    const names = lines[0]!.split(/\s+/)
+    const values = lines[1]!.split(/\s+/)
+    return Number(values[names.indexOf('ListenOverflows')] ?? NaN)
+  } catch {
+    return NaN
+  }
+}
+
 function describe(samples: StormSample[]): string {
   const s = (pick: (x: StormSample) => number, digits = 0) => fmt(summarize(samples.map(pick)), digits)
   const counts = samples.map((x) => `${x.ready} ready${x.ended ? `/${x.ended} ended` : ''}${x.missing ? `/${x.missing} MISSING` : ''}`).join(', ')
-  return `restart ${s((x) => x.restartMs)} ms, p50 ${s((x) => x.p50Ms)} ms, p99 ${s((x) => x.p99Ms)} ms, slowest tab ${s((x) => x.allMs)} ms after the kill (max attempts ${s((x) => x.maxAttempts)}), server CPU ${s((x) => x.cpuMs)} ms after listening (${s((x) => x.cpuTotalMs)} ms with start-up); ${counts}`
+  return `restart ${s((x) => x.restartMs)} ms, p50 ${s((x) => x.p50Ms)} ms, p99 ${s((x) => x.p99Ms)} ms, slowest tab ${s((x) => x.allMs)} ms after the kill (max attempts ${s((x) => x.maxAttempts)}), server CPU ${s((x) => x.cpuMs)} ms after listening (${s((x) => x.cpuTotalMs)} ms with start-up), accept-queue overflows ${s((x) => x.listenOverflows)}; ${counts}`
 }
 
 export async function storm(mode: BenchMode): Promise<FigureResult> {
@@ -140,7 +161,7 @@ export async function storm(mode: BenchMode): Promise<FigureResult> {
         const config = (side: Side, name: string): ServerConfig => {
           const dataDir = path.join(tmp, `${store}-${name}`)
           fs.mkdirSync(dataDir, { recursive: true })
-          return { side, store, port: 0, dataDir, ...(redis ? { redisUrl: redis.url } : {}) }
+          return { side, store, port: 0, dataDir, ...(redis ? { redisUrl: redis.url } : {}), ...(mode.backlog ? { backlog: mode.backlog } : {}) }
         }
         const setups: Record<string, Setup> = {
           ss: new Setup('ss', config('ss', 'ss'), 'sio', own, mode.cpuProfDir),
@@ -218,7 +239,7 @@ export async function storm(mode: BenchMode): Promise<FigureResult> {
   }
   notes.unshift(
     `Storm: ${count} tabs in 2 load processes (child_process.fork), each tab its own cookie jar (and token storage); server SIGKILLed and restarted on the same port, ${reps} repetitions per side, interleaved. Cold restart: the new server process is spawned after the kill (process start, module loading, stores opened: "restart" below). Warm restart: it was spawned and set up before the kill and listens right after it, which leaves the reconnects alone. Both sides retry on socket.io-client's default schedule: 1000 ms ×2 per attempt, ±50 % (randomizationFactor 0.5), max 5000 ms — plain through reconnectionDelay/randomizationFactor, the SDK through its backoff option (same function). The "SDK default backoff" row uses the SDK's own default (500 ms ×2, equal jitter, max 30 s).`,
-    'Stores: memory = MemoryLinkStore + express-session MemoryStore (everything is lost with the process: the plain tabs reconnect into fresh sessions, the SDK tabs learn their session is gone and end — the row times that); sqlite = SqliteLinkStore (better-sqlite3) + connect-sqlite3, files on tmpfs/disk; redis = RedisLinkStore + connect-redis on one redis-server (loopback). The baseline uses the same session store. Rate limits off; file-descriptor limit 20000 (ulimit -n here), enough for 10,000 sockets per process.',
+    `Stores: memory = MemoryLinkStore + express-session MemoryStore (everything is lost with the process: the plain tabs reconnect into fresh sessions, the SDK tabs learn their session is gone and end — the row times that); sqlite = SqliteLinkStore (better-sqlite3) + connect-sqlite3, files on tmpfs/disk; redis = RedisLinkStore + connect-redis on one redis-server (loopback). The baseline uses the same session store. Rate limits off; file-descriptor limit 20000 (ulimit -n here), enough for 10,000 sockets per process. Listen backlog ${mode.backlog ?? "Node's default 511"} (net.core.somaxconn is 4096 here); "accept-queue overflows" counts connections the kernel dropped because the queue was full (the client's SYN then comes back after 1 s, 3 s, 7 s…).`,
   )
   return { rows, notes, raw }
 }

@@ -37,12 +37,26 @@ export function importDist<T>(pkg: Pkg, file = 'index.js'): Promise<T> {
  * bench/.dist/<id>/node_modules/@session-socket/<pkg>, where the packages' own imports of each
  * other resolve to the copies and everything else to the repository's node_modules.
  */
-export function snapshotDist(patches: string[] = []): { root: string; dir: string; remove(): void } {
-  for (const pkg of PACKAGES) {
-    for (const file of REQUIRED[pkg]) {
-      if (!fs.existsSync(path.join(ROOT, 'packages', pkg, file))) throw new Error(`packages/${pkg}/${file} is missing: run npm run build first (or wait for a running build)`)
-    }
+function missingBuildFiles(): string[] {
+  return PACKAGES.flatMap((pkg) => REQUIRED[pkg].filter((file) => !fs.existsSync(path.join(ROOT, 'packages', pkg, file))).map((file) => `packages/${pkg}/${file}`))
+}
+
+/** Waits (up to `timeoutMs`) for a build someone else is running to finish: `rm -rf dist` first, files back after. */
+export async function waitForBuild(timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let missing = missingBuildFiles()
+  while (missing.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    missing = missingBuildFiles()
   }
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build first`)
+  // A build that just put the files back may still be writing the rest.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+}
+
+export function snapshotDist(patches: string[] = []): { root: string; dir: string; remove(): void } {
+  const missing = missingBuildFiles()
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build first (or wait for a running build)`)
   const base = path.join(BENCH_DIR, '.dist')
   // Snapshots of runs that died without cleaning up.
   if (fs.existsSync(base)) {

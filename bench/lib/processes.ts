@@ -17,6 +17,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 /** bench/ (children compiled into bench/.dist get it from the env). */
+// In a child: if the harness goes away (even before this child is up), do not linger.
+if (process.send) process.once('disconnect', () => process.exit(0))
+
 export const BENCH_DIR = process.env.BENCH_DIR ?? path.resolve(import.meta.dirname, '..')
 
 /**
@@ -206,6 +209,4 @@ export function serveRequests(handler: (msg: Record<string, unknown>) => Promise
         (err: unknown) => process.send?.({ re: msg.id, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
       )
   })
-  // The harness went away: do not linger.
-  process.on('disconnect', () => process.exit(0))
 }

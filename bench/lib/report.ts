@@ -32,6 +32,8 @@ export interface BenchMode {
   stores?: string[]
   /** Storm: tab count override (--tabs=N). */
   tabs?: number
+  /** Storm: listen backlog of the servers (--backlog=N). */
+  backlog?: number
 }
 
 export function check(ratio: Summary, target: string): boolean | undefined {

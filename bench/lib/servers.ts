@@ -27,7 +27,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const child = new Child('server.ts', {
     name: options.name ?? `server(${config.side},${config.store})`,
     execArgv,
-    env: { BENCH_SERVER: JSON.stringify(config) },
+    // A profiled server exits without closing its sockets, so the profile ends with the figure.
+    env: { BENCH_SERVER: JSON.stringify(config), ...(options.cpuProfDir ? { BENCH_FAST_EXIT: '1' } : {}) },
   })
   try {
     const msg = await child.next<{ port: number; at: number; cpu: { user: number; system: number } }>('listening', 30_000)
@@ -45,7 +46,7 @@ export async function prepareServer(config: ServerConfig, options: StartOptions 
   const child = new Child('server.ts', {
     name: options.name ?? `standby(${config.side},${config.store})`,
     execArgv,
-    env: { BENCH_SERVER: JSON.stringify({ ...config, standby: true }) },
+    env: { BENCH_SERVER: JSON.stringify({ ...config, standby: true }), ...(options.cpuProfDir ? { BENCH_FAST_EXIT: '1' } : {}) },
   })
   try {
     await child.next('prepared', 30_000)
