@@ -43,12 +43,15 @@ export async function startTcpProxy(upstreamPort: number, options: { delayMs?: n
     })
   }
 
-  const server = net.createServer((client) => {
+  // TCP_NODELAY on both legs, as a real path behaves: with Nagle on, a second small frame sent
+  // right behind a first (the CONNECT reply, then ss:registered) waits for the peer's delayed ACK
+  // (+40 ms measured in bench/figures/round-trips.ts).
+  const server = net.createServer({ noDelay: true }, (client) => {
     if (state === 'cut') {
       client.destroy()
       return
     }
-    const upstream = net.connect(target, '127.0.0.1')
+    const upstream = net.connect({ port: target, host: '127.0.0.1', noDelay: true })
     const pair: [net.Socket, net.Socket] = [client, upstream]
     pairs.add(pair)
     const end = () => {

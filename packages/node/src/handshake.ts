@@ -68,6 +68,15 @@ function cookieNames(req: IncomingMessage, sessionId: string): boolean {
   return header.includes(`s%3A${sessionId}.`) || header.includes(`s:${sessionId}.`)
 }
 
+/** Sets `record.cookieSet` once a Set-Cookie header is set on `res`. Its own scope: it lives as long as `res`. */
+function watchSetCookie(res: ServerResponse, record: { cookieSet: boolean }): void {
+  const setHeader = res.setHeader
+  res.setHeader = function (this: ServerResponse, name: string, value: any) {
+    if (name.toLowerCase() === 'set-cookie') record.cookieSet = true
+    return setHeader.call(this, name, value)
+  } as ServerResponse['setHeader']
+}
+
 /**
  * The Engine.IO middleware: on a handshake (no `sid` yet) it refuses a foreign Origin before
  * any session is loaded, then runs express-session so that a browser whose only request is
@@ -93,14 +102,11 @@ export function createHandshakeMiddleware(options: {
       req[kRefused] = refusal
       return next()
     }
-    // express-session writes its cookie with setHeader() from inside writeHead(); watching
-    // setHeader tells whether this handshake response carries it.
-    let cookieSet = false
-    const setHeader = res.setHeader
-    res.setHeader = function (this: ServerResponse, name: string, value: any) {
-      if (name.toLowerCase() === 'set-cookie') cookieSet = true
-      return setHeader.call(this, name, value)
-    } as ServerResponse['setHeader']
+    // express-session sets its cookie from inside writeHead(), which Engine.IO calls after the
+    // middlewares: the watcher flips the record's flag then. Plain data, no getter: an accessor
+    // puts the record in dictionary mode and keeps this scope (with `next`) alive per socket.
+    const record: HandshakeSession = { sessionId: '', isNew: false, cookieSet: false, session: undefined as never }
+    watchSetCookie(res, record)
     options.session(req, res, (err?: unknown) => {
       if (err) {
         debug('session middleware failed on handshake: %s', (err as Error).message)
@@ -110,14 +116,10 @@ export function createHandshakeMiddleware(options: {
       const session = req.session
       const sessionId = req.sessionID
       if (session && sessionId) {
-        req[kHandshake] = {
-          sessionId,
-          isNew: !cookieNames(req, sessionId),
-          get cookieSet() {
-            return cookieSet
-          },
-          session,
-        }
+        record.sessionId = sessionId
+        record.isNew = !cookieNames(req, sessionId)
+        record.session = session
+        req[kHandshake] = record
       }
       next()
     })

@@ -64,6 +64,9 @@ export async function mintRestoreCode(links: LinkStore, sessionId: string, now: 
   return code
 }
 
+/** How stale a token's lastSeenAt may get before a register writes it again (ms). */
+const LAST_SEEN_GRANULARITY = 3_600_000
+
 /** True when a session holds nothing but its cookie: express-session's "uninitialized". */
 function isUninitialized(session: object): boolean {
   return Object.keys(session).every((key) => key === 'cookie')
@@ -119,7 +122,9 @@ export async function resolveRegistration(input: {
   let data: object = handshake.session
 
   if (state === 'valid' && record && hash !== null) {
-    const alive = await sessions.get(record.sessionId)
+    // The handshake has just loaded this very session (its cookie named it): it is alive and its
+    // data is at hand. Reading it again cost one session-store read per reconnect.
+    const alive = !handshake.isNew && handshake.sessionId === record.sessionId ? handshake.session : await sessions.get(record.sessionId)
     // A cookie wins over the token only for a session the app has put something in (a
     // sign-in); an empty one is what a parallel cookieless request (a favicon) just made.
     if (alive && (handshake.isNew || handshake.sessionId === record.sessionId || isUninitialized(handshake.session))) {
@@ -142,7 +147,9 @@ export async function resolveRegistration(input: {
       expiresAt = record.expiresAt
       createdAt = record.createdAt
     } else {
-      await links.touchLink(hash, sessionId, now)
+      // lastSeenAt only feeds the idle limit (days): refreshing it at most hourly spares a
+      // link-store write on nearly every reconnect. A relink is written at once.
+      if (record.sessionId !== sessionId || now - record.lastSeenAt >= LAST_SEEN_GRANULARITY) await links.touchLink(hash, sessionId, now)
       kept = true
     }
   } else {

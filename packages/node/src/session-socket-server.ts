@@ -384,10 +384,15 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     )
   })
 
+  /** Per socket: calls in flight (`count`, as rpc.dispatch counts them) and where register stands. */
+  interface SocketState {
+    count: number
+    registered: boolean
+    registering: boolean
+  }
+
   nsp.on('connection', (socket) => {
-    const inFlight = { count: 0 }
-    let registered = (socket.data as Partial<SocketData>).sessionId !== undefined
-    let registering = false
+    const state: SocketState = { count: 0, registered: (socket.data as Partial<SocketData>).sessionId !== undefined, registering: false }
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
@@ -403,70 +408,81 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         },
       )
     }
-
-    socket.on(EVENTS.REGISTER, (raw: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return
-      if (registered || registering) {
-        return ack({ error: new SessionSocketError('BAD_REQUEST', 'this socket is already registered').toWire() })
-      }
-      let request: RegisterRequest
-      try {
-        request = parseRegister(raw)
-      } catch (err) {
-        failedRegistersPerIp?.hit(clientIp(socket.request))
-        return ack({ error: SessionSocketError.from(err).toWire() })
-      }
-      registering = true
-      register(socket, request).then(
-        async (reply) => {
-          try {
-            const position = await enter(socket, reply)
-            registered = true
-            registering = false
-            ack(reply)
-            durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
-          } catch (err) {
-            registering = false
-            ack({ error: SessionSocketError.from(err).toWire() })
-          }
-        },
-        (err) => {
-          registering = false
-          ack({ error: SessionSocketError.from(err).toWire() })
-        },
-      )
-    })
-
-    socket.on(EVENTS.ACK, (raw: unknown) => {
-      if (!registered) return
-      let seq: number
-      try {
-        seq = parseAck(raw).seq
-      } catch {
-        return
-      }
-      durable.ack((socket.data as SocketData).tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
-    })
-
-    socket.on(EVENTS.COOKIE, (ack: unknown) => {
-      if (typeof ack !== 'function') return
-      const reply = ack as (r: { code: string } | { error: WireError }) => void
-      if (!registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
-      mintRestoreCode(links, (socket.data as SocketData).sessionId, now(), lifetimes).then(
-        (code) => reply({ code }),
-        (err) => reply({ error: SessionSocketError.from(err).toWire() }),
-      )
-    })
-
-    socket.on(EVENTS.CALL, (raw: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return
-      const reply = (result: CallReply) => (ack as (r: CallReply) => void)(result)
-      if (!registered) {
-        return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
-      }
-      rpc.dispatch(socket, raw, inFlight).then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
+    // One packet middleware for every ss: event instead of a listener each: four closures fewer
+    // per socket, and the socket's listener table stays in its smallest dictionary (~0.7 KB per
+    // tab in all, measured with bench/heap-diff.ts). ss: events stop here; others go on.
+    socket.use((packet, next) => {
+      const [event, first, second] = packet as [unknown, unknown, unknown]
+      if (event === EVENTS.CALL) onCall(socket, state, first, second)
+      else if (event === EVENTS.ACK) onAck(socket, state, first)
+      else if (event === EVENTS.REGISTER) onRegister(socket, state, first, second)
+      else if (event === EVENTS.COOKIE) onCookie(socket, state, first)
+      else next()
     })
   })
+
+  function onRegister(socket: Socket, state: SocketState, raw: unknown, ack: unknown): void {
+    if (typeof ack !== 'function') return
+    if (state.registered || state.registering) {
+      return ack({ error: new SessionSocketError('BAD_REQUEST', 'this socket is already registered').toWire() })
+    }
+    let request: RegisterRequest
+    try {
+      request = parseRegister(raw)
+    } catch (err) {
+      failedRegistersPerIp?.hit(clientIp(socket.request))
+      return ack({ error: SessionSocketError.from(err).toWire() })
+    }
+    state.registering = true
+    register(socket, request).then(
+      async (reply) => {
+        try {
+          const position = await enter(socket, reply)
+          state.registered = true
+          state.registering = false
+          ack(reply)
+          durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
+        } catch (err) {
+          state.registering = false
+          ack({ error: SessionSocketError.from(err).toWire() })
+        }
+      },
+      (err) => {
+        state.registering = false
+        ack({ error: SessionSocketError.from(err).toWire() })
+      },
+    )
+  }
+
+  function onAck(socket: Socket, state: SocketState, raw: unknown): void {
+    if (!state.registered) return
+    let seq: number
+    try {
+      seq = parseAck(raw).seq
+    } catch {
+      return
+    }
+    durable.ack((socket.data as SocketData).tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
+  }
+
+  function onCookie(socket: Socket, state: SocketState, ack: unknown): void {
+    if (typeof ack !== 'function') return
+    const reply = ack as (r: { code: string } | { error: WireError }) => void
+    if (!state.registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
+    mintRestoreCode(links, (socket.data as SocketData).sessionId, now(), lifetimes).then(
+      (code) => reply({ code }),
+      (err) => reply({ error: SessionSocketError.from(err).toWire() }),
+    )
+  }
+
+  function onCall(socket: Socket, state: SocketState, raw: unknown, ack: unknown): void {
+    if (typeof ack !== 'function') return
+    const reply = ack as (r: CallReply) => void
+    if (!state.registered) {
+      return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
+    }
+    rpc.dispatch(socket, raw, state).then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
+  }
 
   function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
     return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
