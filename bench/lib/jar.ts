@@ -1,4 +1,5 @@
 import { NodeWebSocket } from 'engine.io-client'
+import { absorb, cookieHeader } from '../../packages/node/test/helpers/cookie-jar-proxy.js'
 
 /**
  * One browser profile's cookie jar for Node clients. engine.io-client's own jar (Node,
@@ -10,25 +11,11 @@ export class CookieJar {
   readonly cookies = new Map<string, string>()
 
   header(): string | undefined {
-    if (this.cookies.size === 0) return undefined
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+    return cookieHeader(this.cookies)
   }
 
   absorb(setCookie: string | string[] | undefined): void {
-    for (const line of Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []) {
-      const [pair = '', ...attributes] = line.split(';')
-      const eq = pair.indexOf('=')
-      if (eq < 1) continue
-      const name = pair.slice(0, eq).trim()
-      const expired = attributes.some((attribute) => {
-        const [key = '', value = ''] = attribute.trim().split('=')
-        if (key.toLowerCase() === 'max-age') return Number(value) <= 0
-        if (key.toLowerCase() === 'expires') return new Date(value).getTime() <= Date.now()
-        return false
-      })
-      if (expired) this.cookies.delete(name)
-      else this.cookies.set(name, pair.slice(eq + 1).trim())
-    }
+    absorb(this.cookies, setCookie)
   }
 }
 

@@ -19,7 +19,8 @@ export interface CookieJarProxy {
   close(): Promise<void>
 }
 
-function absorb(jar: Map<string, string>, setCookie: string | string[] | undefined): void {
+/** Puts Set-Cookie lines into a jar (name → value), dropping expired ones, as a browser does. */
+export function absorb(jar: Map<string, string>, setCookie: string | string[] | undefined): void {
   for (const line of Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []) {
     const [pair = '', ...attributes] = line.split(';')
     const eq = pair.indexOf('=')
@@ -36,7 +37,8 @@ function absorb(jar: Map<string, string>, setCookie: string | string[] | undefin
   }
 }
 
-function cookieHeader(jar: Map<string, string>): string | undefined {
+/** The Cookie header a browser would send from this jar, or undefined when it is empty. */
+export function cookieHeader(jar: Map<string, string>): string | undefined {
   if (jar.size === 0) return undefined
   return [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
 }
