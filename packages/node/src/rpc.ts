@@ -53,6 +53,11 @@ export interface RpcEnvironment {
   onSessionGone: (sessionId: string) => void
   /** The session may have changed (e.g. a user signed in): refresh per-user rooms. */
   onSessionChanged: (socket: Socket, session: Session & Partial<SessionData>) => void
+  /**
+   * The handler called `session.regenerate()` (a sign-in over RPC): move the calling browser
+   * to `toId` before the reply goes out. Resolves once the caller's token points at `toId`.
+   */
+  onRegenerated: (socket: Socket, fromId: string, toId: string) => Promise<void>
 }
 
 function fail(error: SessionSocketError): CallReply {
@@ -170,6 +175,7 @@ export class RpcDispatcher {
         after.touch()
         await sessions.save(after)
         this.#touched.set(after.id, this.#env.now())
+        if (after.id !== data.sessionId) await this.#env.onRegenerated(socket, data.sessionId, after.id)
         this.#env.onSessionChanged(socket, after)
       } catch (err) {
         return fail(SessionSocketError.from(err))

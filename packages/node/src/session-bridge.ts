@@ -18,7 +18,11 @@ interface SessionCarrier {
 export interface SessionBridgeEvents {
   /** A session was destroyed over HTTP (logout) or by the app. */
   destroyed: (sessionId: string) => void
-  /** `session.regenerate()` replaced `fromId` by `toId`; `done` resolves once the response that carries the new cookie is sent. */
+  /**
+   * `session.regenerate()` replaced `fromId` by `toId` in an HTTP request; `done` resolves once
+   * the response that carries the new cookie is sent. Not called for a session object that
+   * `load()` made (a method handler's `ctx.session`): the RPC dispatcher handles that one.
+   */
   regenerated: (fromId: string, toId: string, done: Promise<void>) => void
 }
 
@@ -36,6 +40,8 @@ export class SessionBridge {
   #events: SessionBridgeEvents
   readonly #regenerating = new Set<string>()
   readonly #carriers = new WeakMap<Session, SessionCarrier>()
+  /** The carriers `load()` made: a regenerate on one of them happens in a method handler. */
+  readonly #loaded = new WeakSet<object>()
 
   constructor(middleware: SessionMiddleware, events: SessionBridgeEvents, store?: Store) {
     this.middleware = middleware
@@ -75,6 +81,7 @@ export class SessionBridge {
     const originalDestroy = store.destroy
     const originalRegenerate = store.regenerate
     const regenerating = this.#regenerating
+    const loaded = this.#loaded
     const events = this.#events
     store.destroy = function destroy(this: Store, sid: string, callback?: (err?: unknown) => void) {
       return originalDestroy.call(this, sid, (err?: unknown) => {
@@ -87,7 +94,7 @@ export class SessionBridge {
       regenerating.add(fromId)
       return originalRegenerate.call(this, req, (err?: unknown) => {
         regenerating.delete(fromId)
-        if (!err) {
+        if (!err && !loaded.has(req)) {
           // The new cookie only reaches the browser with this request's response: tabs
           // told to rejoin before that would still send the old cookie.
           const res: ServerResponse | undefined = req.res
@@ -135,6 +142,7 @@ export class SessionBridge {
     const carrier: SessionCarrier = { sessionID: sessionId, sessionStore: store }
     const session = store.createSession(carrier as any, data) as Session & Partial<SessionData>
     this.#carriers.set(session, carrier)
+    this.#loaded.add(carrier)
     return session
   }
 

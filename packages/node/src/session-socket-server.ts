@@ -255,7 +255,34 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
     },
     onSessionChanged: (socket, session) => joinUser(socket, session),
+    onRegenerated: (socket, fromId, toId) => moveBrowser(socket, fromId, toId),
   })
+
+  /** Sockets to tell `ss:rejoin` once the reply of their current call is out. */
+  const rejoinAfterReply = new WeakSet<Socket>()
+
+  /**
+   * A method handler regenerated the session (sign-in over RPC). Only the calling browser
+   * moves: its token (it proved it holds the session by calling) and its tabs on this node,
+   * at once, so their calls until they rejoin run in the new session. Every tab of the old
+   * session is then told to rejoin: the browser's to get its cookie restored to the new
+   * session, anyone else's (a session-fixation attacker's token) to land in a fresh one.
+   */
+  async function moveBrowser(caller: Socket, fromId: string, toId: string): Promise<void> {
+    const { tokenHash } = caller.data as SocketData
+    await links.touchLink(tokenHash, toId, now())
+    for (const socket of nsp.sockets.values()) {
+      const data = socket.data as Partial<SocketData>
+      if (data.sessionId !== fromId || data.tokenHash !== tokenHash) continue
+      data.sessionId = toId
+      socket.leave(`session:${fromId}`)
+      void socket.join(`session:${toId}`)
+      if (socket !== caller) socket.emit(EVENTS.REJOIN)
+    }
+    nsp.to(`session:${fromId}`).emit(EVENTS.REJOIN)
+    rejoinAfterReply.add(caller)
+    debug('session regenerated in a method handler: the calling browser moved')
+  }
 
   function joinUser(socket: Socket, session: Session & Partial<SessionData>): void {
     if (!options.identify) return
@@ -481,7 +508,12 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     if (!state.registered) {
       return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
     }
-    rpc.dispatch(socket, raw, state).then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
+    rpc.dispatch(socket, raw, state)
+      .then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
+      .finally(() => {
+        // After the reply, so the caller has its answer before it reconnects.
+        if (rejoinAfterReply.delete(socket)) socket.emit(EVENTS.REJOIN)
+      })
   }
 
   function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
