@@ -1,7 +1,7 @@
 import createDebug from 'debug'
 import type { Namespace } from 'socket.io'
 import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
-import type { EventQuota, LinkStore, StoredEvent } from './link-store.js'
+import type { EventQuota, LinkStore, StoredEvent, TabSeen } from './link-store.js'
 
 const debug = createDebug('session-socket:durable')
 
@@ -16,6 +16,20 @@ export interface DurableOptions {
 }
 
 export const DEFAULT_DURABLE: DurableOptions = { window: 600_000, maxEvents: 1_000, maxBytes: 1_048_576 }
+
+/**
+ * Most tabs one `recordTabs` call carries. A bigger batch saves little more (the fixed cost of
+ * a transaction or round trip is already shared) but blocks SQLite's writer, or Redis, longer.
+ */
+const MAX_BATCH = 512
+
+/** The `seen` calls of one event-loop turn, written by one `recordTabs` call. */
+interface SeenBatch {
+  tabs: TabSeen[]
+  /** Settles with the store call; `lastSeqs[i]` belongs to `tabs[i]`. */
+  written: Promise<number[]>
+  write: () => void
+}
 
 /** What a durable send did, per targeted tab. */
 export interface DurableSendResult {
@@ -42,6 +56,7 @@ export class DurableEvents {
   readonly #now: () => number
   readonly #options: DurableOptions
   readonly #quota: EventQuota
+  #batch: SeenBatch | undefined
 
   constructor(links: LinkStore, nsp: Namespace, now: () => number, options: DurableOptions) {
     this.#links = links
@@ -51,9 +66,47 @@ export class DurableEvents {
     this.#quota = { maxEvents: options.maxEvents, maxBytes: options.maxBytes }
   }
 
-  /** The tab was seen (register, disconnect): session-wide sends reach it for the window. */
-  seen(sessionId: string, tabId: string): Promise<void> {
-    return this.#links.recordTab(sessionId, tabId, this.#now(), this.#options.window)
+  /**
+   * The tab was seen (register, disconnect, keep-alive): session-wide sends reach it for the
+   * window. Calls made in the same event-loop turn (a reconnect storm, a mass disconnect, the
+   * keep-alive sweep) are written together by one `recordTabs` at the end of the turn
+   * (`setImmediate`), or as soon as MAX_BATCH are waiting; each call settles with its batch.
+   * Resolves with the tab's last sequence number once recorded.
+   */
+  seen(sessionId: string, tabId: string): Promise<number> {
+    const batch = this.#batch ?? this.#startBatch()
+    const index = batch.tabs.push({ sessionId, tabId }) - 1
+    if (batch.tabs.length >= MAX_BATCH) batch.write()
+    return batch.written.then((lastSeqs) => lastSeqs[index]!)
+  }
+
+  #startBatch(): SeenBatch {
+    let write!: () => void
+    const started = new Promise<void>((resolve) => (write = resolve))
+    const batch: SeenBatch = {
+      tabs: [],
+      written: started.then(() => this.#links.recordTabs(batch.tabs, this.#now(), this.#options.window)),
+      write: () => {
+        // Later calls start a new batch: this one's list is about to be read.
+        if (this.#batch === batch) this.#batch = undefined
+        write()
+      },
+    }
+    this.#batch = batch
+    setImmediate(batch.write)
+    return batch
+  }
+
+  /**
+   * Where a registering tab stands, after recording it seen (a tab without a stream gets one
+   * there, so it knows where its numbering starts). The stream's end comes with the record: a
+   * fresh page, or a tab that missed nothing (the common reconnect), needs no read.
+   */
+  async enter(sessionId: string, tabId: string, afterSeq: number | undefined): Promise<StreamPosition> {
+    const lastSeq = await this.seen(sessionId, tabId)
+    if (afterSeq === undefined) return { seq: lastSeq, gap: false, replay: [] }
+    if (afterSeq === lastSeq) return { seq: afterSeq, gap: false, replay: [] }
+    return this.position(tabId, afterSeq)
   }
 
   /**

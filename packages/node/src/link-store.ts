@@ -69,6 +69,12 @@ export interface EventRead {
   gap: boolean
 }
 
+/** One entry of `recordTabs`: a tab of a session was seen. */
+export interface TabSeen {
+  sessionId: string
+  tabId: string
+}
+
 /** State of one call id in the results memory. */
 export type CallClaim =
   | { state: 'new' }
@@ -113,12 +119,17 @@ export interface LinkStore {
   releaseCall(key: string): Promise<void>
 
   /**
-   * Remembers that `tabId` belongs to `sessionId` and was seen at `now`, for `windowMs`, so
-   * durable events for the session reach it while it is away. Keeps the tab's stream alive
-   * for the window, and starts one at `streamBase(now)` (no events) if it has none: the tab
-   * then knows where its stream begins, so a later stream's numbers show a gap.
+   * Remembers, for each entry, that `tabId` belongs to `sessionId` and was seen at `now`, for
+   * `windowMs`, so durable events for the session reach it while it is away. Keeps each tab's
+   * stream alive for the window, and starts one at `streamBase(now)` (no events) if it has none:
+   * the tab then knows where its stream begins, so a later stream's numbers show a gap.
+   *
+   * One call is one write for the whole batch (one transaction, one round trip): a reconnect
+   * storm records thousands of tabs. Each entry is applied atomically; a tab may appear more
+   * than once. Resolves with each entry's last sequence number after recording, in order (what
+   * `readEvents(tabId, …).lastSeq` would answer at that instant).
    */
-  recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void>
+  recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]>
   /** Tabs of the session seen within their window. */
   sessionTabs(sessionId: string, now: number): Promise<string[]>
   /**

@@ -346,9 +346,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   async function enter(socket: Socket, reply: RegisterReply): Promise<StreamPosition> {
     attach(socket, reply.restored)
     const data = socket.data as SocketData
-    // First: a tab without a stream gets one here, so it knows where its numbering starts.
-    await durable.seen(data.sessionId, data.tabId)
-    const position = await durable.position(data.tabId, appliedSeq.get(socket))
+    const position = await durable.enter(data.sessionId, data.tabId, appliedSeq.get(socket))
     reply.seq = position.seq
     if (position.gap) reply.gap = true
     return position

@@ -1,6 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { Server } from 'socket.io'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryStore } from 'express-session'
-import { MemoryLinkStore } from '@session-socket/node'
+import { MemoryLinkStore, type TabSeen } from '@session-socket/node'
+import { SqliteLinkStore } from '@session-socket/node/sqlite'
+import { DEFAULT_DURABLE, DurableEvents } from '../src/durable.js'
+import { streamBase } from '../src/link-store.js'
 import { memoryTabIdStorage, type SessionSocket } from '@session-socket/browser'
 import { createDurableCalls, memoryDurableCallStorage, type DurableSettled } from '@session-socket/browser/durable'
 import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
@@ -279,5 +287,81 @@ describe('durable events for a tab that never had any', () => {
     await news.until(3)
     expect(news.got).toEqual([1, 2, 3])
     expect(gaps).toEqual([])
+  })
+})
+
+/** A real memory store that also notes the size of every recordTabs batch it is given. */
+class BatchCountingStore extends MemoryLinkStore {
+  readonly batches: number[] = []
+  override recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
+    this.batches.push(tabs.length)
+    return super.recordTabs(tabs, now, windowMs)
+  }
+}
+
+describe('tabs seen', () => {
+  // DurableEvents needs a namespace only to emit; this server is attached to nothing.
+  const io = new Server()
+  const cleanups: Array<() => unknown> = []
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn()
+  })
+
+  it('should write the tabs seen in one event-loop turn with one store call, and answer each its last seq', async () => {
+    const links = new BatchCountingStore()
+    const now = Date.now()
+    const durable = new DurableEvents(links, io.of('/'), () => now, DEFAULT_DURABLE)
+    const b = streamBase(now)
+    await links.appendEvent('busy', { event: 'e', args: [], bytes: 1 }, now + 60_000, { maxEvents: 10, maxBytes: 100 }, now)
+
+    const first = [durable.seen('s1', 'busy'), durable.seen('s1', 'fresh'), durable.seen('s2', 'other'), durable.seen('s1', 'busy')]
+    // Still one batch after an await in the same turn (a register resumed by a microtask).
+    await Promise.resolve()
+    first.push(durable.seen('s3', 'late'))
+    expect(await Promise.all(first)).toEqual([b + 1, b, b, b + 1, b])
+    expect(links.batches).toEqual([5])
+    expect((await links.sessionTabs('s1', now)).sort()).toEqual(['busy', 'fresh'])
+
+    // The next turn is the next batch.
+    expect(await durable.seen('s1', 'fresh')).toBe(b)
+    expect(links.batches).toEqual([5, 1])
+  })
+
+  it('should split a turn with more tabs than one batch carries into several store calls', async () => {
+    const links = new BatchCountingStore()
+    const now = Date.now()
+    const durable = new DurableEvents(links, io.of('/'), () => now, DEFAULT_DURABLE)
+    const seen = Array.from({ length: 1200 }, (_, n) => durable.seen(`s${n % 100}`, `t${n}`))
+    expect(new Set(await Promise.all(seen))).toEqual(new Set([streamBase(now)]))
+    expect(links.batches).toEqual([512, 512, 176])
+    expect(await links.sessionTabs('s7', now)).toHaveLength(12)
+  })
+
+  it('should reject every caller of a batch with the store\'s typed error, and write the next batch once the store is back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ss-seen-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, 'links.db')
+    const owner = new SqliteLinkStore({ path, sweepIntervalMs: 0 })
+    cleanups.push(() => owner.close())
+    const db = new Database(path, { timeout: 50 })
+    cleanups.push(() => db.close())
+    const links = new SqliteLinkStore({ database: db, sweepIntervalMs: 0 })
+    const locker = new Database(path)
+    cleanups.push(() => locker.close())
+    const now = Date.now()
+    const durable = new DurableEvents(links, io.of('/'), () => now, DEFAULT_DURABLE)
+
+    locker.exec('BEGIN IMMEDIATE')
+    const refused = await Promise.allSettled([durable.seen('s1', 'a'), durable.seen('s1', 'b'), durable.seen('s2', 'c')])
+    locker.exec('ROLLBACK')
+    for (const result of refused) {
+      expect(result.status).toBe('rejected')
+      expect((result as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_UNAVAILABLE', retryAfter: 1000 })
+    }
+    // Nothing of the refused batch was written: it was one transaction.
+    expect(await links.sessionTabs('s1', now)).toEqual([])
+
+    expect(await Promise.all([durable.seen('s1', 'a'), durable.seen('s2', 'c')])).toEqual([streamBase(now), streamBase(now)])
+    expect(await links.sessionTabs('s2', now)).toEqual(['c'])
   })
 })

@@ -1,5 +1,5 @@
 import { SessionSocketError, type CallReply } from '@session-socket/protocol'
-import { streamBase, type CallClaim, type EventQuota, type EventRead, type LinkRecord, type LinkStore, type RestoreCodeRecord, type StoredEvent } from '../link-store.js'
+import { streamBase, type CallClaim, type EventQuota, type EventRead, type LinkRecord, type LinkStore, type RestoreCodeRecord, type StoredEvent, type TabSeen } from '../link-store.js'
 
 interface TabStream {
   lastSeq: number
@@ -108,14 +108,20 @@ export class MemoryLinkStore implements LinkStore {
     this.#calls.delete(key)
   }
 
-  async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
-    let tabs = this.#tabsBySession.get(sessionId)
-    if (!tabs) this.#tabsBySession.set(sessionId, (tabs = new Map()))
-    tabs.set(tabId, now + windowMs)
-    const stream = this.#streams.get(tabId)
-    if (stream && stream.expiresAt > now) stream.expiresAt = Math.max(stream.expiresAt, now + windowMs)
-    // An expired stream's events are gone with it: a new, empty one starts in a later block.
-    else this.#streams.set(tabId, { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt: now + windowMs })
+  async recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
+    return tabs.map(({ sessionId, tabId }) => {
+      let seen = this.#tabsBySession.get(sessionId)
+      if (!seen) this.#tabsBySession.set(sessionId, (seen = new Map()))
+      seen.set(tabId, now + windowMs)
+      const stream = this.#streams.get(tabId)
+      if (stream && stream.expiresAt > now) {
+        stream.expiresAt = Math.max(stream.expiresAt, now + windowMs)
+        return stream.lastSeq
+      }
+      // An expired stream's events are gone with it: a new, empty one starts in a later block.
+      this.#streams.set(tabId, { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt: now + windowMs })
+      return streamBase(now)
+    })
   }
 
   async sessionTabs(sessionId: string, now: number): Promise<string[]> {

@@ -11,6 +11,7 @@ import {
   type LinkStore,
   type RestoreCodeRecord,
   type StoredEvent,
+  type TabSeen,
 } from '../link-store.js'
 
 const debug = createDebug('session-socket:redis')
@@ -183,28 +184,37 @@ end
 `
 
 /*
- * KEYS: session's tabs, tab's stream, tab's events. ARGV: tabId, seenUntil, now,
- * streamBase(now). The set lives as long as its latest tab; a live stream is kept at least
- * until seenUntil, so a tab seen again keeps its counter even with no event pending; a tab
- * without a live stream gets a new, empty one in a later block. Expired tabs are pruned here.
+ * A batch of tabs seen, in one call (one round trip for a reconnect storm). KEYS: per entry,
+ * its session's tabs, its tab's stream, its tab's events. ARGV: seenUntil, now,
+ * streamBase(now), then the entries' tab ids. Each session set lives as long as its latest tab;
+ * a live stream is kept at least until seenUntil, so a tab seen again keeps its counter even
+ * with no event pending; a tab without a live stream gets a new, empty one in a later block.
+ * Expired tabs are pruned here. Returns each entry's last seq, as text (see EVENT_HELPERS).
  */
-const RECORD_TAB = script(`
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
-local e = tonumber(redis.call('HGET', KEYS[2], 'e'))
-if e and e > tonumber(ARGV[3]) then
-  if e < tonumber(ARGV[2]) then
-    redis.call('HSET', KEYS[2], 'e', ARGV[2])
-    redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+const RECORD_TABS = script(`
+local out = {}
+for i = 1, #KEYS / 3 do
+  local tabs, stream, events = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  redis.call('ZADD', tabs, ARGV[1], ARGV[3 + i])
+  redis.call('ZREMRANGEBYSCORE', tabs, '-inf', ARGV[2])
+  local last = redis.call('ZRANGE', tabs, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', tabs, last[2]) end
+  local f = redis.call('HMGET', stream, 'q', 'e')
+  local e = tonumber(f[2])
+  if f[1] and e and e > tonumber(ARGV[2]) then
+    if e < tonumber(ARGV[1]) then
+      redis.call('HSET', stream, 'e', ARGV[1])
+      redis.call('PEXPIREAT', stream, ARGV[1])
+    end
+    out[i] = f[1]
+  else
+    redis.call('DEL', stream, events)
+    redis.call('HSET', stream, 'q', ARGV[3], 'b', 0, 'e', ARGV[1])
+    redis.call('PEXPIREAT', stream, ARGV[1])
+    out[i] = ARGV[3]
   end
-else
-  redis.call('DEL', KEYS[2], KEYS[3])
-  redis.call('HSET', KEYS[2], 'q', ARGV[4], 'b', 0, 'e', ARGV[2])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 end
-return 1
+return out
 `)
 
 /*
@@ -447,12 +457,16 @@ export class RedisLinkStore implements LinkStore {
     await this.#send(['DEL', this.#callPrefix + key])
   }
 
-  async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
-    await this.#eval(
-      RECORD_TAB,
-      [this.#tabsPrefix + sessionId, this.#streamPrefix + tabId, this.#eventsPrefix + tabId],
-      [tabId, String(now + windowMs), String(now), String(streamBase(now))],
-    )
+  async recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
+    if (tabs.length === 0) return []
+    const keys: string[] = []
+    const args = [String(now + windowMs), String(now), String(streamBase(now))]
+    for (const { sessionId, tabId } of tabs) {
+      keys.push(this.#tabsPrefix + sessionId, this.#streamPrefix + tabId, this.#eventsPrefix + tabId)
+      args.push(tabId)
+    }
+    const reply = (await this.#eval(RECORD_TABS, keys, args)) as unknown[]
+    return reply.map(toNumber)
   }
 
   async sessionTabs(sessionId: string, now: number): Promise<string[]> {

@@ -10,6 +10,7 @@ import {
   type LinkStore,
   type RestoreCodeRecord,
   type StoredEvent,
+  type TabSeen,
 } from '../link-store.js'
 
 const debug = createDebug('session-socket:sqlite')
@@ -185,8 +186,9 @@ function toLinkRecord(row: LinkRow): LinkRecord {
  * of each session.
  *
  * better-sqlite3 is synchronous: each call blocks the event loop for the duration of one
- * statement (microseconds on a local disk), and up to the 2 s busy timeout when another process
- * holds the write lock, after which the call rejects with STORE_UNAVAILABLE.
+ * statement or transaction (microseconds on a local disk; a `recordTabs` batch of 512 tabs,
+ * a few milliseconds), and up to the 2 s busy timeout when another process holds the write
+ * lock, after which the call rejects with STORE_UNAVAILABLE.
  *
  * @example
  * import { SqliteLinkStore } from '@session-socket/node/sqlite'
@@ -214,7 +216,7 @@ export class SqliteLinkStore implements LinkStore {
   readonly #sweepCodes: Database.Statement<[number]>
   readonly #sweepCalls: Database.Statement<[number]>
   readonly #putTab: Database.Statement<[string, string, number]>
-  readonly #extendStream: Database.Statement<[number, string, number]>
+  readonly #extendStream: Database.Statement<[number, string, number], { last_seq: number }>
   readonly #sessionTabs: Database.Statement<[string, number], { tab_id: string }>
   readonly #getStream: Database.Statement<[string], StreamRow>
   readonly #putStream: Database.Statement<[string, number, number]>
@@ -227,7 +229,7 @@ export class SqliteLinkStore implements LinkStore {
   readonly #sweepStreams: Database.Statement<[number]>
   readonly #sweepEvents: Database.Statement<[number]>
   readonly #claim: (key: string, ttlMs: number, now: number) => CallClaim
-  readonly #recordTab: (sessionId: string, tabId: string, now: number, windowMs: number) => void
+  readonly #recordTabs: (tabs: readonly TabSeen[], now: number, windowMs: number) => number[]
   readonly #append: (tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number) => number
   readonly #read: (tabId: string, afterSeq: number, now: number) => EventRead
   readonly #sweep: (now: number) => number
@@ -305,7 +307,9 @@ export class SqliteLinkStore implements LinkStore {
        ON CONFLICT (session_id, tab_id) DO UPDATE SET seen_until = excluded.seen_until`,
     )
     // Only a live stream is extended: an expired one is forgotten, swept or not.
-    this.#extendStream = db.prepare('UPDATE ss_streams SET expires_at = max(expires_at, ?) WHERE tab_id = ? AND expires_at > ?')
+    this.#extendStream = db.prepare(
+      'UPDATE ss_streams SET expires_at = max(expires_at, ?) WHERE tab_id = ? AND expires_at > ? RETURNING last_seq',
+    )
     this.#sessionTabs = db.prepare('SELECT tab_id FROM ss_tabs WHERE session_id = ? AND seen_until > ? ORDER BY tab_id')
     this.#getStream = db.prepare('SELECT last_seq, expires_at FROM ss_streams WHERE tab_id = ?')
     this.#putStream = db.prepare(
@@ -347,16 +351,23 @@ export class SqliteLinkStore implements LinkStore {
     })
     this.#claim = (key, ttlMs, now) => claim.immediate(key, ttlMs, now)
 
-    const recordTab = db.transaction((sessionId: string, tabId: string, now: number, windowMs: number): void => {
-      this.#putTab.run(sessionId, tabId, now + windowMs)
-      // A tab seen again keeps its sequence counter for the window, even with no event pending;
-      // a tab without a live stream gets a new, empty one in a later block.
-      if (this.#extendStream.run(now + windowMs, tabId, now).changes === 0) {
+    /*
+     * One write transaction for the whole batch: BEGIN IMMEDIATE and COMMIT (the WAL append)
+     * cost more than the two statements per tab, so a reconnect storm pays them once per batch.
+     */
+    const recordTabs = db.transaction((tabs: readonly TabSeen[], now: number, windowMs: number): number[] =>
+      tabs.map(({ sessionId, tabId }) => {
+        this.#putTab.run(sessionId, tabId, now + windowMs)
+        // A tab seen again keeps its sequence counter for the window, even with no event pending;
+        // a tab without a live stream gets a new, empty one in a later block.
+        const live = this.#extendStream.get(now + windowMs, tabId, now)
+        if (live !== undefined) return live.last_seq
         this.#dropEvents.run(tabId)
         this.#putStream.run(tabId, streamBase(now), now + windowMs)
-      }
-    })
-    this.#recordTab = (sessionId, tabId, now, windowMs) => recordTab.immediate(sessionId, tabId, now, windowMs)
+        return streamBase(now)
+      }),
+    )
+    this.#recordTabs = (tabs, now, windowMs) => recordTabs.immediate(tabs, now, windowMs)
 
     /*
      * BEGIN IMMEDIATE again: the quota check, the counter increment and the insert happen under
@@ -476,8 +487,9 @@ export class SqliteLinkStore implements LinkStore {
     this.#run('releaseCall', () => this.#deleteCall.run(key))
   }
 
-  async recordTab(sessionId: string, tabId: string, now: number, windowMs: number): Promise<void> {
-    this.#run('recordTab', () => this.#recordTab(sessionId, tabId, now, windowMs))
+  async recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
+    if (tabs.length === 0) return []
+    return this.#run('recordTabs', () => this.#recordTabs(tabs, now, windowMs))
   }
 
   async sessionTabs(sessionId: string, now: number): Promise<string[]> {

@@ -320,13 +320,48 @@ export function linkStoreContract(
       })
 
       it('lists the tabs of a session seen within their window', async () => {
-        await store.recordTab('s1', 'a', now, MINUTE)
-        await store.recordTab('s1', 'b', now - 2 * MINUTE, MINUTE)
-        await store.recordTab('s2', 'c', now, MINUTE)
+        await store.recordTabs([{ sessionId: 's1', tabId: 'a' }], now, MINUTE)
+        await store.recordTabs([{ sessionId: 's1', tabId: 'b' }], now - 2 * MINUTE, MINUTE)
+        await store.recordTabs([{ sessionId: 's2', tabId: 'c' }], now, MINUTE)
         expect((await store.sessionTabs('s1', now)).sort()).toEqual(['a'])
-        await store.recordTab('s1', 'b', now, MINUTE)
+        await store.recordTabs([{ sessionId: 's1', tabId: 'b' }], now, MINUTE)
         expect((await store.sessionTabs('s1', now)).sort()).toEqual(['a', 'b'])
         expect(await store.sessionTabs('nobody', now)).toEqual([])
+      })
+
+      it('records a batch of tabs in one call and answers each entry\'s last seq, in order', async () => {
+        const b = streamBase(now)
+        await store.appendEvent('old', ev(1), now + MINUTE, quota, now)
+        await store.appendEvent('old', ev(2), now + MINUTE, quota, now)
+        const batch = [
+          { sessionId: 's1', tabId: 'fresh' },
+          { sessionId: 's1', tabId: 'old' },
+          { sessionId: 's2', tabId: 'other' },
+          // The same tab twice in one batch (a disconnect and a register in one turn) is fine.
+          { sessionId: 's1', tabId: 'fresh' },
+        ]
+        expect(await store.recordTabs(batch, now, MINUTE)).toEqual([b, b + 2, b, b])
+        expect((await store.sessionTabs('s1', now)).sort()).toEqual(['fresh', 'old'])
+        expect(await store.sessionTabs('s2', now)).toEqual(['other'])
+        expect(await store.readEvents('fresh', b, now)).toEqual({ lastSeq: b, gap: false, events: [] })
+        expect((await store.readEvents('old', b, now)).events.map((e) => e.seq)).toEqual([b + 1, b + 2])
+        expect(await store.appendEvent('fresh', ev(3), now + MINUTE, quota, now)).toBe(b + 1)
+        expect(await store.recordTabs([{ sessionId: 's1', tabId: 'fresh' }], now + 1, MINUTE)).toEqual([b + 1])
+      })
+
+      it('records a batch as large as a reconnect storm sends', async () => {
+        const b = streamBase(now)
+        const batch = Array.from({ length: 600 }, (_, n) => ({ sessionId: `s${n % 50}`, tabId: `t${n}` }))
+        const lastSeqs = await store.recordTabs(batch, now, MINUTE)
+        expect(lastSeqs).toHaveLength(600)
+        expect(new Set(lastSeqs)).toEqual(new Set([b]))
+        expect(await store.sessionTabs('s7', now)).toHaveLength(12)
+        expect(await store.readEvents('t599', b, now)).toEqual({ lastSeq: b, gap: false, events: [] })
+      })
+
+      it('answers an empty batch with an empty list', async () => {
+        expect(await store.recordTabs([], now, MINUTE)).toEqual([])
+        expect(await store.sweep(now)).toBe(0)
       })
 
       it('ignores acks for unknown tabs', async () => {

@@ -71,7 +71,7 @@ export function durableEventChecks(name: string, make: () => Promise<{ store: Li
       const quota = { maxEvents: 10, maxBytes: 1000 }
       await store.appendEvent('seen', ev(1), now + 1000, quota, now)
       await store.appendEvent('unseen', ev(1), now + 1000, quota, now)
-      await store.recordTab('s1', 'seen', now + 500, MINUTE)
+      expect(await store.recordTabs([{ sessionId: 's1', tabId: 'seen' }], now + 500, MINUTE)).toEqual([b + 1])
 
       expect(await store.readEvents('seen', b + 1, now + 2000)).toEqual({ lastSeq: b + 1, gap: false, events: [] })
       expect(await store.readEvents('seen', b, now + 2000)).toEqual({ lastSeq: b + 1, gap: true, events: [] })
@@ -86,8 +86,8 @@ export function durableEventChecks(name: string, make: () => Promise<{ store: Li
     it('starts a new, empty stream in a later block when a tab is seen after its stream expired', async () => {
       const quota = { maxEvents: 10, maxBytes: 1000 }
       await store.appendEvent('t1', ev(1), now + 1000, quota, now)
-      await store.recordTab('s1', 't1', now + 1000, MINUTE)
       const later = streamBase(now + 1000)
+      expect(await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now + 1000, MINUTE)).toEqual([later])
       expect(later).toBeGreaterThan(b)
       expect(await store.readEvents('t1', b + 1, now + 1000)).toEqual({ lastSeq: later, gap: true, events: [] })
       expect(await store.readEvents('t1', later, now + 1000)).toEqual({ lastSeq: later, gap: false, events: [] })
@@ -96,7 +96,7 @@ export function durableEventChecks(name: string, make: () => Promise<{ store: Li
     })
 
     it('starts an empty stream for a tab seen for the first time', async () => {
-      await store.recordTab('s1', 'fresh', now, MINUTE)
+      expect(await store.recordTabs([{ sessionId: 's1', tabId: 'fresh' }], now, MINUTE)).toEqual([b])
       expect(await store.readEvents('fresh', 0, now)).toEqual({ lastSeq: b, gap: true, events: [] })
       expect(await store.readEvents('fresh', b, now)).toEqual({ lastSeq: b, gap: false, events: [] })
       expect(await store.appendEvent('fresh', ev(1), now + MINUTE, { maxEvents: 10, maxBytes: 1000 }, now)).toBe(b + 1)

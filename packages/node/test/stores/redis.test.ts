@@ -184,6 +184,7 @@ describe('RedisLinkStore', () => {
         () => s.putLink('h2', record('s1', now)),
         () => s.claimCall('k', 1000, now),
         () => s.appendEvent('t', { event: 'e', args: [], bytes: 1 }, now + 1000, { maxEvents: 10, maxBytes: 100 }, now),
+        () => s.recordTabs([{ sessionId: 's1', tabId: 't' }, { sessionId: 's2', tabId: 'u' }], now, 1000),
       ]) {
         const started = Date.now()
         const err = await op().then(() => null, (e: unknown) => e)
@@ -252,19 +253,19 @@ describe('RedisLinkStore', () => {
     const quota = { maxEvents: 10, maxBytes: 1000 }
     const ev = { event: 'e', args: [], bytes: 1 }
 
-    await store.recordTab('s1', 't1', now, 60_000)
-    await store.recordTab('s1', 't2', now, 120_000)
-    await store.recordTab('s1', 't2', now, 30_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 60_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 't2' }], now, 120_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 't2' }], now, 30_000)
     // The set lives as long as its latest tab, which is t1 once t2 was seen with a shorter window.
     expect(await shared!.pExpireTime(`${prefix}tabs:s1`)).toBe(now + 60_000)
 
-    // recordTab started t1's (empty) stream for its window.
+    // recordTabs started t1's (empty) stream for its window.
     expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 60_000)
     // Events live as long as their stream.
     await store.appendEvent('t1', ev, now + 10_000, quota, now)
     expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 60_000)
     expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 60_000)
-    await store.recordTab('s1', 't1', now + 1000, 60_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now + 1000, 60_000)
     expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
     expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 60_000)
     await store.appendEvent('t1', ev, now + 20_000, quota, now)
@@ -321,7 +322,7 @@ describe('RedisLinkStore', () => {
     const now = Date.now()
     const base = streamBase(now)
     const quota = { maxEvents: 10, maxBytes: 1000 }
-    await store.recordTab('s1', 't1', now, 60_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 60_000)
     for (const n of [1, 2, 3]) await store.appendEvent('t1', { event: 'news:posted', args: [{ n }], bytes: 10 }, now + 60_000, quota, now)
     await store.ackEvents('t1', base + 1)
 

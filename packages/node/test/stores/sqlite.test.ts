@@ -151,6 +151,7 @@ describe('SqliteLinkStore', () => {
       await expect(store.claimCall('k', 1000, now)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
       const quota = { maxEvents: 10, maxBytes: 1000 }
       await expect(store.appendEvent('t', { event: 'e', args: [], bytes: 1 }, now + 60_000, quota, now)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      await expect(store.recordTabs([{ sessionId: 's', tabId: 't' }], now, 60_000)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     } finally {
       locker.exec('ROLLBACK')
     }
@@ -179,7 +180,7 @@ describe('SqliteLinkStore', () => {
     const now = Date.now()
     const quota = { maxEvents: 10, maxBytes: 1000 }
     const first = open(path)
-    await first.recordTab('s1', 't1', now, 60_000)
+    await first.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 60_000)
     await first.appendEvent('t1', { event: 'e', args: [{ a: 1 }], bytes: 10 }, now + 60_000, quota, now)
     await first.appendEvent('t1', { event: 'e', args: [2], bytes: 10 }, now + 60_000, quota, now)
     await first.close()
@@ -203,8 +204,8 @@ describe('SqliteLinkStore', () => {
     const now = Date.now()
     const quota = { maxEvents: 10, maxBytes: 1000 }
     const ev = { event: 'e', args: [], bytes: 1 }
-    await store.recordTab('s1', 'gone', now - 120_000, 60_000)
-    await store.recordTab('s1', 'live', now, 60_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 'gone' }], now - 120_000, 60_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 'live' }], now, 60_000)
     // 'old': a stream whose last event expired (1 stream row + 2 event rows go).
     await store.appendEvent('old', ev, now + 1000, quota, now)
     await store.appendEvent('old', ev, now + 1000, quota, now)
@@ -212,7 +213,7 @@ describe('SqliteLinkStore', () => {
     await store.appendEvent('live', ev, now + 1000, quota, now)
     await store.appendEvent('live', ev, now + 60_000, quota, now)
 
-    // 'gone': its tab row and the empty stream recordTab started for it; 'old': 1 stream + 2 events; 'live': 1 event.
+    // 'gone': its tab row and the empty stream recordTabs started for it; 'old': 1 stream + 2 events; 'live': 1 event.
     expect(await store.sweep(now + 2000)).toBe(1 + 1 + 1 + 2 + 1)
     expect(await store.sweep(now + 2000)).toBe(0)
     expect(await store.sessionTabs('s1', now + 2000)).toEqual(['live'])
@@ -238,7 +239,7 @@ describe('SqliteLinkStore', () => {
 
     const store = open(path)
     expect(await store.getLink('h1')).toEqual({ sessionId: 's1', createdAt: now, lastSeenAt: now, expiresAt: now + 60_000 })
-    await store.recordTab('s1', 't1', now, 60_000)
+    await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 60_000)
     expect(await store.sessionTabs('s1', now)).toEqual(['t1'])
     expect(await store.appendEvent('t1', { event: 'e', args: [], bytes: 1 }, now + 60_000, { maxEvents: 1, maxBytes: 10 }, now)).toBe(streamBase(now) + 1)
   })
