@@ -8,7 +8,7 @@ import { MemoryStore } from 'express-session'
 import { MemoryLinkStore, type TabSeen } from '@session-socket/node'
 import { SqliteLinkStore } from '@session-socket/node/sqlite'
 import { DEFAULT_DURABLE, DurableEvents } from '../src/durable.js'
-import { streamBase } from '../src/link-store.js'
+import { streamBase, type EventRead } from '../src/link-store.js'
 import { memoryTabIdStorage, type SessionSocket } from '@session-socket/browser'
 import { createDurableCalls, memoryDurableCallStorage, type DurableSettled } from '@session-socket/browser/durable'
 import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
@@ -290,12 +290,17 @@ describe('durable events for a tab that never had any', () => {
   })
 })
 
-/** A real memory store that also notes the size of every recordTabs batch it is given. */
+/** A real memory store that also notes the size of every recordTabs batch and counts stream reads. */
 class BatchCountingStore extends MemoryLinkStore {
   readonly batches: number[] = []
+  reads = 0
   override recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
     this.batches.push(tabs.length)
     return super.recordTabs(tabs, now, windowMs)
+  }
+  override readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead> {
+    this.reads++
+    return super.readEvents(tabId, afterSeq, now)
   }
 }
 
@@ -335,6 +340,30 @@ describe('tabs seen', () => {
     expect(new Set(await Promise.all(seen))).toEqual(new Set([streamBase(now)]))
     expect(links.batches).toEqual([512, 512, 176])
     expect(await links.sessionTabs('s7', now)).toHaveLength(12)
+  })
+
+  it('should not read the stream of a tab that reconnects having missed nothing, and replay what a tab missed', async () => {
+    const links = new BatchCountingStore()
+    const { tab } = await start({ links })
+    const news = collect(tab, 'news')
+    await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 'one')
+    await news.until(1)
+    const reads = links.reads
+
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    await waitForStatus(tab, 'ready')
+    expect(links.reads).toBe(reads)
+    await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 'two')
+    await news.until(2)
+
+    proxy!.cut()
+    await waitForStatus(tab, 'offline')
+    await server!.ss.toTab(tab.tabId, { durable: true }).emit('news', 'three')
+    await waitForStatus(tab, 'ready')
+    await news.until(3)
+    expect(links.reads).toBe(reads + 1)
+    expect(news.got).toEqual(['one', 'two', 'three'])
   })
 
   it('should reject every caller of a batch with the store\'s typed error, and write the next batch once the store is back', async () => {
