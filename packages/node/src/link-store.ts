@@ -20,6 +20,11 @@ export interface LinkRecord {
    * within the rotation grace window (tabs racing the rotation); presented later, it is reuse.
    */
   replacedAt?: number
+  /**
+   * The user of the session as `identify` last named it, so that `endUser` reaches the session
+   * even when none of its tabs is connected. Absent when unknown or anonymous.
+   */
+  userId?: string
 }
 
 /** A one-time restore code, bound to one session. */
@@ -87,7 +92,8 @@ export type CallClaim =
  * Contract (every store passes the same suite, `test/stores/contract.ts`):
  * - `getLink` returns the record as stored, revoked or past `expiresAt` included, or null
  *   when never stored or already swept. Callers decide what an expired record means.
- * - `revokeSession` and `relinkSession` act on every link of the session at once.
+ * - `revokeSession`, `relinkSession` and `setSessionUser` act on every link of the session at once.
+ * - `touchLink` and `relinkSession` keep a link's `userId`; `userSessions` follows the link.
  * - `takeRestoreCode` is atomic: of two concurrent takes of one code, exactly one gets it.
  * - `claimCall` is atomic: of two concurrent claims of one key, exactly one gets `new`.
  * - TTLs (`expiresAt`, `ttlMs`) may be enforced lazily, but an expired entry is never returned
@@ -106,6 +112,16 @@ export interface LinkStore {
   revokeSession(sessionId: string, revokedAt: number): Promise<number>
   /** Moves every live token of `fromSessionId` to `toSessionId`; returns how many. */
   relinkSession(fromSessionId: string, toSessionId: string): Promise<number>
+  /**
+   * Names the user of every link of the session, revoked ones included (`null`: no user);
+   * returns how many links changed.
+   */
+  setSessionUser(sessionId: string, userId: string | null): Promise<number>
+  /**
+   * The sessions that have an unexpired link (`expiresAt > now`) naming this user, each once.
+   * Revoked links count: their session may still be alive over HTTP.
+   */
+  userSessions(userId: string, now: number): Promise<string[]>
 
   putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void>
   /** Returns and deletes the code in one step; null if unknown, taken or expired. */

@@ -9,6 +9,18 @@ interface TabStream {
   expiresAt: number
 }
 
+function add(index: Map<string, Set<string>>, key: string, hash: string): void {
+  let set = index.get(key)
+  if (!set) index.set(key, (set = new Set()))
+  set.add(hash)
+}
+
+function remove(index: Map<string, Set<string>>, key: string, hash: string): void {
+  const set = index.get(key)
+  set?.delete(hash)
+  if (set && set.size === 0) index.delete(key)
+}
+
 interface CallEntry {
   reply: CallReply | null
   expiresAt: number
@@ -25,6 +37,7 @@ interface CallEntry {
 export class MemoryLinkStore implements LinkStore {
   readonly #links = new Map<string, LinkRecord>()
   readonly #bySession = new Map<string, Set<string>>()
+  readonly #byUser = new Map<string, Set<string>>()
   readonly #codes = new Map<string, RestoreCodeRecord>()
   readonly #calls = new Map<string, CallEntry>()
   readonly #tabsBySession = new Map<string, Map<string, number>>()
@@ -37,8 +50,10 @@ export class MemoryLinkStore implements LinkStore {
 
   async putLink(tokenHash: string, record: LinkRecord): Promise<void> {
     this.#unindex(tokenHash)
-    this.#links.set(tokenHash, { ...record })
-    this.#index(tokenHash, record.sessionId)
+    const copy = { ...record }
+    if (copy.userId === undefined) delete copy.userId
+    this.#links.set(tokenHash, copy)
+    this.#index(tokenHash)
   }
 
   async touchLink(tokenHash: string, sessionId: string, lastSeenAt: number): Promise<void> {
@@ -47,7 +62,7 @@ export class MemoryLinkStore implements LinkStore {
     this.#unindex(tokenHash)
     record.sessionId = sessionId
     record.lastSeenAt = lastSeenAt
-    this.#index(tokenHash, sessionId)
+    this.#index(tokenHash)
   }
 
   async revokeLink(tokenHash: string, revokedAt: number): Promise<void> {
@@ -74,10 +89,34 @@ export class MemoryLinkStore implements LinkStore {
       if (!record || record.revokedAt !== undefined) continue
       this.#unindex(hash)
       record.sessionId = toSessionId
-      this.#index(hash, toSessionId)
+      this.#index(hash)
       count++
     }
     return count
+  }
+
+  async setSessionUser(sessionId: string, userId: string | null): Promise<number> {
+    let count = 0
+    // A copy: re-indexing takes each hash out of the session's set and puts it back.
+    for (const hash of [...(this.#bySession.get(sessionId) ?? [])]) {
+      const record = this.#links.get(hash)
+      if (!record || record.userId === (userId ?? undefined)) continue
+      this.#unindex(hash)
+      if (userId === null) delete record.userId
+      else record.userId = userId
+      this.#index(hash)
+      count++
+    }
+    return count
+  }
+
+  async userSessions(userId: string, now: number): Promise<string[]> {
+    const sessions = new Set<string>()
+    for (const hash of this.#byUser.get(userId) ?? []) {
+      const record = this.#links.get(hash)
+      if (record && record.expiresAt > now) sessions.add(record.sessionId)
+    }
+    return [...sessions]
   }
 
   async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {
@@ -200,17 +239,19 @@ export class MemoryLinkStore implements LinkStore {
 
   async close(): Promise<void> {}
 
-  #index(hash: string, sessionId: string): void {
-    let set = this.#bySession.get(sessionId)
-    if (!set) this.#bySession.set(sessionId, (set = new Set()))
-    set.add(hash)
+  /** Adds a stored link to its session's index and its user's. */
+  #index(hash: string): void {
+    const record = this.#links.get(hash)
+    if (!record) return
+    add(this.#bySession, record.sessionId, hash)
+    if (record.userId !== undefined) add(this.#byUser, record.userId, hash)
   }
 
+  /** Takes a stored link out of the indexes, before its session or user changes or it goes. */
   #unindex(hash: string): void {
     const record = this.#links.get(hash)
     if (!record) return
-    const set = this.#bySession.get(record.sessionId)
-    set?.delete(hash)
-    if (set && set.size === 0) this.#bySession.delete(record.sessionId)
+    remove(this.#bySession, record.sessionId, hash)
+    if (record.userId !== undefined) remove(this.#byUser, record.userId, hash)
   }
 }

@@ -68,20 +68,30 @@ function script(body: string): Script {
 /*
  * Every script that touches more than one key runs in Lua, so another node never sees a link
  * moved out of one session's index but not yet into the other, and of two concurrent claims or
- * revocations exactly one wins. Session-set keys other than the ones in KEYS are built from
- * ARGV[1] (the set prefix), which ties the store to one Redis primary (or one hash slot).
+ * revocations exactly one wins. Session-set and user-set keys other than the ones in KEYS are
+ * built from ARGV (the set prefixes), which ties the store to one Redis primary (or one hash slot).
+ * A user set (`user:<userId>`) holds the hashes of the links naming that user (field `u`), with
+ * the same expiry rule as a session set.
  */
 
-// KEYS: link, new session set. ARGV: set prefix, hash, sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|'', replacedAt|''
+/*
+ * KEYS: link, new session set, new user set (only with a userId). ARGV: set prefix, hash,
+ * sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|'', replacedAt|'', user set prefix, userId|''
+ */
 const PUT_LINK = script(`
-local old = redis.call('HGET', KEYS[1], 's')
-if old then redis.call('SREM', ARGV[1] .. old, ARGV[2]) end
+local old = redis.call('HMGET', KEYS[1], 's', 'u')
+if old[1] then redis.call('SREM', ARGV[1] .. old[1], ARGV[2]) end
+if old[2] then redis.call('SREM', ARGV[9] .. old[2], ARGV[2]) end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', ARGV[3], 'c', ARGV[4], 'l', ARGV[5], 'e', ARGV[6])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[7]) end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[8]) end
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'u', ARGV[10]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-if redis.call('EXISTS', KEYS[1]) == 1 then index(KEYS[2], ARGV[2], ARGV[6]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  index(KEYS[2], ARGV[2], ARGV[6])
+  if ARGV[10] ~= '' then index(KEYS[3], ARGV[2], ARGV[6]) end
+end
 return 1
 `)
 
@@ -149,6 +159,62 @@ if v then
 end
 redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
 return false
+`)
+
+/*
+ * KEYS: session set, new user set (only with a userId). ARGV: link prefix, sessionId, user set
+ * prefix, userId|''. Moves every link of the session (revoked ones too) to the user's set.
+ * Prunes entries whose link is gone. Returns how many links changed.
+ */
+const SET_SESSION_USER = script(`
+local n = 0
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[1] .. hash
+  local f = redis.call('HMGET', key, 's', 'u', 'e')
+  if f[1] ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], hash)
+  elseif (f[2] or '') ~= ARGV[4] then
+    if f[2] then redis.call('SREM', ARGV[3] .. f[2], hash) end
+    if ARGV[4] == '' then
+      redis.call('HDEL', key, 'u')
+    else
+      redis.call('HSET', key, 'u', ARGV[4])
+      index(KEYS[2], hash, f[3])
+    end
+    n = n + 1
+  end
+end
+return n
+`)
+
+/*
+ * KEYS: user set. ARGV: link prefix, userId, now. The sessions of the user's unexpired links,
+ * each once. Prunes entries whose link is gone or names someone else now.
+ */
+const USER_SESSIONS = script(`
+local out, seen = {}, {}
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local f = redis.call('HMGET', ARGV[1] .. hash, 's', 'u', 'e')
+  if f[2] ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], hash)
+  elseif tonumber(f[3]) > tonumber(ARGV[3]) and not seen[f[1]] then
+    seen[f[1]] = true
+    out[#out + 1] = f[1]
+  end
+end
+return out
+`)
+
+// KEYS: user set. ARGV: link prefix, userId. Returns how many entries went.
+const PRUNE_USER = script(`
+local n = 0
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HGET', ARGV[1] .. hash, 'u') ~= ARGV[2] then
+    redis.call('SREM', KEYS[1], hash)
+    n = n + 1
+  end
+end
+return n
 `)
 
 // KEYS: session set. ARGV: link prefix, sessionId. Returns how many entries went.
@@ -326,7 +392,8 @@ function toNumber(value: unknown): number {
 /**
  * Keeps links in Redis, shared by every node of a cluster and kept across restarts as far as
  * Redis persists its data. Links, restore codes and call results expire in Redis by
- * PEXPIREAT; each session has a set of its links for `revokeSession` and `relinkSession`.
+ * PEXPIREAT; each session has a set of its links for `revokeSession` and `relinkSession`, and
+ * each user one for `userSessions` (both expire with their latest link and are pruned by `sweep`).
  * Durable events wait for their tab in `events:<tabId>`, numbered by `stream:<tabId>`, and
  * `tabs:<sessionId>` lists the tabs of each session, all updated by Lua scripts.
  * Needs Redis 6.2 or later (GETDEL, SET PXAT) and one primary: the Lua scripts touch keys of
@@ -351,6 +418,7 @@ export class RedisLinkStore implements LinkStore {
   readonly #client: RedisClientType<any, any, any, any, any>
   readonly #linkPrefix: string
   readonly #setPrefix: string
+  readonly #userPrefix: string
   readonly #codePrefix: string
   readonly #callPrefix: string
   readonly #tabsPrefix: string
@@ -364,6 +432,7 @@ export class RedisLinkStore implements LinkStore {
     this.#client = options.client
     this.#linkPrefix = `${prefix}link:`
     this.#setPrefix = `${prefix}sess:`
+    this.#userPrefix = `${prefix}user:`
     this.#codePrefix = `${prefix}code:`
     this.#callPrefix = `${prefix}call:`
     this.#tabsPrefix = `${prefix}tabs:`
@@ -373,19 +442,22 @@ export class RedisLinkStore implements LinkStore {
   }
 
   async getLink(tokenHash: string): Promise<LinkRecord | null> {
-    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r', 'p'])
-    const [s, c, l, e, r, p] = reply as Array<string | null>
+    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r', 'p', 'u'])
+    const [s, c, l, e, r, p, u] = reply as Array<string | null>
     if (typeof s !== 'string') return null
     const record: LinkRecord = { sessionId: s, createdAt: toNumber(c), lastSeenAt: toNumber(l), expiresAt: toNumber(e) }
     if (typeof r === 'string') record.revokedAt = toNumber(r)
     if (typeof p === 'string') record.replacedAt = toNumber(p)
+    if (typeof u === 'string') record.userId = u
     return record
   }
 
   async putLink(tokenHash: string, record: LinkRecord): Promise<void> {
+    const keys = [this.#linkPrefix + tokenHash, this.#setPrefix + record.sessionId]
+    if (record.userId !== undefined) keys.push(this.#userPrefix + record.userId)
     await this.#eval(
       PUT_LINK,
-      [this.#linkPrefix + tokenHash, this.#setPrefix + record.sessionId],
+      keys,
       [
         this.#setPrefix,
         tokenHash,
@@ -395,6 +467,8 @@ export class RedisLinkStore implements LinkStore {
         String(record.expiresAt),
         record.revokedAt === undefined ? '' : String(record.revokedAt),
         record.replacedAt === undefined ? '' : String(record.replacedAt),
+        this.#userPrefix,
+        record.userId ?? '',
       ],
     )
   }
@@ -427,6 +501,18 @@ export class RedisLinkStore implements LinkStore {
       [this.#linkPrefix, fromSessionId, toSessionId],
     )
     return toNumber(n)
+  }
+
+  async setSessionUser(sessionId: string, userId: string | null): Promise<number> {
+    const keys = [this.#setPrefix + sessionId]
+    if (userId !== null) keys.push(this.#userPrefix + userId)
+    const n = await this.#eval(SET_SESSION_USER, keys, [this.#linkPrefix, sessionId, this.#userPrefix, userId ?? ''])
+    return toNumber(n)
+  }
+
+  async userSessions(userId: string, now: number): Promise<string[]> {
+    const reply = await this.#eval(USER_SESSIONS, [this.#userPrefix + userId], [this.#linkPrefix, userId, String(now)])
+    return reply as string[]
   }
 
   async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {
@@ -523,23 +609,24 @@ export class RedisLinkStore implements LinkStore {
 
   /**
    * Redis drops expired links, codes, results, tabs and event streams by itself; this prunes
-   * session sets of entries whose link is gone and returns how many entries went. `now` is not
-   * needed.
+   * session and user sets of entries whose link is gone (or names another user now) and returns
+   * how many entries went. `now` is not needed.
    */
   async sweep(_now: number): Promise<number> {
     if (this.#closed) return 0
-    const pattern = `${globEscape(this.#setPrefix)}*`
-    let cursor = '0'
     let count = 0
-    do {
-      const reply = (await this.#send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])) as [string, string[]]
-      cursor = String(reply[0])
-      for (const key of reply[1]) {
-        const sessionId = key.slice(this.#setPrefix.length)
-        count += toNumber(await this.#eval(PRUNE_SESSION, [key], [this.#linkPrefix, sessionId]))
-      }
-    } while (cursor !== '0')
-    debug('pruned %d session index entries', count)
+    for (const [setPrefix, prune] of [[this.#setPrefix, PRUNE_SESSION], [this.#userPrefix, PRUNE_USER]] as const) {
+      const pattern = `${globEscape(setPrefix)}*`
+      let cursor = '0'
+      do {
+        const reply = (await this.#send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])) as [string, string[]]
+        cursor = String(reply[0])
+        for (const key of reply[1]) {
+          count += toNumber(await this.#eval(prune, [key], [this.#linkPrefix, key.slice(setPrefix.length)]))
+        }
+      } while (cursor !== '0')
+    }
+    debug('pruned %d session and user index entries', count)
     return count
   }
 

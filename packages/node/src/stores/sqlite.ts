@@ -46,6 +46,7 @@ interface LinkRow {
   expires_at: number
   revoked_at: number | null
   replaced_at: number | null
+  user_id: string | null
 }
 
 interface CodeRow {
@@ -83,7 +84,11 @@ interface EventsQuery {
 
 type NewEvent = { event: string; args: unknown[]; bytes: number }
 
-const SCHEMA_VERSION = 1
+/**
+ * 1: links, restore codes, call results, durable events (replaced_at added in place).
+ * 2: ss_links.user_id and its index, for `userSessions` (endUser).
+ */
+const SCHEMA_VERSION = 2
 
 /*
  * Tables are prefixed `ss_` so one file can also hold the express-session table. `PRAGMA
@@ -101,7 +106,8 @@ CREATE TABLE IF NOT EXISTS ss_links (
   last_seen_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
   revoked_at INTEGER,
-  replaced_at INTEGER
+  replaced_at INTEGER,
+  user_id TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ss_links_session_id ON ss_links (session_id);
 CREATE INDEX IF NOT EXISTS ss_links_expires_at ON ss_links (expires_at);
@@ -175,6 +181,7 @@ function toLinkRecord(row: LinkRow): LinkRecord {
   }
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at
   if (row.replaced_at !== null) record.replacedAt = row.replaced_at
+  if (row.user_id !== null) record.userId = row.user_id
   return record
 }
 
@@ -202,11 +209,13 @@ export class SqliteLinkStore implements LinkStore {
   #closed = false
 
   readonly #getLink: Database.Statement<[string], LinkRow>
-  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null, number | null]>
+  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null, number | null, string | null]>
   readonly #touchLink: Database.Statement<[string, number, string]>
   readonly #revokeLink: Database.Statement<[number, string]>
   readonly #revokeSession: Database.Statement<[number, string]>
   readonly #relinkSession: Database.Statement<[string, string]>
+  readonly #setSessionUser: Database.Statement<[string | null, string, string | null]>
+  readonly #userSessions: Database.Statement<[string, number], { session_id: string }>
   readonly #putCode: Database.Statement<[string, string, number]>
   readonly #takeCode: Database.Statement<[string], CodeRow>
   readonly #getCall: Database.Statement<[string], CallRow>
@@ -263,23 +272,35 @@ export class SqliteLinkStore implements LinkStore {
     if (!db.memory) db.pragma('journal_mode = WAL')
     if (this.#ownsDb || Number(db.pragma('synchronous', { simple: true })) < 1) db.pragma('synchronous = NORMAL')
     db.exec(SCHEMA)
-    const version = db.prepare<[], { value: string }>(`SELECT value FROM ss_meta WHERE key = 'schema_version'`).get()
-    if (version === undefined) {
-      db.prepare(`INSERT INTO ss_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION))
-    } else if (Number(version.value) > SCHEMA_VERSION) {
-      throw new Error(`ss_ tables have schema version ${version.value}; this session-socket knows ${SCHEMA_VERSION}`)
+    // Under the write lock, so two processes opening one older file at once migrate it once.
+    const migrate = db.transaction(() => {
+      const version = db.prepare<[], { value: string }>(`SELECT value FROM ss_meta WHERE key = 'schema_version'`).get()
+      if (version !== undefined && Number(version.value) > SCHEMA_VERSION) {
+        throw new Error(`ss_ tables have schema version ${version.value}; this session-socket knows ${SCHEMA_VERSION}`)
+      }
+      const columns = new Set(db.prepare<[], { name: string }>('PRAGMA table_info(ss_links)').all().map((column) => column.name))
+      // Files made before token rotation existed lack replaced_at; version 1 files lack user_id.
+      if (!columns.has('replaced_at')) db.exec('ALTER TABLE ss_links ADD COLUMN replaced_at INTEGER')
+      if (!columns.has('user_id')) db.exec('ALTER TABLE ss_links ADD COLUMN user_id TEXT')
+      // Partial: most links of most apps name no user, and `user_id = ?` only looks for one.
+      db.exec('CREATE INDEX IF NOT EXISTS ss_links_user_id ON ss_links (user_id) WHERE user_id IS NOT NULL')
+      if (version?.value !== String(SCHEMA_VERSION)) {
+        db.prepare(`INSERT OR REPLACE INTO ss_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION))
+      }
+    })
+    try {
+      migrate.immediate()
+    } catch (err) {
+      if (this.#ownsDb) db.close()
+      throw err
     }
 
-    // Files made before token rotation existed lack this column.
-    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(ss_links)').all()
-    if (!columns.some((column) => column.name === 'replaced_at')) db.exec('ALTER TABLE ss_links ADD COLUMN replaced_at INTEGER')
-
     this.#getLink = db.prepare(
-      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at FROM ss_links WHERE token_hash = ?',
+      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at, user_id FROM ss_links WHERE token_hash = ?',
     )
     this.#putLink = db.prepare(
-      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at, user_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.#touchLink = db.prepare('UPDATE ss_links SET session_id = ?, last_seen_at = ? WHERE token_hash = ?')
     this.#revokeLink = db.prepare('UPDATE ss_links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL')
@@ -289,6 +310,8 @@ export class SqliteLinkStore implements LinkStore {
     this.#relinkSession = db.prepare(
       'UPDATE ss_links SET session_id = ? WHERE session_id = ? AND revoked_at IS NULL',
     )
+    this.#setSessionUser = db.prepare('UPDATE ss_links SET user_id = ? WHERE session_id = ? AND user_id IS NOT ?')
+    this.#userSessions = db.prepare('SELECT DISTINCT session_id FROM ss_links WHERE user_id = ? AND expires_at > ?')
     this.#putCode = db.prepare(
       'INSERT OR REPLACE INTO ss_restore_codes (code_hash, session_id, expires_at) VALUES (?, ?, ?)',
     )
@@ -444,6 +467,7 @@ export class SqliteLinkStore implements LinkStore {
         record.expiresAt,
         record.revokedAt ?? null,
         record.replacedAt ?? null,
+        record.userId ?? null,
       ),
     )
   }
@@ -462,6 +486,14 @@ export class SqliteLinkStore implements LinkStore {
 
   async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
     return this.#run('relinkSession', () => this.#relinkSession.run(toSessionId, fromSessionId).changes)
+  }
+
+  async setSessionUser(sessionId: string, userId: string | null): Promise<number> {
+    return this.#run('setSessionUser', () => this.#setSessionUser.run(userId, sessionId, userId).changes)
+  }
+
+  async userSessions(userId: string, now: number): Promise<string[]> {
+    return this.#run('userSessions', () => this.#userSessions.all(userId, now).map((row) => row.session_id))
   }
 
   async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {

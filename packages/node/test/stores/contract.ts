@@ -150,6 +150,81 @@ export function linkStoreContract(
       })
     })
 
+    describe('users', () => {
+      const sorted = async (sessions: Promise<string[]>) => (await sessions).sort()
+
+      it('round-trips the userId of a link, and leaves it out when there is none', async () => {
+        await store.putLink('h1', link('s1', now, { userId: 'u1' }))
+        await store.putLink('h2', link('s2', now))
+        expect(await store.getLink('h1')).toEqual(link('s1', now, { userId: 'u1' }))
+        expect(await store.getLink('h2')).not.toHaveProperty('userId')
+      })
+
+      it('userSessions lists each session of the user once, revoked links included, expired ones not', async () => {
+        await store.putLink('a', link('s1', now, { userId: 'u1' }))
+        await store.putLink('b', link('s1', now, { userId: 'u1' }))
+        await store.putLink('revoked', link('s2', now, { userId: 'u1', revokedAt: now - 1 }))
+        await store.putLink('expired', link('s3', now, { userId: 'u1', expiresAt: now }))
+        await store.putLink('anonymous', link('s4', now))
+        await store.putLink('other', link('s5', now, { userId: 'u2' }))
+        expect(await sorted(store.userSessions('u1', now))).toEqual(['s1', 's2'])
+        expect(await store.userSessions('u2', now)).toEqual(['s5'])
+        expect(await store.userSessions('nobody', now)).toEqual([])
+        expect(await store.userSessions('u1', now + 10 * MINUTE)).toEqual([])
+      })
+
+      it('setSessionUser names the user of every link of the session, revoked ones too, and counts the changes', async () => {
+        await store.putLink('a', link('s1', now, { userId: 'u1' }))
+        await store.putLink('b', link('s1', now))
+        await store.putLink('revoked', link('s1', now, { revokedAt: now - 1 }))
+        await store.putLink('c', link('s2', now, { userId: 'u1' }))
+
+        expect(await store.setSessionUser('s1', 'u2')).toBe(3)
+        for (const hash of ['a', 'b', 'revoked']) expect((await store.getLink(hash))?.userId).toBe('u2')
+        expect(await store.userSessions('u1', now)).toEqual(['s2'])
+        expect(await store.userSessions('u2', now)).toEqual(['s1'])
+        expect(await store.setSessionUser('s1', 'u2')).toBe(0)
+
+        expect(await store.setSessionUser('s1', null)).toBe(3)
+        expect(await store.getLink('a')).toEqual(link('s1', now))
+        expect(await store.userSessions('u2', now)).toEqual([])
+        expect(await store.setSessionUser('s1', null)).toBe(0)
+        expect(await store.userSessions('u1', now)).toEqual(['s2'])
+      })
+
+      it('putLink over a link of another user moves the link to the new user', async () => {
+        await store.putLink('a', link('s1', now, { userId: 'u1' }))
+        await store.putLink('a', link('s1', now, { userId: 'u2' }))
+        expect(await store.userSessions('u1', now)).toEqual([])
+        expect(await store.userSessions('u2', now)).toEqual(['s1'])
+        await store.putLink('a', link('s1', now))
+        expect(await store.userSessions('u2', now)).toEqual([])
+        expect(await store.setSessionUser('s1', null)).toBe(0)
+      })
+
+      it('touchLink and relinkSession keep the user, and userSessions follows the link', async () => {
+        await store.putLink('a', link('s1', now, { userId: 'u1' }))
+        await store.touchLink('a', 's2', now + 1)
+        expect(await store.userSessions('u1', now)).toEqual(['s2'])
+        expect(await store.relinkSession('s2', 's3')).toBe(1)
+        expect(await store.userSessions('u1', now)).toEqual(['s3'])
+        expect((await store.getLink('a'))?.userId).toBe('u1')
+        expect(await store.setSessionUser('s1', 'u9')).toBe(0)
+        expect(await store.setSessionUser('s3', 'u9')).toBe(1)
+        expect(await store.userSessions('u9', now)).toEqual(['s3'])
+      })
+
+      it('sweep forgets the users of expired links', async () => {
+        await store.putLink('old', link('s1', now, { userId: 'u1', createdAt: now - 2 * MINUTE, expiresAt: now - MINUTE }))
+        await store.putLink('live', link('s2', now, { userId: 'u1' }))
+        const removed = await store.sweep(now)
+        if (!traits.expiresByItself) expect(removed).toBe(1)
+        expect(await store.getLink('old')).toBeNull()
+        expect(await store.userSessions('u1', now - 2 * MINUTE)).toEqual(['s2'])
+        expect(await store.sweep(now)).toBe(0)
+      })
+    })
+
     describe('restore codes', () => {
       it('gives a code once', async () => {
         await store.putRestoreCode('c1', { sessionId: 's1', expiresAt: now + MINUTE })
@@ -377,6 +452,8 @@ export function linkStoreContract(
         expect(await store.getLink('nope')).toBeNull()
         expect(await store.revokeSession('nope', now)).toBe(0)
         expect(await store.relinkSession('nope', 's2')).toBe(0)
+        expect(await store.setSessionUser('nope', 'u1')).toBe(0)
+        expect(await store.userSessions('u1', now)).toEqual([])
         expect(await store.revokeSession('s2', now)).toBe(0)
         expect(await store.takeRestoreCode('nope', now)).toBeNull()
         await store.releaseCall('nope')

@@ -128,6 +128,30 @@ describe('RedisLinkStore', () => {
     await expect(store.getLink('h1')).rejects.toThrow(/closed/)
   })
 
+  it('keeps a set of links per user that expires with its latest link, and sweep prunes what went', async () => {
+    const prefix = nextPrefix()
+    const store = new RedisLinkStore({ client: shared!, prefix })
+    const now = Date.now()
+    await store.putLink('short', { ...record('s1', now, 150), userId: 'u1' })
+    await store.putLink('long', { ...record('s2', now, 60_000), userId: 'u1' })
+    expect(await shared!.pExpireTime(`${prefix}user:u1`)).toBe(now + 60_000)
+    expect((await shared!.sMembers(`${prefix}user:u1`)).sort()).toEqual(['long', 'short'])
+
+    // Moving a session to another user moves its links to that user's set, with their expiry.
+    expect(await store.setSessionUser('s2', 'u2')).toBe(1)
+    expect(await shared!.sMembers(`${prefix}user:u2`)).toEqual(['long'])
+    expect(await shared!.pExpireTime(`${prefix}user:u2`)).toBe(now + 60_000)
+
+    const deadline = Date.now() + 3000
+    while ((await store.getLink('short')) !== null && Date.now() < deadline) await sleep(25)
+    expect(await shared!.sMembers(`${prefix}user:u1`)).toEqual(['short'])
+    // s1's session set expired with its only link; u1's set outlived it (it was kept for 'long').
+    expect(await store.sweep(Date.now())).toBe(1)
+    expect(await shared!.exists(`${prefix}user:u1`)).toBe(0)
+    expect(await store.userSessions('u2', Date.now())).toEqual(['s2'])
+    expect(await store.sweep(Date.now())).toBe(0)
+  })
+
   it('sweep prunes index entries of links Redis expired', async () => {
     const prefix = nextPrefix()
     const store = new RedisLinkStore({ client: shared!, prefix })
@@ -185,6 +209,8 @@ describe('RedisLinkStore', () => {
         () => s.claimCall('k', 1000, now),
         () => s.appendEvent('t', { event: 'e', args: [], bytes: 1 }, now + 1000, { maxEvents: 10, maxBytes: 100 }, now),
         () => s.recordTabs([{ sessionId: 's1', tabId: 't' }, { sessionId: 's2', tabId: 'u' }], now, 1000),
+        () => s.setSessionUser('s1', 'u1'),
+        () => s.userSessions('u1', now),
       ]) {
         const started = Date.now()
         const err = await op().then(() => null, (e: unknown) => e)

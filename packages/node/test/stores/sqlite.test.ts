@@ -73,7 +73,7 @@ describe('SqliteLinkStore', () => {
     expect(full.pragma('synchronous', { simple: true })).toBe(2)
   })
 
-  it('uses WAL and ss_-prefixed tables with an index on session_id', () => {
+  it('uses WAL and ss_-prefixed tables with indexes on session_id and user_id, at schema version 2', () => {
     const path = nextPath()
     open(path)
     const db = raw(path)
@@ -81,7 +81,52 @@ describe('SqliteLinkStore', () => {
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all()
     expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_events', 'ss_links', 'ss_meta', 'ss_restore_codes', 'ss_streams', 'ss_tabs'])
     const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ss_links'").all()
-    expect(indexes.map((i) => i.name)).toContain('ss_links_session_id')
+    expect(indexes.map((i) => i.name)).toEqual(expect.arrayContaining(['ss_links_session_id', 'ss_links_user_id']))
+    expect(db.prepare<[], { value: string }>("SELECT value FROM ss_meta WHERE key = 'schema_version'").get()?.value).toBe('2')
+    // endUser's lookup reads the user's rows through the partial index, not the whole table.
+    const plan = db.prepare<[], { detail: string }>("EXPLAIN QUERY PLAN SELECT DISTINCT session_id FROM ss_links WHERE user_id = 'u' AND expires_at > 0").all()
+    expect(plan.map((row) => row.detail).join('; ')).toMatch(/USING INDEX ss_links_user_id/)
+  })
+
+  it('migrates a schema version 1 file: adds user_id and its index, keeps every link and tab', async () => {
+    const path = nextPath()
+    const now = Date.now()
+    const old = raw(path)
+    // Version 1 as it shipped last: rotation's replaced_at and the durable-event tables, no user_id.
+    old.exec(`
+      CREATE TABLE ss_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO ss_meta (key, value) VALUES ('schema_version', '1');
+      CREATE TABLE ss_links (token_hash TEXT PRIMARY KEY, session_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, replaced_at INTEGER) WITHOUT ROWID;
+      CREATE INDEX ss_links_session_id ON ss_links (session_id);
+      CREATE TABLE ss_tabs (session_id TEXT NOT NULL, tab_id TEXT NOT NULL, seen_until INTEGER NOT NULL,
+        PRIMARY KEY (session_id, tab_id)) WITHOUT ROWID;
+    `)
+    old.prepare('INSERT INTO ss_links VALUES (?, ?, ?, ?, ?, NULL, ?)').run('h1', 's1', now, now, now + 60_000, now - 5)
+    old.prepare('INSERT INTO ss_tabs VALUES (?, ?, ?)').run('s1', 't1', now + 60_000)
+    old.close()
+
+    const store = open(path)
+    expect(await store.getLink('h1')).toEqual({ sessionId: 's1', createdAt: now, lastSeenAt: now, expiresAt: now + 60_000, replacedAt: now - 5 })
+    expect(await store.sessionTabs('s1', now)).toEqual(['t1'])
+    expect(await store.setSessionUser('s1', 'u1')).toBe(1)
+    expect(await store.userSessions('u1', now)).toEqual(['s1'])
+    await store.close()
+
+    const db = raw(path)
+    expect(db.prepare<[], { value: string }>("SELECT value FROM ss_meta WHERE key = 'schema_version'").get()?.value).toBe('2')
+    const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ss_links'").all()
+    expect(indexes.map((i) => i.name)).toContain('ss_links_user_id')
+    // Opening it again changes nothing.
+    expect(await open(path).userSessions('u1', now)).toEqual(['s1'])
+  })
+
+  it('refuses a file of a newer schema version, naming both versions', () => {
+    const path = nextPath()
+    const db = raw(path)
+    db.exec(`CREATE TABLE ss_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO ss_meta (key, value) VALUES ('schema_version', '3');`)
+    expect(() => new SqliteLinkStore({ path, sweepIntervalMs: 0 })).toThrow(/schema version 3; this session-socket knows 2/)
   })
 
   it('keeps links across close and reopen', async () => {
