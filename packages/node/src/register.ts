@@ -44,6 +44,8 @@ export interface Registration {
   reuseIn?: string
   /** The session's data as register saw it (for `identify`). */
   session: object
+  /** The session's user, as `identify` named it (undefined: none, or no `identify`). */
+  userId?: string
 }
 
 type TokenState = 'none' | 'unknown' | 'expired' | 'revoked' | 'reused' | 'valid'
@@ -93,9 +95,11 @@ export async function resolveRegistration(input: {
   sessions: SessionBridge
   lifetimes: TokenLifetimes
   rotation?: RotationOptions | undefined
+  /** Names the user of a session (the server's `identify`, normalised); its links record it for `endUser`. */
+  identify?: ((session: object) => string | undefined) | undefined
   now: number
 }): Promise<Registration> {
-  const { request, handshake, links, sessions, lifetimes, rotation, now } = input
+  const { request, handshake, links, sessions, lifetimes, rotation, identify, now } = input
   if (!handshake) {
     // express-session did not run or its store failed: there is no session to link to yet.
     throw new SessionSocketError('STORE_UNAVAILABLE', 'no session could be loaded for this handshake', { retryAfter: 1000 })
@@ -159,7 +163,14 @@ export async function resolveRegistration(input: {
 
   const token = kept && request.token !== null ? request.token : mintSecret()
   const tokenHash = kept && hash !== null ? hash : hashSecret(token)
-  if (!kept) await links.putLink(tokenHash, { sessionId, createdAt, lastSeenAt: now, expiresAt })
+  const userId = identify?.(data)
+  if (!kept) await links.putLink(tokenHash, { sessionId, createdAt, lastSeenAt: now, expiresAt, ...(userId === undefined ? {} : { userId }) })
+  // A presented token that stays linked (as is, or through its rotated successor) says which
+  // user its links name: only a change costs a write (a sign-in over HTTP, a token moved to
+  // the cookie's session). A new token carries the user itself.
+  if (identify && state === 'valid' && record && reason !== 'session-ended' && record.userId !== userId) {
+    await links.setSessionUser(sessionId, userId ?? null)
+  }
 
   // `seq` (durable events) is filled in once the socket has joined its rooms.
   const reply: RegisterReply = { v: PROTOCOL_VERSION, token, tabId: request.tabId, restored: reason === null, reason, newSession: false, seq: 0 }
@@ -175,6 +186,7 @@ export async function resolveRegistration(input: {
   debug('register tab=%s restored=%s reason=%s new=%s restore=%s', request.tabId, reply.restored, reason, reply.newSession, reply.restoreCode !== undefined)
   const failed = state === 'unknown' || state === 'expired' || state === 'revoked' || state === 'reused'
   const registration: Registration = { reply, sessionId, tokenHash, failed, session: data }
+  if (userId !== undefined) registration.userId = userId
   if (reuseIn !== undefined) registration.reuseIn = reuseIn
   return registration
 }

@@ -43,7 +43,11 @@ export interface SessionSocketServerOptions {
   allowedOrigins?: AllowedOrigins
   /** URL prefix of the HTTP routes mounted by `ss.http()`. @default '/session-socket' */
   path?: string
-  /** Names the user of a session, to enable `toUser` and `endUser`. @default undefined (no user rooms) */
+  /**
+   * Names the user of a session, to enable `toUser` and `endUser`. `null`, `undefined` or `''`:
+   * no user. Asked at every register and after every call that changed the session; the link
+   * store keeps the answer with the session's tokens. @default undefined (no user rooms)
+   */
   identify?: (session: Session & Partial<SessionData>) => string | number | null | undefined
   /** Token and restore code lifetimes in ms. @default { idle: 30 days, absolute: 90 days, restoreCode: 60 s } */
   lifetimes?: Partial<TokenLifetimes>
@@ -150,7 +154,19 @@ export interface SessionSocketServer {
   tabs(sessionId: string): Promise<TabInfo[]>
   /** Ends every tab of a session (terminal on the client) and revokes its tokens. The HTTP session stays. */
   disconnectSession(sessionId: string, reason?: EndReason): Promise<void>
-  /** "Sign out everywhere": destroys every session of the user that has a live tab and ends their tabs. */
+  /**
+   * "Sign out everywhere" (needs `identify`): every session of the user, found through the link
+   * store (also browsers that have no tab open now) and the user's live tabs (any node), has its
+   * tokens revoked, its tabs ended with `reason` and is destroyed in the session store. A session
+   * is the user's when `identify` named them at its last register or session-changing call and
+   * still names them now (one session-store read each).
+   *
+   * @example
+   * app.post('/sign-out-everywhere', async (req, res) => {
+   *   await ss.endUser(req.session.userId)
+   *   res.sendStatus(204)
+   * })
+   */
   endUser(userId: string | number, reason?: EndReason): Promise<void>
   /** The link store in use. */
   readonly store: LinkStore
@@ -284,15 +300,25 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     debug('session regenerated in a method handler: the calling browser moved')
   }
 
+  /** The user `identify` names for a session's data, as a string; undefined for none. */
+  const identifyUser = options.identify
+    ? (session: object): string | undefined => {
+        const id = options.identify!(session as Session & Partial<SessionData>)
+        return id === null || id === undefined || id === '' ? undefined : String(id)
+      }
+    : undefined
+
   function joinUser(socket: Socket, session: Session & Partial<SessionData>): void {
-    if (!options.identify) return
+    if (!identifyUser) return
     const data = socket.data as SocketData
-    const id = options.identify(session)
-    const userId = id === null || id === undefined ? undefined : String(id)
+    const userId = identifyUser(session)
     if (userId === data.userId) return
     if (data.userId !== undefined) void socket.leave(`user:${data.userId}`)
     if (userId !== undefined) void socket.join(`user:${userId}`)
     data.userId = userId
+    // So that endUser finds the session when none of its tabs is connected. Should the write
+    // fail, the next register of one of its tabs writes it again (register compares).
+    links.setSessionUser(session.id, userId ?? null).catch((err) => debug('recording the user of a session failed: %s', (err as Error).message))
   }
 
   async function register(socket: Socket, request: RegisterRequest) {
@@ -309,6 +335,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       sessions,
       lifetimes,
       rotation,
+      identify: identifyUser,
       now: now(),
     })
     if (registration.failed) {
@@ -332,8 +359,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       tokenHash: registration.tokenHash,
     }
     // Known before the first event goes out, so a fresh tab is in its user room from the start.
-    const userId = options.identify?.(registration.session as Session & Partial<SessionData>)
-    if (userId !== null && userId !== undefined) data.userId = String(userId)
+    if (registration.userId !== undefined) data.userId = registration.userId
     socket.data = data
     appliedSeq.set(socket, request.seq)
     return registration.reply
@@ -609,11 +635,20 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     tabs: (sessionId) => listTabs(nsp, sessionId),
     disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
     async endUser(userId, reason = 'logout') {
-      const sockets = await nsp.in(`user:${String(userId)}`).fetchSockets()
-      const ids = new Set(sockets.map((s) => (s.data as SocketData).sessionId))
-      for (const id of ids) {
-        await endSession(id, reason)
-        await sessions.destroy(id)
+      const id = String(userId)
+      const ids = new Set(await links.userSessions(id, now()))
+      for (const socket of await nsp.in(`user:${id}`).fetchSockets()) ids.add((socket.data as SocketData).sessionId)
+      for (const sessionId of ids) {
+        const data = await sessions.get(sessionId)
+        // The store names the user the session had when last seen; it may have another by now
+        // (changed over HTTP): leave that session alone and correct its links.
+        const current = data && identifyUser?.(data)
+        if (data && identifyUser && current !== id) {
+          await links.setSessionUser(sessionId, current ?? null)
+          continue
+        }
+        await endSession(sessionId, reason)
+        if (data) await sessions.destroy(sessionId)
       }
     },
     close() {

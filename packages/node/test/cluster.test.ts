@@ -300,6 +300,37 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     await expect.poll(() => socketIds(b).size).toBe(1)
   })
 
+  it('should sign out with endUser a browser of the user whose tab was on another node and is closed now', async () => {
+    cluster = await startCluster(redis!.url, { ss: { identify: (session) => session.userId } })
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    const signIn = async (user: string, node: ClusterNode) => {
+      const proxy = await jarTo(node)
+      expect((await fetch(`${proxy.url}/login?user=${user}`, { method: 'POST' })).status).toBe(200)
+      const browser = makeBrowser(proxy.url)
+      const tab = browser.open()
+      await waitForStatus(tab)
+      return { proxy, tab, ...(await whoami(tab)), token: (await browser.tokens.get())! }
+    }
+    const laptop = await signIn('bob', b)
+    const stranger = await signIn('alice', b)
+    laptop.tab.close()
+    stranger.tab.close()
+    await expect.poll(() => socketIds(b).size).toBe(0)
+
+    await a.server.ss.endUser('bob')
+    const sessionStore = a.server.sessionStore
+    const stored = (sid: string) => new Promise((resolve) => sessionStore.get(sid, (_err, data) => resolve(data ?? null)))
+    expect(await stored(laptop.sessionId)).toBeNull()
+    expect(await stored(stranger.sessionId)).toMatchObject({ userId: 'alice' })
+    const cookie = (proxy: CookieJarProxy) => [...proxy.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    const back = await rawRegister(b.server.url, { token: laptop.token, tabId: laptop.tabId }, { Cookie: cookie(laptop.proxy) })
+    expect(back.reply).toMatchObject({ restored: false, reason: 'revoked-token', newSession: true })
+    back.close()
+    const strangerBack = await rawRegister(b.server.url, { token: stranger.token, tabId: stranger.tabId }, { Cookie: cookie(stranger.proxy) })
+    expect(strangerBack.reply).toMatchObject({ restored: true, reason: null })
+    strangerBack.close()
+  })
+
   it('should refuse a register with a retryable STORE_UNAVAILABLE while another node does not answer, and let it in once that node is gone', async () => {
     cluster = await startCluster(redis!.url, { requestsTimeout: 300 })
     const a = cluster.node(0)

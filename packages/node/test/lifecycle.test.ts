@@ -161,6 +161,107 @@ describe('session lifecycle', () => {
     expect(who.userId).toBeNull()
     expect(stranger.status).toBe('ready')
   })
+
+  it('should sign out everywhere a browser of the user that has no tab open, and leave another user\'s session alone', async () => {
+    const sessionStore = new MemoryStore()
+    const links = new MemoryLinkStore()
+    server = await startTestServer({ sessionStore, links, ss: { identify: (session) => session.userId } })
+    const storedSession = (sid: string) => new Promise((resolve) => sessionStore.get(sid, (_err, data) => resolve(data ?? null)))
+    const signIn = async (user: string) => {
+      const proxy = await jar()
+      await fetch(`${proxy.url}/login?user=${user}`, { method: 'POST' })
+      const browser = makeBrowser(proxy.url)
+      const tab = browser.open()
+      await waitForStatus(tab)
+      const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+      const cookie = [...proxy.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+      return { proxy, tab, sessionId, cookie, token: (await browser.tokens.get())! }
+    }
+    const a = await signIn('bob')
+    const b = await signIn('bob')
+    const stranger = await signIn('alice')
+    // B's browser and the stranger's are closed: no tab of theirs is connected anywhere.
+    b.tab.close()
+    stranger.tab.close()
+    await expect.poll(() => server!.io.of('/').sockets.size).toBe(1)
+
+    const ended = endedReason(a.tab)
+    await server.ss.endUser('bob')
+    expect(await ended).toBe('logout')
+    for (const { sessionId, token } of [a, b]) {
+      expect(await storedSession(sessionId)).toBeNull()
+      expect((await links.getLink(hashSecret(token)))?.revokedAt).toBeTypeOf('number')
+    }
+    // B comes back with its token and its cookie: refused, it lands in a fresh, anonymous session.
+    const back = await rawRegister(server.url, { token: b.token, tabId: b.tab.tabId }, { Cookie: b.cookie })
+    expect(back.reply).toMatchObject({ restored: false, reason: 'revoked-token', newSession: true })
+    back.close()
+    expect(((await (await fetch(`${b.proxy.url}/whoami`)).json()) as { userId: string | null }).userId).toBeNull()
+
+    expect(await storedSession(stranger.sessionId)).toMatchObject({ userId: 'alice' })
+    expect((await links.getLink(hashSecret(stranger.token)))?.revokedAt).toBeUndefined()
+    const strangerBack = await rawRegister(server.url, { token: stranger.token, tabId: stranger.tab.tabId }, { Cookie: stranger.cookie })
+    expect(strangerBack.reply).toMatchObject({ restored: true, reason: null })
+    strangerBack.close()
+  })
+
+  it('should not end a session the user has left since its tab was last seen, and correct what the store says of it', async () => {
+    const sessionStore = new MemoryStore()
+    const links = new MemoryLinkStore()
+    server = await startTestServer({
+      sessionStore,
+      links,
+      ss: { identify: (session) => session.userId },
+      // Changes the user over HTTP without regenerate(): session-socket hears nothing of it.
+      setup: (_ss, app) =>
+        app.post('/switch', (req, res) => {
+          req.session.userId = String(req.query.user)
+          res.status(204).end()
+        }),
+    })
+    const proxy = await jar()
+    await fetch(`${proxy.url}/login?user=bob`, { method: 'POST' })
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+    tab.close()
+    await expect.poll(() => server!.io.of('/').sockets.size).toBe(0)
+    expect(await links.userSessions('bob', Date.now())).toEqual([sessionId])
+    expect((await fetch(`${proxy.url}/switch?user=carol`, { method: 'POST' })).status).toBe(204)
+
+    await server.ss.endUser('bob')
+    expect(((await (await fetch(`${proxy.url}/whoami`)).json()) as { userId: string | null }).userId).toBe('carol')
+    expect(await links.userSessions('bob', Date.now())).toEqual([])
+    expect(await links.userSessions('carol', Date.now())).toEqual([sessionId])
+  })
+
+  it('should record the user a call signs in, so that endUser reaches the session once its tab is gone', async () => {
+    const sessionStore = new MemoryStore()
+    server = await startTestServer({
+      sessionStore,
+      ss: { identify: (session) => session.userId },
+      setup: (ss) =>
+        ss.method('signIn', (params: { user: string }, { session }) => {
+          session!.userId = params.user
+          return null
+        }),
+    })
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+    await tab.call('signIn', { user: 'dave' })
+    await expect.poll(() => server!.links.userSessions('dave', Date.now())).toEqual([sessionId])
+    tab.close()
+    await expect.poll(() => server!.io.of('/').sockets.size).toBe(0)
+
+    await server.ss.endUser('dave')
+    expect(await new Promise((resolve) => sessionStore.get(sessionId, (_err, data) => resolve(data ?? null)))).toBeNull()
+    const back = await rawRegister(server.url, { token: (await browser.tokens.get())!, tabId: tab.tabId })
+    expect(back.reply).toMatchObject({ restored: false, reason: 'revoked-token' })
+    back.close()
+  })
 })
 
 describe('session expiry with changing calls', () => {

@@ -221,4 +221,39 @@ describe('register', () => {
       await proxyA.close()
     }
   })
+
+  it('should name the user on the session\'s links when its tab signs in over HTTP, and write nothing more on reconnects', async () => {
+    class CountingStore extends MemoryLinkStore {
+      userWrites = 0
+      override setSessionUser(sessionId: string, userId: string | null): Promise<number> {
+        this.userWrites++
+        return super.setSessionUser(sessionId, userId)
+      }
+    }
+    const links = new CountingStore()
+    server = await startTestServer({ links, ss: { identify: (session) => session.userId } })
+    proxy = await startCookieJarProxy(server.port)
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const token = (await browser.tokens.get())!
+    expect(await links.getLink(hashSecret(token))).not.toHaveProperty('userId')
+
+    // Sign-in over HTTP: regenerate() makes a new session; the tab rejoins with the new cookie
+    // and its token moves there (reason cookie-session), now naming the user.
+    const { sessionId } = (await (await fetch(`${proxy.url}/login?user=erin`, { method: 'POST' })).json()) as { sessionId: string }
+    await waitForStatus(tab, 'registering', 3000)
+    await waitForStatus(tab, 'ready')
+    expect(await links.getLink(hashSecret(token))).toMatchObject({ sessionId, userId: 'erin' })
+    expect(await links.userSessions('erin', Date.now())).toEqual([sessionId])
+    const writes = links.userWrites
+    expect(writes).toBe(1)
+
+    for (let i = 0; i < 3; i++) {
+      proxy.cut()
+      await waitForStatus(tab, 'offline')
+      await waitForStatus(tab, 'ready')
+    }
+    expect(links.userWrites).toBe(writes)
+  })
 })
