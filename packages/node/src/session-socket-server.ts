@@ -574,6 +574,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
   // A connected tab that neither reconnects nor gets events keeps its durable stream (and so
   // its numbering) alive: otherwise the next event would start a new stream and read as a gap.
+  // The calls of one pass are one turn: DurableEvents writes them in batches (recordTabs).
   const keepStreams = setInterval(() => {
     for (const socket of nsp.sockets.values()) {
       const data = socket.data as Partial<SocketData>
