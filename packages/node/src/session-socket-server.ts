@@ -629,8 +629,11 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     toUser: ((userId: string | number, flag?: DurableFlag) =>
       flag?.durable
         ? durableEmitter(async () => {
-            const sockets = await nsp.in(`user:${String(userId)}`).fetchSockets()
-            return tabsOfSessions(new Set(sockets.map((s) => (s.data as SocketData).sessionId)))
+            // The user's sessions with a live tab, and those the link store knows (a browser
+            // that is away now): their tabs seen within the window get the event when back.
+            const sessionIds = new Set(await links.userSessions(String(userId), now()))
+            for (const socket of await nsp.in(`user:${String(userId)}`).fetchSockets()) sessionIds.add((socket.data as SocketData).sessionId)
+            return tabsOfSessions(sessionIds)
           })
         : nsp.to(`user:${String(userId)}`)) as SessionSocketServer['toUser'],
     tabs: (sessionId) => listTabs(nsp, sessionId),

@@ -126,6 +126,32 @@ describe('durable events', () => {
     expect(secondNews.got).toEqual([])
   })
 
+  it('should reach the tabs of a user\'s browser that has no tab open, and no other user\'s', async () => {
+    server = await startTestServer({ ss: { identify: (session) => session.userId } })
+    const signIn = async (user: string) => {
+      const jar = await startCookieJarProxy(server!.port)
+      await fetch(`${jar.url}/login?user=${user}`, { method: 'POST' })
+      const tab = makeBrowser(jar.url).open()
+      await waitForStatus(tab)
+      return { jar, tab }
+    }
+    const ann = await signIn('ann')
+    const bob = await signIn('bob')
+    try {
+      const away = ann.tab.tabId
+      ann.tab.close()
+      bob.tab.close()
+      await new Promise((r) => setTimeout(r, 50))
+      const result = await server.ss.toUser('ann', { durable: true }).emit('news', 'for ann')
+      expect(Object.keys(result.seqs)).toEqual([away])
+      expect((await server.links.readEvents(away, 0, Date.now())).events.map((e) => e.args)).toEqual([['for ann']])
+      expect((await server.links.readEvents(bob.tab.tabId, 0, Date.now())).events).toEqual([])
+    } finally {
+      await ann.jar.close()
+      await bob.jar.close()
+    }
+  })
+
   it('should tell the tab about a gap when events expired while it was away', async () => {
     let offset = 0
     const { tab } = await start({ ss: { durable: { window: 1_000 }, now: () => Date.now() + offset } })
