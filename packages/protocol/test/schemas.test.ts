@@ -45,6 +45,39 @@ describe('parseCall', () => {
     expect(codeOf(() => parseCall({ id: 'c1', m: 'a', p: JSON.parse('{"a":{"b":{"__proto__":{}}}}') }))).toBe('BAD_REQUEST')
     expect(codeOf(() => parseCall({ id: 'c1', m: 'a', p: { constructor: { prototype: 1 } } }))).toBe('BAD_REQUEST')
   })
+
+  it('should accept a call without params, and ids and names at their longest', () => {
+    expect(parseCall({ id: 'c1', m: 'whoami' })).toEqual({ id: 'c1', m: 'whoami' })
+    expect(parseCall({ id: 'c1', m: 'a', p: undefined })).toEqual({ id: 'c1', m: 'a' })
+    expect(parseCall({ id: 'x'.repeat(64), m: `a.b:c/d-e_${'f'.repeat(118)}` }).m).toHaveLength(128)
+  })
+
+  const call = { id: 'c1', m: 'cart.add', p: 1 }
+  it.each([
+    ['an extra key', { ...call, admin: true }, 'call: unexpected key "admin"'],
+    ['an own __proto__ key', JSON.parse('{"id":"c1","m":"a","__proto__":{}}'), 'call: unexpected key "__proto__"'],
+    ['a missing id', { m: 'a' }, 'call: id must be a string of 1-64 of [A-Za-z0-9_-]'],
+    ['an empty id', { ...call, id: '' }, 'call: id must be a string of 1-64 of [A-Za-z0-9_-]'],
+    ['a 65-character id', { ...call, id: 'x'.repeat(65) }, 'call: id must be a string of 1-64 of [A-Za-z0-9_-]'],
+    ['an id with a slash', { ...call, id: '../c1' }, 'call: id must be a string of 1-64 of [A-Za-z0-9_-]'],
+    ['a numeric id', { ...call, id: 7 }, 'call: id must be a string of 1-64 of [A-Za-z0-9_-]'],
+    ['a missing method', { id: 'c1' }, 'call: m must be a string of 1-128 of [A-Za-z0-9_.:/-]'],
+    ['a 129-character method', { ...call, m: 'm'.repeat(129) }, 'call: m must be a string of 1-128 of [A-Za-z0-9_.:/-]'],
+    ['a method with a space', { ...call, m: 'cart add' }, 'call: m must be a string of 1-128 of [A-Za-z0-9_.:/-]'],
+    ['an array', [call], 'call must be an object { id, m, p }'],
+    ['null', null, 'call must be an object { id, m, p }'],
+    ['a class instance', new (class Call { id = 'c1'; m = 'a' })(), 'call must be an object { id, m, p }'],
+    ['binary params', { ...call, p: { a: [1, new Uint8Array(2)] } }, 'params.a[1] is binary or a class instance, not JSON data'],
+  ])('should say BAD_REQUEST for %s, and what is wrong', (_name, input, message) => {
+    let error: unknown
+    try {
+      parseCall(input)
+    } catch (err) {
+      error = err
+    }
+    expect(error).toBeInstanceOf(SessionSocketError)
+    expect(error).toMatchObject({ code: 'BAD_REQUEST', message })
+  })
 })
 
 describe('checkJsonValue', () => {
