@@ -292,41 +292,21 @@ export class SessionSocket<M extends object = MethodMap> {
     if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
     if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
     if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
-    return new Promise((resolve, reject) => {
-      let call: PendingCall
-      const timeout = options.timeout ?? this.#options.callTimeout
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const fail = (error: SessionSocketError) => {
-        cleanup()
-        reject(error)
-      }
-      const cleanup = () => {
-        clearTimeout(timer)
-        options.signal?.removeEventListener('abort', onAbort)
-        this.#outbox.remove(call.id)
-      }
-      const onAbort = () => fail(new SessionSocketError('CANCELLED', 'the call was aborted'))
-      try {
-        call = this.#outbox.add(
-          method,
-          params,
-          {
-            resolve: (value) => {
-              cleanup()
-              resolve(value as MethodResult<M, K>)
-            },
-            reject: fail,
-          },
-          options.id,
-        )
-      } catch (err) {
-        reject(err)
-        return
-      }
-      if (Number.isFinite(timeout)) timer = setTimeout(() => fail(new SessionSocketError('TIMEOUT', `'${method}' got no answer in ${timeout} ms`)), timeout)
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-      if (this.#state.status === 'ready') this.#send(call)
+    let call: PendingCall | undefined
+    const promise = new Promise<unknown>((resolve, reject) => {
+      // OUTBOX_FULL (or an id already waiting) thrown here rejects the promise.
+      call = this.#outbox.add(method, params, options.timeout ?? this.#options.callTimeout, resolve, reject, options.id)
     })
+    const signal = options.signal
+    if (call && signal) {
+      const onAbort = () => this.#outbox.settle(call!, undefined, new SessionSocketError('CANCELLED', 'the call was aborted'))
+      // The listener goes when the call settles, however: a long-lived signal must not collect them.
+      const off = () => signal.removeEventListener('abort', onAbort)
+      signal.addEventListener('abort', onAbort)
+      promise.then(off, off)
+    }
+    if (call && this.#state.status === 'ready') this.#send(call)
+    return promise as Promise<MethodResult<M, K>>
   }
 
   /** This tab's id once read from its storage (a duplicated tab's new id included). */
@@ -566,19 +546,20 @@ export class SessionSocket<M extends object = MethodMap> {
     call.sent = true
     const attempt = ++call.attempt
     this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {
-      if (this.#outbox.get(call.id) !== call || call.attempt !== attempt) return
-      if (reply.ok) return call.resolve(reply.r)
+      // An answer to an earlier send; one to a call no longer waiting is dropped by settle.
+      if (call.attempt !== attempt) return
+      if (reply.ok) return this.#outbox.settle(call, reply.r)
       const error = SessionSocketError.from(reply.e)
       if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED' || error.code === 'STORE_UNAVAILABLE') {
         // Same call id again later (a store outage is network trouble too): the server runs it
         // at most once. The call's own timeout bounds the retries.
         call.sent = false
         setTimeout(() => {
-          if (this.#outbox.get(call.id) === call && !call.sent && this.#state.status === 'ready') this.#send(call)
+          if (this.#outbox.has(call) && !call.sent && this.#state.status === 'ready') this.#send(call)
         }, error.retryAfter ?? 500)
         return
       }
-      call.reject(error)
+      this.#outbox.settle(call, undefined, error)
     })
   }
 
