@@ -2,7 +2,7 @@ import createDebug from 'debug'
 import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } from '@session-socket/protocol'
-import type { LinkStore } from './link-store.js'
+import type { CallClaim, LinkStore } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import type { SocketData } from './socket-data.js'
 
@@ -14,6 +14,23 @@ export interface MethodContext {
   session: (Session & Partial<SessionData>) | undefined
   sessionId: string
   tabId: string
+  /**
+   * This call's key (`tabId:callId`): the same on every resend of the call, to every server,
+   * different for every other call. A resend is answered from the recorded reply, but a server
+   * killed after the handler's effect and before the reply was recorded runs the call again on
+   * resend: a handler whose effect lives in a database can make it idempotent with this key,
+   * recorded in the effect's own transaction (a unique column, `INSERT … ON CONFLICT DO NOTHING`).
+   *
+   * @example
+   * ss.method('order.place', (params, { callKey }) =>
+   *   db.transaction(() => {
+   *     const placed = db.prepare('INSERT INTO orders (call_key, sku) VALUES (?, ?) ON CONFLICT (call_key) DO NOTHING').run(callKey, params.sku)
+   *     if (placed.changes === 1) db.prepare('UPDATE stock SET n = n - 1 WHERE sku = ?').run(params.sku)
+   *     return db.prepare('SELECT id FROM orders WHERE call_key = ?').get(callKey)
+   *   })(),
+   * )
+   */
+  callKey: string
   socket: Socket
   /** Aborted when the server closes. */
   signal: AbortSignal
@@ -65,6 +82,39 @@ function fail(error: SessionSocketError): CallReply {
 }
 
 /**
+ * A link store that answers call claims at once (MemoryLinkStore). The dispatcher calls these
+ * instead of `claimCall`/`finishCall`: a call whose handler returns a plain value then runs to
+ * its reply without a promise of its own, where the async path took five (dispatch, claim,
+ * run, finish, the handler's await) and as many event-loop turns.
+ */
+interface SyncCallResults {
+  claimCallSync(key: string, ttlMs: number, now: number): CallClaim
+  finishCallSync(key: string, reply: CallReply, ttlMs: number, now: number): void
+}
+
+function syncCallResults(links: LinkStore): SyncCallResults | undefined {
+  const candidate = links as Partial<SyncCallResults>
+  return typeof candidate.claimCallSync === 'function' && typeof candidate.finishCallSync === 'function' ? (candidate as SyncCallResults) : undefined
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
+}
+
+function succeeded(result: unknown): CallReply {
+  return { ok: true, r: result === undefined ? null : result }
+}
+
+function handlerFailed(err: unknown): CallReply {
+  if (err instanceof SessionSocketError) return fail(err)
+  // Never leak a stack or internals to the client: the log has the details.
+  debug('method handler threw: %O', err)
+  return fail(new SessionSocketError('INTERNAL', 'internal error'))
+}
+
+const IN_PROGRESS: CallReply = fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
+
+/**
  * Runs RPC calls: validation, exactly-once by call id, session reload/save, typed errors.
  */
 export class RpcDispatcher {
@@ -76,9 +126,11 @@ export class RpcDispatcher {
   readonly #sessionQueues = new Map<string, Promise<unknown>>()
   /** When calls last touched each session on this node, to keep touches cheap. */
   readonly #touched = new Map<string, number>()
+  readonly #syncResults: SyncCallResults | undefined
 
   constructor(env: RpcEnvironment) {
     this.#env = env
+    this.#syncResults = syncCallResults(env.links)
   }
 
   add(name: string, handler: MethodHandler, options: MethodOptions = {}): void {
@@ -89,34 +141,63 @@ export class RpcDispatcher {
   }
 
   /** Handles one `ss:call` from a registered socket. */
-  async dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): Promise<CallReply> {
+  dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): Promise<CallReply> {
     let request
     try {
       request = parseCall(raw, this.#env.limits)
     } catch (err) {
-      return fail(SessionSocketError.from(err))
+      return Promise.resolve(fail(SessionSocketError.from(err)))
     }
     const data = socket.data as SocketData
     const entry = this.#methods.get(request.m)
-    if (!entry) return fail(new SessionSocketError('NOT_FOUND', `no method '${request.m}'`))
+    if (!entry) return Promise.resolve(fail(new SessionSocketError('NOT_FOUND', `no method '${request.m}'`)))
     const key = `${data.tabId}:${request.id}`
     const running = this.#running.get(key)
     if (running) return running
     if (inFlight.count >= this.#env.maxInFlight) {
-      return fail(new SessionSocketError('RATE_LIMITED', `more than ${this.#env.maxInFlight} calls in flight on this socket`, { retryAfter: 100 }))
+      return Promise.resolve(fail(new SessionSocketError('RATE_LIMITED', `more than ${this.#env.maxInFlight} calls in flight on this socket`, { retryAfter: 100 })))
     }
-    const promise = this.#claimAndRun(socket, data, key, entry, request.p)
-    this.#running.set(key, promise)
+    const reply = this.#claimAndRun(socket, data, key, entry, request.p)
+    // Answered already (a memory-store claim and a handler that returned a plain value): it
+    // never was "in flight", and no resend can arrive before this reply is recorded.
+    if (!(reply instanceof Promise)) return Promise.resolve(reply)
     inFlight.count++
-    try {
-      return await promise
-    } finally {
+    const settled = (value: CallReply) => {
       inFlight.count--
       this.#running.delete(key)
+      return value
     }
+    const promise = reply.then(settled, (err: unknown) => settled(fail(SessionSocketError.from(err))))
+    this.#running.set(key, promise)
+    return promise
   }
 
-  async #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply> {
+  /** Claims the call key, runs the handler if the claim is new, records the reply. */
+  #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
+    const { callLease, now } = this.#env
+    const results = this.#syncResults
+    if (!results) return this.#claimAndRunAsync(socket, data, key, entry, params)
+    let claim
+    try {
+      claim = results.claimCallSync(key, callLease, now())
+    } catch (err) {
+      return fail(SessionSocketError.from(err))
+    }
+    if (claim.state !== 'new') return claim.state === 'done' ? claim.reply : IN_PROGRESS
+    const reply = this.#execute(socket, data, key, entry, params)
+    return reply instanceof Promise ? reply.then((value) => this.#finishSync(results, key, value)) : this.#finishSync(results, key, reply)
+  }
+
+  #finishSync(results: SyncCallResults, key: string, reply: CallReply): CallReply {
+    try {
+      results.finishCallSync(key, reply, this.#env.resultTtl, this.#env.now())
+    } catch (err) {
+      debug('could not remember reply of %s: %s', key, (err as Error).message)
+    }
+    return reply
+  }
+
+  async #claimAndRunAsync(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply> {
     const { links, resultTtl, callLease, now } = this.#env
     let claim
     try {
@@ -127,12 +208,8 @@ export class RpcDispatcher {
       return fail(SessionSocketError.from(err))
     }
     if (claim.state === 'done') return claim.reply
-    if (claim.state === 'pending') {
-      return fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
-    }
-    const reply = entry.options.session
-      ? await this.#serialised(data.sessionId, () => this.#run(socket, data, entry, params))
-      : await this.#run(socket, data, entry, params)
+    if (claim.state === 'pending') return IN_PROGRESS
+    const reply = await this.#execute(socket, data, key, entry, params)
     try {
       await links.finishCall(key, reply, resultTtl, now())
     } catch (err) {
@@ -141,7 +218,20 @@ export class RpcDispatcher {
     return reply
   }
 
-  async #run(socket: Socket, data: SocketData, entry: MethodEntry, params: unknown): Promise<CallReply> {
+  /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
+  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
+    if (entry.options.session) return this.#serialised(data.sessionId, () => this.#run(socket, data, key, entry, params))
+    let result: unknown
+    try {
+      result = entry.handler(params, { session: undefined, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal })
+    } catch (err) {
+      return handlerFailed(err)
+    }
+    // A handler that returns a plain value is answered without a promise.
+    return isThenable(result) ? Promise.resolve(result).then(succeeded, handlerFailed) : succeeded(result)
+  }
+
+  async #run(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply> {
     const { sessions } = this.#env
     let session: (Session & Partial<SessionData>) | undefined
     let before = ''
@@ -160,12 +250,9 @@ export class RpcDispatcher {
     }
     let result: unknown
     try {
-      result = await entry.handler(params, { session, sessionId: data.sessionId, tabId: data.tabId, socket, signal: this.#env.signal })
+      result = await entry.handler(params, { session, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal })
     } catch (err) {
-      if (err instanceof SessionSocketError) return fail(err)
-      // Never leak a stack or internals to the client: the log has the details.
-      debug('method handler threw: %O', err)
-      return fail(new SessionSocketError('INTERNAL', 'internal error'))
+      return handlerFailed(err)
     }
     // The handler may have destroyed, reloaded or regenerated ctx.session; save what it is now.
     const after = session && sessions.current(session)
@@ -183,7 +270,7 @@ export class RpcDispatcher {
     } else if (after) {
       this.#touch(after)
     }
-    return { ok: true, r: result === undefined ? null : result }
+    return succeeded(result)
   }
 
   /**

@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryStore } from 'express-session'
 import { SessionSocketError } from '@session-socket/protocol'
+import { SqliteLinkStore } from '@session-socket/node/sqlite'
 import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
 import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
 import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
@@ -9,13 +14,23 @@ import { rawRegister } from './helpers/raw-client.js'
 
 let server: TestServer | undefined
 let proxy: CookieJarProxy | undefined
+const cleanups: Array<() => unknown> = []
 
 afterEach(async () => {
   closeAllClients()
   await proxy?.close()
   await server?.close()
   proxy = server = undefined
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
+
+async function until(condition: () => boolean, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
 
 async function start(options: TestServerOptions = {}): Promise<SessionSocket> {
   server = await startTestServer(options)
@@ -141,6 +156,26 @@ describe('rpc', () => {
     expect(((await (await fetch(`${proxy!.url}/whoami`)).json()) as { count: number }).count).toBe(100)
   })
 
+  it('should answer from memory a resend of a call whose handler answered at once (no session, no promise)', async () => {
+    let runs = 0
+    const tab = await start({
+      setup(ss) {
+        ss.method(
+          'pay.now',
+          (_params, ctx) => {
+            runs++
+            // The answer is recorded before it leaves, and is lost with the connection.
+            if (runs === 1) ctx.socket.conn.close()
+            return { paid: runs }
+          },
+          { session: false },
+        )
+      },
+    })
+    await expect(tab.call('pay.now')).resolves.toEqual({ paid: 1 })
+    expect(runs).toBe(1)
+  })
+
   it('should join a resend to the run still in progress', async () => {
     let runs = 0
     let finish: () => void = () => {}
@@ -222,5 +257,62 @@ describe('rpc', () => {
     } finally {
       raw.close()
     }
+  })
+})
+
+describe('ctx.callKey', () => {
+  it('should be tabId:callId, the same on a resend and different for another call', async () => {
+    const keys: string[] = []
+    server = await startTestServer({ setup: (ss) => ss.method('order.place', (_params, ctx) => keys.push(ctx.callKey), { session: false }) })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'key-tab' })
+    try {
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'order.place' })).toEqual({ ok: true, r: 1 })
+      // Answered from the recorded reply: the handler does not run again.
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'order.place' })).toEqual({ ok: true, r: 1 })
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c2', m: 'order.place' })).toEqual({ ok: true, r: 2 })
+      expect(keys).toEqual(['key-tab:c1', 'key-tab:c2'])
+    } finally {
+      raw.close()
+    }
+  })
+
+  it('should be the same when a new server on the same SQLite store runs a call again whose reply was never recorded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ss-call-key-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, 'links.db')
+    const sessionStore = new MemoryStore()
+    const keys: string[] = []
+    const orders = new Map<string, string>()
+    const method = (hang: boolean) => (ss: TestServer['ss']) =>
+      ss.method('order.place', (params: { sku: string }, ctx) => {
+        keys.push(ctx.callKey)
+        // The app's effect, idempotent by the key: a second run places nothing new.
+        if (!orders.has(ctx.callKey)) orders.set(ctx.callKey, params.sku)
+        // The first server dies after the effect, before its reply is recorded.
+        return hang ? new Promise(() => {}) : { orders: orders.size }
+      })
+    const first = new SqliteLinkStore({ path })
+    server = await startTestServer({ links: first, sessionStore, ss: { callLease: 300 }, setup: method(true) })
+    const port = server.port
+    proxy = await startCookieJarProxy(port)
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const placed = tab.call('order.place', { sku: 'A-1' })
+    await until(() => keys.length === 1)
+    await server.close()
+    await first.close()
+    // A restart on the same file: the claim of the dead server lapses after callLease, and the
+    // client's resend (same call id) runs the call again.
+    const second = new SqliteLinkStore({ path })
+    cleanups.push(() => second.close())
+    server = await startTestServer({ links: second, sessionStore, port, ss: { callLease: 300 }, setup: method(false) })
+    await expect(placed).resolves.toEqual({ orders: 1 })
+    expect(keys).toHaveLength(2)
+    expect(keys[1]).toBe(keys[0])
+    expect(keys[0]!.startsWith(`${tab.tabId}:`)).toBe(true)
+    // Another call, with the same params, is another key.
+    await expect(tab.call('order.place', { sku: 'A-1' })).resolves.toEqual({ orders: 2 })
+    expect(keys).toHaveLength(3)
+    expect(keys[2]).not.toBe(keys[0])
   })
 })

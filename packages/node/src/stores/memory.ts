@@ -1,4 +1,5 @@
 import { SessionSocketError, type CallReply } from '@session-socket/protocol'
+import { MemoryCallResults } from './memory-call-results.js'
 import { streamBase, type CallClaim, type EventQuota, type EventRead, type LinkRecord, type LinkStore, type RestoreCodeRecord, type StoredEvent, type TabSeen } from '../link-store.js'
 
 interface TabStream {
@@ -21,15 +22,21 @@ function remove(index: Map<string, Set<string>>, key: string, hash: string): voi
   if (set && set.size === 0) index.delete(key)
 }
 
-interface CallEntry {
-  reply: CallReply | null
-  expiresAt: number
+/** Options of {@link MemoryLinkStore}. */
+export interface MemoryLinkStoreOptions {
+  /**
+   * Most call replies kept for resends; past it the oldest are forgotten before their
+   * `resultTtl` (a resend of one of those runs the call again). The SQLite and Redis stores
+   * keep every reply for its TTL. @default 100000
+   */
+  maxResults?: number
 }
 
 /**
  * Keeps links in this process's memory: the default for one process and for tests.
  * Everything is lost when the process exits; use the SQLite or Redis store to keep
- * tabs identified across restarts.
+ * tabs identified across restarts. Call replies are kept for `resultTtl` but at most
+ * `maxResults` of them (100,000; the oldest go first), so a busy process stays bounded.
  *
  * @example
  * const ss = createSessionSocketServer(io, { session, store: new MemoryLinkStore() })
@@ -39,7 +46,7 @@ export class MemoryLinkStore implements LinkStore {
   readonly #bySession = new Map<string, Set<string>>()
   readonly #byUser = new Map<string, Set<string>>()
   readonly #codes = new Map<string, RestoreCodeRecord>()
-  readonly #calls = new Map<string, CallEntry>()
+  readonly #calls: MemoryCallResults
   readonly #tabsBySession = new Map<string, Map<string, number>>()
   readonly #streams = new Map<string, TabStream>()
 
@@ -130,21 +137,30 @@ export class MemoryLinkStore implements LinkStore {
     return record.expiresAt > now ? record : null
   }
 
+  constructor(options: MemoryLinkStoreOptions = {}) {
+    this.#calls = new MemoryCallResults(options.maxResults ?? 100_000)
+  }
+
   async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
-    const entry = this.#calls.get(key)
-    if (entry && entry.expiresAt > now) {
-      return entry.reply ? { state: 'done', reply: entry.reply } : { state: 'pending' }
-    }
-    this.#calls.set(key, { reply: null, expiresAt: now + ttlMs })
-    return { state: 'new' }
+    return this.#calls.claim(key, ttlMs, now)
+  }
+
+  /** `claimCall` without the promise: the RPC dispatcher's fast path. */
+  claimCallSync(key: string, ttlMs: number, now: number): CallClaim {
+    return this.#calls.claim(key, ttlMs, now)
   }
 
   async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
-    this.#calls.set(key, { reply, expiresAt: now + ttlMs })
+    this.#calls.finish(key, reply, ttlMs, now)
+  }
+
+  /** `finishCall` without the promise: the RPC dispatcher's fast path. */
+  finishCallSync(key: string, reply: CallReply, ttlMs: number, now: number): void {
+    this.#calls.finish(key, reply, ttlMs, now)
   }
 
   async releaseCall(key: string): Promise<void> {
-    this.#calls.delete(key)
+    this.#calls.release(key)
   }
 
   async recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
@@ -228,12 +244,7 @@ export class MemoryLinkStore implements LinkStore {
         count++
       }
     }
-    for (const [key, entry] of this.#calls) {
-      if (entry.expiresAt <= now) {
-        this.#calls.delete(key)
-        count++
-      }
-    }
+    count += this.#calls.sweep(now)
     return count
   }
 
