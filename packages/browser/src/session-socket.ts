@@ -299,7 +299,7 @@ export class SessionSocket<M extends object = MethodMap> {
     })
     const signal = options.signal
     if (call && signal) {
-      const onAbort = () => this.#outbox.settle(call!, undefined, new SessionSocketError('CANCELLED', 'the call was aborted'))
+      const onAbort = () => this.#outbox.settle(call!, new SessionSocketError('CANCELLED', 'the call was aborted'))
       // The listener goes when the call settles, however: a long-lived signal must not collect them.
       const off = () => signal.removeEventListener('abort', onAbort)
       signal.addEventListener('abort', onAbort)
@@ -548,18 +548,19 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {
       // An answer to an earlier send; one to a call no longer waiting is dropped by settle.
       if (call.attempt !== attempt) return
-      if (reply.ok) return this.#outbox.settle(call, reply.r)
+      if (reply.ok) return this.#outbox.settle(call, undefined, reply.r)
       const error = SessionSocketError.from(reply.e)
       if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED' || error.code === 'STORE_UNAVAILABLE') {
         // Same call id again later (a store outage is network trouble too): the server runs it
         // at most once. The call's own timeout bounds the retries.
         call.sent = false
         setTimeout(() => {
-          if (this.#outbox.has(call) && !call.sent && this.#state.status === 'ready') this.#send(call)
+          // Not if sent again since (a reconnect) or settled (timed out, cancelled).
+          if (call.attempt === attempt && this.#state.status === 'ready') this.#send(call)
         }, error.retryAfter ?? 500)
         return
       }
-      this.#outbox.settle(call, undefined, error)
+      this.#outbox.settle(call, error)
     })
   }
 

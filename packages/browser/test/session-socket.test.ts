@@ -124,6 +124,43 @@ describe('SessionSocket', () => {
     expect(Date.now() - started).toBeLessThan(1500)
   })
 
+  it('should refuse a call whose id is already waiting, and take the id again once it is answered', async () => {
+    const { proxy } = await start()
+    const tab = makeBrowser(proxy.url).open({ page: fakePage(), autoConnect: false })
+    const first = tab.call('log', 'first', { id: 'order-1' })
+    const twin = await rejection(tab.call('log', 'twin', { id: 'order-1' }))
+    expect(twin).toMatchObject({ code: 'BAD_REQUEST', message: 'a call with id order-1 is already waiting' })
+    tab.connect()
+    expect(await first).toBe('first')
+    // The server remembers the id: the same id again is answered with the first reply.
+    expect(await tab.call('log', 'again', { id: 'order-1' })).toBe('first')
+    expect(received).toEqual(['first'])
+  })
+
+  it('should not send again a call that timed out while it waited to retry', async () => {
+    received = []
+    let release: () => void = () => {}
+    server = await startTestServer({
+      ss: { maxInFlight: 1 },
+      setup: (ss) => {
+        ss.method('hold', () => new Promise<void>((resolve) => (release = resolve)), { session: false })
+        ss.method('log', (params: unknown) => void received.push(params), { session: false })
+      },
+    })
+    const tab = makeBrowser(server.url).open({ page: fakePage() })
+    await waitForStatus(tab)
+    const held = tab.call('hold')
+    await sleep(20)
+    // Answered RATE_LIMITED (retryAfter 100 ms); it times out before its retry.
+    expect((await rejection(tab.call('log', 'late', { timeout: 40 }))).code).toBe('TIMEOUT')
+    release()
+    await held
+    await sleep(250)
+    expect(received).toEqual([])
+    await tab.call('log', 'next')
+    expect(received).toEqual(['next'])
+  })
+
   it('should count the call timeout from call(), time spent queued included', async () => {
     const { proxy } = await start()
     const tab = makeBrowser(proxy.url).open({ page: fakePage(), autoConnect: false, callTimeout: 50 })
