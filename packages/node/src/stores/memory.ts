@@ -25,9 +25,10 @@ function remove(index: Map<string, Set<string>>, key: string, hash: string): voi
 /** Options of {@link MemoryLinkStore}. */
 export interface MemoryLinkStoreOptions {
   /**
-   * Most call replies kept for resends; past it the oldest are forgotten before their
-   * `resultTtl` (a resend of one of those runs the call again). The SQLite and Redis stores
-   * keep every reply for its TTL. @default 100000
+   * Call replies kept for resends, for `resultTtl` each: the latest `maxResults` are always
+   * kept, older ones may be forgotten early (a resend of one of those runs the call again), and
+   * at most twice as many are in memory. The SQLite and Redis stores keep every reply for its
+   * TTL. @default 100000
    */
   maxResults?: number
 }
@@ -35,8 +36,8 @@ export interface MemoryLinkStoreOptions {
 /**
  * Keeps links in this process's memory: the default for one process and for tests.
  * Everything is lost when the process exits; use the SQLite or Redis store to keep
- * tabs identified across restarts. Call replies are kept for `resultTtl` but at most
- * `maxResults` of them (100,000; the oldest go first), so a busy process stays bounded.
+ * tabs identified across restarts. Call replies are kept for `resultTtl`, but only the latest
+ * `maxResults` (100,000) surely: a busy process stays bounded.
  *
  * @example
  * const ss = createSessionSocketServer(io, { session, store: new MemoryLinkStore() })

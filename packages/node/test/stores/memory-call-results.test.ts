@@ -7,57 +7,76 @@ const reply = (r: unknown): CallReply => ({ ok: true, r })
 const MINUTE = 60_000
 
 describe('MemoryCallResults', () => {
-  it('should forget a reply at its expiry as new calls come, without a sweep', () => {
-    const results = new MemoryCallResults(100)
-    results.claim('a', MINUTE, 0)
-    results.finish('a', reply(1), 1000, 10)
-    results.claim('b', MINUTE, 500)
-    results.finish('b', reply(2), 1000, 600)
-    expect(results.claim('a', MINUTE, 900)).toEqual({ state: 'done', reply: reply(1) })
-    // A later call at 1,100 ms pops a (expired at 1,010), not b (1,600).
-    expect(results.claim('c', MINUTE, 1100)).toEqual({ state: 'new' })
-    expect(results.sweep(1100)).toBe(0)
-    expect(results.claim('b', MINUTE, 1100)).toEqual({ state: 'done', reply: reply(2) })
-  })
-
-  it('should keep at most maxResults replies, forgetting the oldest first', () => {
+  it('should keep the latest maxResults replies, and at most twice as many', () => {
     const results = new MemoryCallResults(3)
-    for (const key of ['a', 'b', 'c', 'd', 'e']) {
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+    for (const key of keys) {
       expect(results.claim(key, MINUTE, 0)).toEqual({ state: 'new' })
       results.finish(key, reply(key), 10 * MINUTE, 0)
     }
-    expect(results.claim('c', MINUTE, 1)).toEqual({ state: 'done', reply: reply('c') })
-    expect(results.claim('e', MINUTE, 1)).toEqual({ state: 'done', reply: reply('e') })
-    // a and b went early: a resend of them would run again.
-    expect(results.claim('a', MINUTE, 1)).toEqual({ state: 'new' })
-    expect(results.claim('b', MINUTE, 1)).toEqual({ state: 'new' })
+    for (const key of ['g', 'f', 'e', 'd']) expect(results.claim(key, MINUTE, 1)).toEqual({ state: 'done', reply: reply(key) })
+    // a, b and c went before their TTL: a resend of one of them runs again.
+    expect(results.claim('c', MINUTE, 2)).toEqual({ state: 'new' })
+    expect(results.claim('a', MINUTE, 2)).toEqual({ state: 'new' })
   })
 
-  it('should not let the old queue place of a key claimed again drop its new claim', () => {
+  it('should drop the older generation without a sweep once all of it has expired', () => {
+    const results = new MemoryCallResults(2)
+    results.finish('a', reply('a'), 1000, 0)
+    results.finish('b', reply('b'), 1000, 0)
+    results.finish('c', reply('c'), 10_000, 0)
+    expect(results.claim('a', MINUTE, 500)).toEqual({ state: 'done', reply: reply('a') })
+    expect(results.claim('x', MINUTE, 2000)).toEqual({ state: 'new' })
+    // a and b are gone already: the sweep finds nothing expired to delete.
+    expect(results.sweep(2000)).toBe(0)
+    expect(results.claim('c', MINUTE, 2000)).toEqual({ state: 'done', reply: reply('c') })
+  })
+
+  it('should treat an expired reply as new, and sweep it', () => {
+    const results = new MemoryCallResults(100)
+    results.finish('old', reply(1), 1000, 0)
+    results.finish('live', reply(2), MINUTE, 0)
+    expect(results.sweep(1000)).toBe(1)
+    expect(results.claim('old', MINUTE, 1000)).toEqual({ state: 'new' })
+    expect(results.claim('live', MINUTE, 1000)).toEqual({ state: 'done', reply: reply(2) })
+  })
+
+  it('should answer the reply of a call whose claim moved to the older generation while it ran', () => {
+    const results = new MemoryCallResults(2)
+    expect(results.claim('slow', MINUTE, 0)).toEqual({ state: 'new' })
+    results.claim('b', MINUTE, 1)
+    results.claim('c', MINUTE, 2)
+    expect(results.claim('slow', MINUTE, 3)).toEqual({ state: 'pending' })
+    results.finish('slow', reply('done at last'), MINUTE, 4)
+    expect(results.claim('slow', MINUTE, 5)).toEqual({ state: 'done', reply: reply('done at last') })
+    results.release('slow')
+    expect(results.claim('slow', MINUTE, 6)).toEqual({ state: 'new' })
+  })
+
+  it('should not let an old entry of a key claimed again shadow its new claim', () => {
     const results = new MemoryCallResults(100)
     results.claim('k', MINUTE, 0)
     results.finish('k', reply('first'), 1000, 0)
     // Expired, claimed again (a resend after the TTL runs the call again), still running.
     expect(results.claim('k', MINUTE, 2000)).toEqual({ state: 'new' })
-    expect(results.claim('other', MINUTE, 2001)).toEqual({ state: 'new' })
     expect(results.claim('k', MINUTE, 2002)).toEqual({ state: 'pending' })
     results.finish('k', reply('second'), 1000, 2003)
     expect(results.claim('k', MINUTE, 2500)).toEqual({ state: 'done', reply: reply('second') })
   })
 
-  it('should stay correct across many calls (its queue is compacted as it goes)', () => {
+  it('should stay bounded and correct across many calls', () => {
     const results = new MemoryCallResults(1000)
     for (let i = 0; i < 20_000; i++) {
       results.claim(`k${i}`, MINUTE, i)
       results.finish(`k${i}`, reply(i), 5000, i)
     }
-    // Replies live 5 s and at most 1,000 are kept: the last 1,000.
-    expect(results.claim('k18999', MINUTE, 20_000)).toEqual({ state: 'new' })
-    expect(results.claim('k19000', MINUTE, 20_000)).toEqual({ state: 'done', reply: reply(19_000) })
     expect(results.claim('k19999', MINUTE, 20_000)).toEqual({ state: 'done', reply: reply(19_999) })
-    // Nothing else is left behind: at 30 s the 1,000 replies are expired, the new claim is not.
+    expect(results.claim('k18000', MINUTE, 20_000)).toEqual({ state: 'done', reply: reply(18_000) })
+    expect(results.claim('k17999', MINUTE, 20_000)).toEqual({ state: 'new' })
+    // That claim filled the current generation: the older went, the 1,000 latest stay (expired
+    // by 30 s), with the claim in a new one.
     expect(results.sweep(30_000)).toBe(1000)
-    expect(results.claim('k18999', MINUTE, 30_000)).toEqual({ state: 'pending' })
+    expect(results.claim('k17999', MINUTE, 30_000)).toEqual({ state: 'pending' })
   })
 
   it('should refuse a maxResults that is not a positive integer', () => {
@@ -73,8 +92,8 @@ describe('MemoryLinkStore call results', () => {
     expect(await store.claimCall('k1', MINUTE, 1)).toEqual({ state: 'pending' })
     store.finishCallSync('k1', reply(1), MINUTE, 2)
     expect(await store.claimCall('k1', MINUTE, 3)).toEqual({ state: 'done', reply: reply(1) })
-    await store.finishCall('k2', reply(2), MINUTE, 4)
-    await store.finishCall('k3', reply(3), MINUTE, 5)
+    // maxResults 2: k1 stays until two generations of two came after it.
+    for (const key of ['k2', 'k3', 'k4', 'k5']) await store.finishCall(key, reply(key), MINUTE, 4)
     expect(store.claimCallSync('k1', MINUTE, 6)).toEqual({ state: 'new' })
   })
 })
