@@ -33,11 +33,42 @@ export interface ServerConfig {
   backlog?: number
   /** Set up, then listen only on `{ cmd: 'listen' }` (a warm restart). */
   standby?: boolean
-  /** Chaos: `log.append` writes its params.id to the bench_log table of links.db. */
+  /**
+   * Chaos: `log.append` runs one SQLite transaction in links.db (see benchLog): a row per
+   * execution in bench_log, and the method's effect, a row in bench_ledger.
+   */
   log?: boolean
 }
 
 const config = JSON.parse(process.env.BENCH_SERVER ?? '{}') as ServerConfig
+
+type Database = import('better-sqlite3').Database
+
+/**
+ * The chaos method's body, one SQLite transaction per execution:
+ * - bench_log gets a row per execution (call id, process, time): how often the handler ran;
+ * - the effect, a row in bench_ledger, stands for one an app cannot repeat (a payment, a stock
+ *   decrement). With a call key (the SDK's ctx.callKey, the same on every resend) it is made
+ *   idempotent as an app would: `INSERT … ON CONFLICT (call_key) DO NOTHING` into bench_effect,
+ *   and the ledger row only if that inserted. Without one (plain Socket.IO has no key) every
+ *   execution applies it.
+ * The harness reads both tables from outside the server after the run.
+ */
+function benchLog(db: Database): (callId: string, callKey: string | undefined) => void {
+  db.pragma('journal_mode = WAL')
+  db.exec(`CREATE TABLE IF NOT EXISTS bench_log (call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS bench_effect (call_key TEXT PRIMARY KEY, call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS bench_ledger (call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL)`)
+  const logRun = db.prepare('INSERT INTO bench_log (call_id, pid, at) VALUES (?, ?, ?)')
+  const claimEffect = db.prepare('INSERT INTO bench_effect (call_key, call_id, pid, at) VALUES (?, ?, ?, ?) ON CONFLICT (call_key) DO NOTHING')
+  const applyEffect = db.prepare('INSERT INTO bench_ledger (call_id, pid, at) VALUES (?, ?, ?)')
+  const run = db.transaction((callId: string, callKey: string | undefined) => {
+    const at = Date.now()
+    logRun.run(callId, process.pid, at)
+    if (callKey === undefined || claimEffect.run(callKey, callId, process.pid, at).changes === 1) applyEffect.run(callId, process.pid, at)
+  })
+  return (callId, callKey) => void run(callId, callKey)
+}
 const cpuAtStart = process.cpuUsage()
 const closers: Array<() => Promise<void> | void> = []
 
@@ -121,14 +152,11 @@ async function main(): Promise<void> {
         req.session.save((saveErr: unknown) => next(saveErr))
       })
     })
-    let insertLog: ((id: string) => void) | undefined
+    let insertLog: ((callId: string, callKey: undefined) => void) | undefined
     if (config.log) {
       const { default: Database } = await import('better-sqlite3')
       const db = new Database(path.join(config.dataDir!, 'links.db'), { timeout: 2000 })
-      db.pragma('journal_mode = WAL')
-      db.exec('CREATE TABLE IF NOT EXISTS bench_log (call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL)')
-      const insert = db.prepare('INSERT INTO bench_log (call_id, pid, at) VALUES (?, ?, ?)')
-      insertLog = (id) => void insert.run(id, process.pid, Date.now())
+      insertLog = benchLog(db)
       closers.push(() => void db.close())
     }
     io.on('connection', (socket) => {
@@ -139,7 +167,8 @@ async function main(): Promise<void> {
           if (typeof ack !== 'function') return
           req.session.reload((err: unknown) => {
             if (err) return ack({ error: 'reload failed' })
-            log(params.id)
+            // No call key: socket.io-client's retries of the same packet apply the effect again.
+            log(params.id, undefined)
             ack({ id: params.id })
           })
         })
@@ -158,7 +187,7 @@ async function main(): Promise<void> {
   } else {
     const { createSessionSocketServer, MemoryLinkStore } = await importDist<typeof NodePkg>('node')
     let links: NodePkg.LinkStore
-    let insertLog: ((id: string) => void) | undefined
+    let insertLog: ((callId: string, callKey: string) => void) | undefined
     if (config.store === 'memory') {
       links = new MemoryLinkStore()
     } else if (config.store === 'redis') {
@@ -169,13 +198,8 @@ async function main(): Promise<void> {
       const { default: Database } = await import('better-sqlite3')
       const db = new Database(path.join(config.dataDir!, 'links.db'), { timeout: 2000 })
       closers.push(() => void db.close())
-      if (config.log) {
-        // The durable log: one row per execution, in the same file as the call results.
-        db.pragma('journal_mode = WAL')
-        db.exec('CREATE TABLE IF NOT EXISTS bench_log (call_id TEXT NOT NULL, pid INTEGER NOT NULL, at INTEGER NOT NULL)')
-        const insert = db.prepare('INSERT INTO bench_log (call_id, pid, at) VALUES (?, ?, ?)')
-        insertLog = (id) => void insert.run(id, process.pid, Date.now())
-      }
+      // In the same file as the call results.
+      if (config.log) insertLog = benchLog(db)
       const store = new SqliteLinkStore({ database: db, sweepIntervalMs: 0 })
       if (config.log) {
         const finish = store.finishCall.bind(store)
@@ -208,7 +232,7 @@ async function main(): Promise<void> {
     if (insertLog) {
       const log = insertLog
       ss.method('log.append', (params: { id: string }, ctx) => {
-        log(params.id)
+        log(params.id, ctx.callKey)
         window.effects++
         openByTab.set(ctx.tabId, (openByTab.get(ctx.tabId) ?? 0) + 1)
         windowChange(+1)

@@ -1,9 +1,12 @@
 /**
  * Figure 6: chaos. Three tabs (three browsers) make calls while the network between them and
- * the server is cut and the server is SIGKILLed. Every call appends its id to a durable log (a
- * SQLite table written by the handler), read from outside the server after the run: an id
- * logged twice ran twice; a call never answered is lost. SqliteLinkStore and connect-sqlite3
- * keep links, call results and sessions across the kills.
+ * the server is cut and the server is SIGKILLed. Every execution of the method commits one
+ * SQLite transaction (bench/server.ts benchLog): a row in an execution log, and the method's
+ * effect, a ledger row, made idempotent with ctx.callKey on the SDK side (plain Socket.IO has no
+ * key). Both tables are read from outside the server after the run: an id logged twice means
+ * the handler ran twice; an id with two ledger rows means the effect was applied twice; a call
+ * never answered is lost. SqliteLinkStore and connect-sqlite3 keep links, call results and
+ * sessions across the kills.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -38,11 +41,17 @@ export interface ChaosSample {
   /** Calls whose promise rejected or never settled. */
   lost: number
   errors: Record<string, number>
-  /** Ids in the log more than once. */
+  /** Ids whose handler ran (its transaction committed) more than once. */
   executedTwice: number
+  /** Ids whose effect was applied more than once (ledger rows). */
+  effectTwice: number
   /** Answered ok but absent from the log (must be 0). */
   answeredNotLogged: number
+  /** Answered ok but their effect never applied (must be 0). */
+  answeredNoEffect: number
   executions: number
+  /** Ledger rows: effects applied. */
+  effects: number
   cuts: number
   kills: number
   seconds: number
@@ -147,13 +156,21 @@ async function run(side: Side, mode: BenchMode, total: number, cuts: number, kil
         const db = new Database(path.join(dataDir, 'links.db'), { readonly: true })
         let executedTwice = 0
         let executions = 0
+        let effectTwice = 0
+        let effects = 0
         const logged = new Set<string>()
+        const applied = new Set<string>()
         const duplicateToKillMs: number[] = []
         try {
           for (const row of db.prepare('SELECT call_id, COUNT(*) AS n FROM bench_log GROUP BY call_id').all() as Array<{ call_id: string; n: number }>) {
             executions += row.n
             logged.add(row.call_id)
             if (row.n > 1) executedTwice++
+          }
+          for (const row of db.prepare('SELECT call_id, COUNT(*) AS n FROM bench_ledger GROUP BY call_id').all() as Array<{ call_id: string; n: number }>) {
+            effects += row.n
+            applied.add(row.call_id)
+            if (row.n > 1) effectTwice++
           }
           // Forensics: was each second run preceded by a SIGKILL of the server that ran it first?
           const runs = db.prepare('SELECT call_id, pid, at FROM bench_log WHERE call_id IN (SELECT call_id FROM bench_log GROUP BY call_id HAVING COUNT(*) > 1) ORDER BY call_id, at').all() as Array<{ call_id: string; pid: number; at: number }>
@@ -167,15 +184,22 @@ async function run(side: Side, mode: BenchMode, total: number, cuts: number, kil
           db.close()
         }
         let answeredNotLogged = 0
-        for (const id of answeredIds) if (!logged.has(id)) answeredNotLogged++
+        let answeredNoEffect = 0
+        for (const id of answeredIds) {
+          if (!logged.has(id)) answeredNotLogged++
+          if (!applied.has(id)) answeredNoEffect++
+        }
         const sample: ChaosSample = {
           calls,
           answered,
           lost: calls - answered,
           errors,
           executedTwice,
+          effectTwice,
           answeredNotLogged,
+          answeredNoEffect,
           executions,
+          effects,
           cuts: events.slice(0, done).filter((e) => e === 'cut').length,
           kills: events.slice(0, done).filter((e) => e === 'kill').length,
           seconds,
@@ -216,21 +240,23 @@ export async function chaos(mode: BenchMode): Promise<FigureResult> {
     plain.push(await run('plain', mode, total, cuts, kills, deadlineMs))
   }
   const sum = (xs: ChaosSample[], pick: (x: ChaosSample) => number) => xs.reduce((a, x) => a + pick(x), 0)
-  const counts = (xs: ChaosSample[]) => xs.map((x) => `${x.lost}/${x.executedTwice}`).join(', ')
+  const counts = (xs: ChaosSample[]) => xs.map((x) => `${x.lost}/${x.executedTwice}/${x.effectTwice}`).join(', ')
+  const totals = (xs: ChaosSample[]) =>
+    [sum(xs, (x) => x.calls), sum(xs, (x) => x.answered), sum(xs, (x) => x.lost), sum(xs, (x) => x.executedTwice), sum(xs, (x) => x.effectTwice), sum(xs, (x) => x.answeredNotLogged + x.answeredNoEffect)].join(', ')
   const rows: Row[] = [
     {
       figure: FIGURE,
-      name: `${TABS} tabs, ${total} calls, ${cuts} cuts + ${kills} SIGKILLs, per run: lost / executed twice`,
+      name: `${TABS} tabs, ${total} calls, ${cuts} cuts + ${kills} SIGKILLs, per run: lost / handler ran twice / effect applied twice (SDK: effect keyed by ctx.callKey; plain: no key)`,
       ss: counts(ss),
       plain: counts(plain),
-      target: '0 / 0',
-      pass: ss.every((x) => x.lost === 0 && x.executedTwice === 0 && x.answeredNotLogged === 0),
+      target: '0 lost, 0 effects twice',
+      pass: ss.every((x) => x.lost === 0 && x.effectTwice === 0 && x.answeredNotLogged === 0 && x.answeredNoEffect === 0),
     },
     {
       figure: FIGURE,
-      name: `totals over ${mode.reps} runs: calls, lost, executed twice, answered but not executed`,
-      ss: `${sum(ss, (x) => x.calls)}, ${sum(ss, (x) => x.lost)}, ${sum(ss, (x) => x.executedTwice)}, ${sum(ss, (x) => x.answeredNotLogged)}`,
-      plain: `${sum(plain, (x) => x.calls)}, ${sum(plain, (x) => x.lost)}, ${sum(plain, (x) => x.executedTwice)}, ${sum(plain, (x) => x.answeredNotLogged)}`,
+      name: `totals over ${mode.reps} runs: calls, answered, lost, handler ran twice, effect applied twice, answered but not run or not applied`,
+      ss: totals(ss),
+      plain: totals(plain),
     },
     {
       figure: FIGURE,
@@ -251,6 +277,7 @@ export async function chaos(mode: BenchMode): Promise<FigureResult> {
     notes: [
       `Chaos: ${TABS} tabs (3 browsers), ${WINDOW} calls in flight each, through a TCP proxy that is cut ${cuts} times (all connections destroyed, new ones refused for 0.1–1 s) while the server is SIGKILLed ${kills} times and restarted on the same port; events spread evenly over the calls. SqliteLinkStore on a file (call results and the bench_log table in it), connect-sqlite3 sessions; session-using method (reload/save). SDK: default backoff, callTimeout ${deadlineMs / 1000} s, callLease ${CALL_LEASE} ms (the default 60 s would hold a call killed mid-run IN_PROGRESS for a minute). Plain: socket.io-client's own at-least-once (ackTimeout 5000 ms, retries 20) on emitWithAck, no server-side dedup. ${mode.reps} runs per side.`,
       `Chaos errors: SDK ${errorText(ss)}; plain ${errorText(plain)}.`,
+      `Handler ran twice: an id with two committed executions in bench_log (an execution killed before its transaction committed leaves no trace, and no effect). Effect applied twice: an id with two rows in bench_ledger; the SDK's method inserts the ledger row only if INSERT … ON CONFLICT (call_key) DO NOTHING into bench_effect, keyed by ctx.callKey, inserted in the same transaction, so a second run of the same call applies nothing; plain Socket.IO has no call key, so each run of its handler (socket.io-client's retries of the same packet) applies the effect. The counts are read from the SQLite file after the run, outside the server.`,
       `Duplicate window (SDK): the only way a call runs twice is a SIGKILL after its handler's effect and before its reply is recorded (finishCall). Measured in the server: that window is open ${fmt(share, 3)} % of its life, i.e. ${fmt(perKill, 4)} expected duplicates per SIGKILL at a random instant (the kills here are not random: they fire as calls complete, while the server is busy). Each SDK duplicate's first run was in the server then SIGKILLed, this many ms before the kill: ${ss.flatMap((x) => x.duplicateToKillMs.map((d) => d.toFixed(0))).join(', ') || 'none'}; plain: ${plain.flatMap((x) => x.duplicateToKillMs.map((d) => (Number.isFinite(d) ? d.toFixed(0) : 'not killed'))).join(', ') || 'none'}.`,
     ],
     raw: { ss, plain },
