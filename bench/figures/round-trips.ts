@@ -4,7 +4,6 @@
  * cookies in a per-browser jar; session-socket also keeps its token between the two connects.
  */
 import { startTcpProxy, type TcpProxy } from '../../e2e/helpers/tcp-proxy.js'
-import { startNoDelayProxy } from '../lib/no-delay-proxy.js'
 import { memoryTokenStorage, openTab, type Side } from '../lib/clients.js'
 import { CookieJar } from '../lib/jar.js'
 import { withChildren } from '../lib/processes.js'
@@ -47,19 +46,14 @@ export async function roundTrips(mode: BenchMode): Promise<FigureResult> {
     own(ssNoSave.child)
     const proxies: TcpProxy[] = []
     try {
-      const plainProxy = await startNoDelayProxy(plain.port, { delayMs: DELAY_MS })
+      const plainProxy = await startTcpProxy(plain.port, { delayMs: DELAY_MS })
       proxies.push(plainProxy)
-      const ssProxy = await startNoDelayProxy(ss.port, { delayMs: DELAY_MS })
+      const ssProxy = await startTcpProxy(ss.port, { delayMs: DELAY_MS })
       proxies.push(ssProxy)
-      const noSaveProxy = await startNoDelayProxy(ssNoSave.port, { delayMs: DELAY_MS })
+      const noSaveProxy = await startTcpProxy(ssNoSave.port, { delayMs: DELAY_MS })
       proxies.push(noSaveProxy)
-      // The e2e proxy as it is (Nagle on), to show what it does to the figure.
-      const plainNagle = await startTcpProxy(plain.port, { delayMs: DELAY_MS })
-      proxies.push(plainNagle)
-      const ssNagle = await startTcpProxy(ss.port, { delayMs: DELAY_MS })
-      proxies.push(ssNagle)
 
-      const s = { plainFirst: [] as Sample[], plainAgain: [] as Sample[], ssFirst: [] as Sample[], ssAgain: [] as Sample[], ssNoSaveFirst: [] as Sample[], plainNagle: [] as Sample[], ssNagle: [] as Sample[] }
+      const s = { plainFirst: [] as Sample[], plainAgain: [] as Sample[], ssFirst: [] as Sample[], ssAgain: [] as Sample[], ssNoSaveFirst: [] as Sample[] }
       // One warm-up of each, not counted (first connections pay for JIT and lazy module loads).
       await timeToReady('plain', plainProxy, new CookieJar(), memoryTokenStorage())
       await timeToReady('ss', ssProxy, new CookieJar(), memoryTokenStorage())
@@ -72,8 +66,6 @@ export async function roundTrips(mode: BenchMode): Promise<FigureResult> {
         s.ssFirst.push(await timeToReady('ss', ssProxy, jar, tokens))
         s.ssAgain.push(await timeToReady('ss', ssProxy, jar, tokens))
         s.ssNoSaveFirst.push(await timeToReady('ss', noSaveProxy, new CookieJar(), memoryTokenStorage()))
-        s.plainNagle.push(await timeToReady('plain', plainNagle, plainJar, memoryTokenStorage()))
-        s.ssNagle.push(await timeToReady('ss', ssNagle, jar, tokens))
       }
       const ms = (xs: Sample[]) => xs.map((x) => x.ms)
       const flights = (xs: Sample[]) => summarize(xs.map((x) => x.flights))
@@ -93,12 +85,11 @@ export async function roundTrips(mode: BenchMode): Promise<FigureResult> {
           row('first connect (no cookie, no token)', s.ssFirst, s.plainFirst, '<= 1.05'),
           row('reconnect (cookie + token / cookie)', s.ssAgain, s.plainAgain, '<= 1.05'),
           row('first connect, saveUninitialized: false', s.ssNoSaveFirst, s.plainFirst),
-          row('reconnect, through e2e/helpers/tcp-proxy.ts as is (Nagle on)', s.ssNagle, s.plainNagle),
         ],
         notes: [
           `Round trips: TCP proxy (e2e/helpers/tcp-proxy.ts) adding ${DELAY_MS} ms each way; RT = client→server flights counted by the proxy. ${reps} interleaved repetitions after one warm-up; ratio = pairwise medians.`,
           'Both sides: WebSocket transport, a per-browser cookie jar (bench/lib/jar.ts). SDK: createSessionSocket → ready; plain: io() → connect. "reconnect" opens a new tab of the same browser (cookie; the SDK also has its token).',
-          'The proxy: e2e/helpers/tcp-proxy.ts with TCP_NODELAY set on its sockets (bench/lib/no-delay-proxy.ts). As is, the helper leaves Nagle on: the SDK\'s second frame (ss:registered right behind the CONNECT reply) then waits for the client\'s delayed ACK, about +40 ms that a real path does not add (last row).',
+          'The proxy sets TCP_NODELAY on both legs, as ws and Chromium do: with Nagle on, the SDK\'s second frame (ss:registered right behind the CONNECT reply) waited for the client\'s delayed ACK, +40 ms that a real path does not add.',
           'saveUninitialized: false: express-session sets no cookie on the handshake of an unmodified new session, so the SDK restores it with one POST /restore (README caveat); the plain recipe then has no cookie at all.',
         ],
         raw: s,
