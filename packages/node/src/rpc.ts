@@ -112,6 +112,15 @@ function handlerFailed(err: unknown): CallReply {
   return fail(new SessionSocketError('INTERNAL', 'internal error'))
 }
 
+/**
+ * An answer given before the handler ran (its session could not be loaded, or is gone): there
+ * is nothing to remember, and the claim is released, so that a resend of the call runs it.
+ * Recorded, a STORE_UNAVAILABLE would have answered every resend until the call timed out.
+ */
+class NotRun {
+  constructor(readonly reply: CallReply) {}
+}
+
 const IN_PROGRESS: CallReply = fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
 
 /**
@@ -188,7 +197,12 @@ export class RpcDispatcher {
     return reply instanceof Promise ? reply.then((value) => this.#finishSync(results, key, value)) : this.#finishSync(results, key, reply)
   }
 
-  #finishSync(results: SyncCallResults, key: string, reply: CallReply): CallReply {
+  #finishSync(results: SyncCallResults, key: string, reply: CallReply | NotRun): CallReply {
+    if (reply instanceof NotRun) {
+      // The memory store releases at once (its async methods do their work before they return).
+      this.#env.links.releaseCall(key).catch((err: unknown) => debug('could not release %s: %s', key, (err as Error).message))
+      return reply.reply
+    }
     try {
       results.finishCallSync(key, reply, this.#env.resultTtl, this.#env.now())
     } catch (err) {
@@ -211,16 +225,20 @@ export class RpcDispatcher {
     if (claim.state === 'pending') return IN_PROGRESS
     const reply = await this.#execute(socket, data, key, entry, params)
     try {
+      if (reply instanceof NotRun) {
+        await links.releaseCall(key)
+        return reply.reply
+      }
       await links.finishCall(key, reply, resultTtl, now())
     } catch (err) {
-      debug('could not remember reply of %s: %s', key, (err as Error).message)
+      debug('could not remember or release %s: %s', key, (err as Error).message)
     }
-    return reply
+    return reply instanceof NotRun ? reply.reply : reply
   }
 
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
-  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
-    if (entry.options.session) return this.#serialised(data.sessionId, () => this.#run(socket, data, key, entry, params))
+  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun> {
+    if (entry.options.session) return this.#serialised(data.sessionId, () => this.#runWithSession(socket, data, key, entry, params))
     let result: unknown
     try {
       result = entry.handler(params, { session: undefined, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal })
@@ -231,22 +249,21 @@ export class RpcDispatcher {
     return isThenable(result) ? Promise.resolve(result).then(succeeded, handlerFailed) : succeeded(result)
   }
 
-  async #run(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply> {
+  /** Loads the session, runs the handler, saves the session if the handler changed it. */
+  async #runWithSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply | NotRun> {
     const { sessions } = this.#env
-    let session: (Session & Partial<SessionData>) | undefined
-    let before = ''
+    let session: Session & Partial<SessionData>
+    let before: string
     try {
-      if (entry.options.session) {
-        const loaded = await sessions.load(data.sessionId)
-        if (!loaded) {
-          this.#env.onSessionGone(data.sessionId)
-          return fail(new SessionSocketError('SESSION_ENDED', 'the session has ended'))
-        }
-        session = loaded
-        before = sessionFingerprint(loaded)
+      const loaded = await sessions.load(data.sessionId)
+      if (!loaded) {
+        this.#env.onSessionGone(data.sessionId)
+        return new NotRun(fail(new SessionSocketError('SESSION_ENDED', 'the session has ended')))
       }
+      session = loaded
+      before = sessionFingerprint(loaded)
     } catch (err) {
-      return fail(SessionSocketError.from(err))
+      return new NotRun(fail(SessionSocketError.from(err)))
     }
     let result: unknown
     try {
@@ -255,7 +272,7 @@ export class RpcDispatcher {
       return handlerFailed(err)
     }
     // The handler may have destroyed, reloaded or regenerated ctx.session; save what it is now.
-    const after = session && sessions.current(session)
+    const after = sessions.current(session)
     if (after && (after !== session || sessionFingerprint(after) !== before)) {
       try {
         // As express-session does at the end of a request: a changed session is also a used one.

@@ -197,6 +197,30 @@ describe('rpc', () => {
     expect(runs).toBe(1)
   })
 
+  it.each([
+    ['memory', () => new MemoryLinkStore()],
+    ['SQLite', () => new SqliteLinkStore({ path: ':memory:' })],
+  ])('should run a call once the session store is back, when loading its session failed (nothing was run, so nothing is remembered; %s link store)', async (_name, makeLinks) => {
+    const links = makeLinks()
+    cleanups.push(() => links.close())
+    const sessionStore = new MemoryStore()
+    const get = sessionStore.get.bind(sessionStore)
+    let failures = 0
+    sessionStore.get = (sid, callback) => {
+      if (failures === 0) return get(sid, callback)
+      failures--
+      callback(new Error('connection reset'))
+    }
+    server = await startTestServer({ sessionStore, links })
+    proxy = await startCookieJarProxy(server.port)
+    const tab = makeBrowser(proxy.url).open({ callTimeout: 8_000 })
+    await waitForStatus(tab)
+    failures = 1
+    // STORE_UNAVAILABLE (retryAfter 1 s), then the same call id again: it must run now.
+    await expect(tab.call('counter.increment')).resolves.toEqual({ count: 1 })
+    expect(failures).toBe(0)
+  })
+
   it('should fail with SESSION_ENDED and end the tab when the session expired in the store', async () => {
     const tab = await start()
     const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
