@@ -12,9 +12,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import type { TcpProxy } from '../../e2e/helpers/tcp-proxy.js'
+import { startTcpProxy, type TcpProxy } from '../../e2e/helpers/tcp-proxy.js'
 import { openTab, type Side, type Tab } from '../lib/clients.js'
-import { startNoDelayProxy } from '../lib/no-delay-proxy.js'
 import { withChildren, type Child } from '../lib/processes.js'
 import type { BenchMode, FigureResult, Row } from '../lib/report.js'
 import { startServer, type RunningServer } from '../lib/servers.js'
@@ -90,7 +89,7 @@ async function run(side: Side, mode: BenchMode, total: number, cuts: number, kil
       let proxy: TcpProxy | undefined
       const tabs: Tab[] = []
       try {
-        proxy = await startNoDelayProxy(server.port, { delayMs: 0 })
+        proxy = await startTcpProxy(server.port, { delayMs: 0 })
         for (let i = 0; i < TABS; i++) {
           const tab = openTab(side, proxy.url, {
             backoff: 'native',
