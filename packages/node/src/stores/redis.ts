@@ -205,23 +205,12 @@ end
 return out
 `)
 
-// KEYS: user set. ARGV: link prefix, userId. Returns how many entries went.
-const PRUNE_USER = script(`
+// KEYS: a session or user set. ARGV: link prefix, the set's session or user id, the link field
+// naming it ('s' or 'u'). Drops entries whose link is gone or names another; returns how many.
+const PRUNE_SET = script(`
 local n = 0
 for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('HGET', ARGV[1] .. hash, 'u') ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], hash)
-    n = n + 1
-  end
-end
-return n
-`)
-
-// KEYS: session set. ARGV: link prefix, sessionId. Returns how many entries went.
-const PRUNE_SESSION = script(`
-local n = 0
-for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('HGET', ARGV[1] .. hash, 's') ~= ARGV[2] then
+  if redis.call('HGET', ARGV[1] .. hash, ARGV[3]) ~= ARGV[2] then
     redis.call('SREM', KEYS[1], hash)
     n = n + 1
   end
@@ -615,14 +604,14 @@ export class RedisLinkStore implements LinkStore {
   async sweep(_now: number): Promise<number> {
     if (this.#closed) return 0
     let count = 0
-    for (const [setPrefix, prune] of [[this.#setPrefix, PRUNE_SESSION], [this.#userPrefix, PRUNE_USER]] as const) {
+    for (const [setPrefix, field] of [[this.#setPrefix, 's'], [this.#userPrefix, 'u']] as const) {
       const pattern = `${globEscape(setPrefix)}*`
       let cursor = '0'
       do {
         const reply = (await this.#send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])) as [string, string[]]
         cursor = String(reply[0])
         for (const key of reply[1]) {
-          count += toNumber(await this.#eval(prune, [key], [this.#linkPrefix, key.slice(setPrefix.length)]))
+          count += toNumber(await this.#eval(PRUNE_SET, [key], [this.#linkPrefix, key.slice(setPrefix.length), field]))
         }
       } while (cursor !== '0')
     }
