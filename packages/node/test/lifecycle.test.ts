@@ -22,6 +22,28 @@ async function jar(): Promise<CookieJarProxy> {
   return proxy
 }
 
+/**
+ * A victim signs in (`signIn`) while an attacker holds a socket and a token on the victim's
+ * (fixed) session; once told to rejoin, the attacker comes back with its token and the old
+ * cookie. Says where each landed.
+ */
+async function fixationAttempt(signIn: (victim: CookieJarProxy, victimTab: ReturnType<ReturnType<typeof makeBrowser>['open']>) => Promise<unknown>) {
+  const victim = await jar()
+  const victimTab = makeBrowser(victim.url).open()
+  await waitForStatus(victimTab)
+  const fixed = ((await victimTab.call('whoami')) as { sessionId: string }).sessionId
+  const attackerCookie = [...victim.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+  const attacker = await rawRegister(server!.url, { token: null, tabId: 'attacker' }, { Cookie: attackerCookie })
+  const rejoin = new Promise<void>((resolve) => attacker.socket.once('ss:rejoin', () => resolve()))
+  await signIn(victim, victimTab)
+  await rejoin
+  attacker.close()
+  const again = await rawRegister(server!.url, { token: attacker.reply.token, tabId: 'attacker' }, { Cookie: attackerCookie })
+  const who = await again.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
+  again.close()
+  return { victimTab, fixed, attackerSession: who.r.sessionId as string, again: again.reply }
+}
+
 function endedReason(tab: { on(event: 'ended', fn: (reason: string) => void): () => void }): Promise<string> {
   return new Promise((resolve) => tab.on('ended', resolve))
 }
@@ -96,27 +118,13 @@ describe('session lifecycle', () => {
 
   it('should not move a session-fixation attacker into the victim\'s new session', async () => {
     server = await startTestServer()
-    const victim = await jar()
-    const victimTab = makeBrowser(victim.url).open()
-    await waitForStatus(victimTab)
-    const fixed = (await victimTab.call('whoami')) as { sessionId: string }
-    // The attacker holds a socket and token on the same (fixed) session id.
-    const attackerCookie = [...victim.jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    const attacker = await rawRegister(server.url, { token: null, tabId: 'attacker' }, { Cookie: attackerCookie })
-    const rejoin = new Promise<void>((resolve) => attacker.socket.once('ss:rejoin', () => resolve()))
-    await fetch(`${victim.url}/login?user=victim`, { method: 'POST' })
-    await rejoin
-    attacker.close()
-    // Reconnecting with its token and the old cookie, the attacker lands in a fresh session.
-    const again = await rawRegister(server.url, { token: attacker.reply.token, tabId: 'attacker' }, { Cookie: attackerCookie })
-    const who = await again.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
-    again.close()
-    await waitForStatus(victimTab, 'registering', 3000)
-    await waitForStatus(victimTab)
-    const victimNow = (await victimTab.call('whoami')) as { sessionId: string }
-    expect(victimNow.sessionId).not.toBe(fixed.sessionId)
-    expect(who.r.sessionId).not.toBe(victimNow.sessionId)
-    expect(again.reply).toMatchObject({ restored: false, reason: 'session-ended', newSession: true })
+    const attempt = await fixationAttempt((victim) => fetch(`${victim.url}/login?user=victim`, { method: 'POST' }))
+    await waitForStatus(attempt.victimTab, 'registering', 3000)
+    await waitForStatus(attempt.victimTab)
+    const victimNow = (await attempt.victimTab.call('whoami')) as { sessionId: string }
+    expect(victimNow.sessionId).not.toBe(attempt.fixed)
+    expect(attempt.attackerSession).not.toBe(victimNow.sessionId)
+    expect(attempt.again).toMatchObject({ restored: false, reason: 'session-ended', newSession: true })
   })
 
   it('should end open tabs with reason expired when the session expires in the store', async () => {
@@ -340,23 +348,11 @@ describe('session.regenerate() inside a method handler (sign-in over RPC)', () =
 
   it('should not move a session-fixation attacker who shares the old session into the new one', async () => {
     server = await startWithRpcLogin()
-    const victim = await jar()
-    const victimTab = makeBrowser(victim.url).open()
-    await waitForStatus(victimTab)
-    const fixed = (await victimTab.call('whoami')) as { sessionId: string }
-    const attackerCookie = [...victim.jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    const attacker = await rawRegister(server.url, { token: null, tabId: 'attacker' }, { Cookie: attackerCookie })
-    const rejoin = new Promise<void>((resolve) => attacker.socket.once('ss:rejoin', () => resolve()))
-    await victimTab.call('login', { user: 'victim' })
-    await rejoin
-    attacker.close()
-    const again = await rawRegister(server.url, { token: attacker.reply.token, tabId: 'attacker' }, { Cookie: attackerCookie })
-    const who = await again.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
-    again.close()
-    await waitForStatus(victimTab, 'ready')
-    const victimNow = (await victimTab.call('whoami')) as { sessionId: string }
-    expect(victimNow.sessionId).not.toBe(fixed.sessionId)
-    expect(who.r.sessionId).not.toBe(victimNow.sessionId)
-    expect(again.reply).toMatchObject({ restored: false, newSession: true })
+    const attempt = await fixationAttempt((_victim, victimTab) => victimTab.call('login', { user: 'victim' }))
+    await waitForStatus(attempt.victimTab, 'ready')
+    const victimNow = (await attempt.victimTab.call('whoami')) as { sessionId: string }
+    expect(victimNow.sessionId).not.toBe(attempt.fixed)
+    expect(attempt.attackerSession).not.toBe(victimNow.sessionId)
+    expect(attempt.again).toMatchObject({ restored: false, newSession: true })
   })
 })
