@@ -313,8 +313,15 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const data = socket.data as SocketData
     const userId = identifyUser(session)
     if (userId === data.userId) return
-    if (data.userId !== undefined) void socket.leave(`user:${data.userId}`)
-    if (userId !== undefined) void socket.join(`user:${userId}`)
+    // Every tab of the session changes user, not only the caller: the rooms move on every node
+    // through the adapter; local sockets also keep the new id in their data.
+    const tabs = nsp.in(`session:${session.id}`)
+    if (data.userId !== undefined) tabs.socketsLeave(`user:${data.userId}`)
+    if (userId !== undefined) tabs.socketsJoin(`user:${userId}`)
+    for (const local of nsp.sockets.values()) {
+      const localData = local.data as Partial<SocketData>
+      if (localData.sessionId === session.id) localData.userId = userId
+    }
     data.userId = userId
     // So that endUser finds the session when none of its tabs is connected. Should the write
     // fail, the next register of one of its tabs writes it again (register compares).
