@@ -277,6 +277,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   /** Sockets to tell `ss:rejoin` once the reply of their current call is out. */
   const rejoinAfterReply = new WeakSet<Socket>()
 
+  /** This node's sockets in a room, from the adapter's room index (a copy: callers may leave it). */
+  function localSocketsIn(room: string): Socket[] {
+    const out: Socket[] = []
+    for (const id of nsp.adapter.rooms.get(room) ?? []) {
+      const socket = nsp.sockets.get(id)
+      if (socket) out.push(socket)
+    }
+    return out
+  }
+
   /**
    * A method handler regenerated the session (sign-in over RPC). Only the calling browser
    * moves: its token (it proved it holds the session by calling) and its tabs on this node,
@@ -287,9 +297,9 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   async function moveBrowser(caller: Socket, fromId: string, toId: string): Promise<void> {
     const { tokenHash } = caller.data as SocketData
     await links.touchLink(tokenHash, toId, now())
-    for (const socket of nsp.sockets.values()) {
+    for (const socket of localSocketsIn(`session:${fromId}`)) {
       const data = socket.data as Partial<SocketData>
-      if (data.sessionId !== fromId || data.tokenHash !== tokenHash) continue
+      if (data.tokenHash !== tokenHash) continue
       data.sessionId = toId
       socket.leave(`session:${fromId}`)
       void socket.join(`session:${toId}`)
@@ -318,10 +328,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const tabs = nsp.in(`session:${session.id}`)
     if (data.userId !== undefined) tabs.socketsLeave(`user:${data.userId}`)
     if (userId !== undefined) tabs.socketsJoin(`user:${userId}`)
-    for (const local of nsp.sockets.values()) {
-      const localData = local.data as Partial<SocketData>
-      if (localData.sessionId === session.id) localData.userId = userId
-    }
+    for (const local of localSocketsIn(`session:${session.id}`)) (local.data as Partial<SocketData>).userId = userId
     data.userId = userId
     // So that endUser finds the session when none of its tabs is connected. Should the write
     // fail, the next register of one of its tabs writes it again (register compares).
@@ -551,6 +558,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
   }
 
+  /**
+   * The sessions of a user: those the link store records for them (also a browser with no tab
+   * open now) and those of the user's live tabs on any node.
+   */
+  async function userSessionIds(userId: string): Promise<Set<string>> {
+    const ids = new Set(await links.userSessions(userId, now()))
+    for (const socket of await nsp.in(`user:${userId}`).fetchSockets()) ids.add((socket.data as SocketData).sessionId)
+    return ids
+  }
+
   /** The tabs of these sessions: live now on any node, or seen within the durable window. */
   async function tabsOfSessions(sessionIds: Iterable<string>): Promise<Set<string>> {
     const tabs = new Set<string>()
@@ -636,20 +653,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     toUser: ((userId: string | number, flag?: DurableFlag) =>
       flag?.durable
         ? durableEmitter(async () => {
-            // The user's sessions with a live tab, and those the link store knows (a browser
-            // that is away now): their tabs seen within the window get the event when back.
-            const sessionIds = new Set(await links.userSessions(String(userId), now()))
-            for (const socket of await nsp.in(`user:${String(userId)}`).fetchSockets()) sessionIds.add((socket.data as SocketData).sessionId)
-            return tabsOfSessions(sessionIds)
+            // Also a browser of the user that is away now: its tabs seen within the window get
+            // the event when back.
+            return tabsOfSessions(await userSessionIds(String(userId)))
           })
         : nsp.to(`user:${String(userId)}`)) as SessionSocketServer['toUser'],
     tabs: (sessionId) => listTabs(nsp, sessionId),
     disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
     async endUser(userId, reason = 'logout') {
       const id = String(userId)
-      const ids = new Set(await links.userSessions(id, now()))
-      for (const socket of await nsp.in(`user:${id}`).fetchSockets()) ids.add((socket.data as SocketData).sessionId)
-      for (const sessionId of ids) {
+      for (const sessionId of await userSessionIds(id)) {
         const data = await sessions.get(sessionId)
         // The store names the user the session had when last seen; it may have another by now
         // (changed over HTTP): leave that session alone and correct its links.
