@@ -7,7 +7,7 @@ import { hashSecret, SessionSocketError, type SessionSocketServer, type TabInfo 
 import { RedisLinkStore } from '@session-socket/node/redis'
 import type { CallReply } from '@session-socket/protocol'
 import { createClient } from 'redis'
-import { startCluster, type Cluster, type ClusterNode } from './helpers/cluster.js'
+import { startCluster, type Cluster, type ClusterNode, type ClusterOptions } from './helpers/cluster.js'
 import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
 import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from './helpers/clients.js'
 import { rawRegister } from './helpers/raw-client.js'
@@ -86,6 +86,23 @@ async function connectRedis(url: string) {
   return client
 }
 
+/**
+ * Starts two nodes on `redisUrl` and opens one browser's first tab on node A and its second on
+ * node B (the proxy in front points at B afterwards).
+ */
+async function tabOnEachNode(redisUrl: string, options?: ClusterOptions) {
+  cluster = await startCluster(redisUrl, options)
+  const [a, b] = [cluster.node(0), cluster.node(1)]
+  const proxy = await jarTo(a)
+  const browser = makeBrowser(proxy.url)
+  const onA = browser.open()
+  await waitForStatus(onA)
+  proxy.retarget(b.server.port)
+  const onB = browser.open()
+  await waitForStatus(onB)
+  return { a, b, proxy, browser, onA, onB }
+}
+
 /** A method that records which node ran it, to count executions. */
 function tally(runs: string[]) {
   return (ss: SessionSocketServer, _app: unknown, node: number) => {
@@ -106,15 +123,7 @@ function tabIds(tabs: TabInfo[]): string[] {
 
 describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-redis)', () => {
   it('should reach tabs held by another node with toSession and toTab, and list them with tabs()', async () => {
-    cluster = await startCluster(redis!.url)
-    const [a, b] = [cluster.node(0), cluster.node(1)]
-    const proxy = await jarTo(a)
-    const browser = makeBrowser(proxy.url)
-    const onA = browser.open()
-    await waitForStatus(onA)
-    proxy.retarget(b.server.port)
-    const onB1 = browser.open()
-    await waitForStatus(onB1)
+    const { a, b, proxy, browser, onA, onB: onB1 } = await tabOnEachNode(redis!.url)
     const onB2 = browser.open()
     await waitForStatus(onB2)
     const { sessionId } = await whoami(onA)
@@ -139,15 +148,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
   })
 
   it('should end the tabs held by another node with reason logout on HTTP logout, and refuse the revoked token on every node', async () => {
-    cluster = await startCluster(redis!.url)
-    const [a, b] = [cluster.node(0), cluster.node(1)]
-    const proxy = await jarTo(a)
-    const browser = makeBrowser(proxy.url)
-    const onA = browser.open()
-    await waitForStatus(onA)
-    proxy.retarget(b.server.port)
-    const onB = browser.open()
-    await waitForStatus(onB)
+    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(redis!.url)
     const token = await browser.tokens.get()
     expect(token).toBeTypeOf('string')
     const { sessionId } = await whoami(onB)
@@ -175,15 +176,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
   it('should end the tabs on every node with reason expired when the session expires in Redis', async () => {
     // connect-redis turns the cookie's maxAge into the key's TTL (whole seconds, rounded up).
-    cluster = await startCluster(redis!.url, { session: { cookie: { maxAge: 1500 } }, ss: { sessionCheckInterval: 100 } })
-    const [a, b] = [cluster.node(0), cluster.node(1)]
-    const proxy = await jarTo(a)
-    const browser = makeBrowser(proxy.url)
-    const onA = browser.open()
-    await waitForStatus(onA)
-    proxy.retarget(b.server.port)
-    const onB = browser.open()
-    await waitForStatus(onB)
+    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(redis!.url, { session: { cookie: { maxAge: 1500 } }, ss: { sessionCheckInterval: 100 } })
     const token = (await browser.tokens.get())!
     const endings = [ended(onA, 6000), ended(onB, 6000)]
     expect(await Promise.all(endings)).toEqual(['expired', 'expired'])
@@ -355,15 +348,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     const own = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] })
     cleanups.push(() => own.stop())
     const runs: string[] = []
-    cluster = await startCluster(own.url, { setup: tally(runs) })
-    const [a, b] = [cluster.node(0), cluster.node(1)]
-    const proxy = await jarTo(a)
-    const browser = makeBrowser(proxy.url)
-    const onA = browser.open()
-    await waitForStatus(onA)
-    proxy.retarget(b.server.port)
-    const onB = browser.open()
-    await waitForStatus(onB)
+    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(own.url, { setup: tally(runs) })
     const { sessionId } = await whoami(onA)
     const token = (await browser.tokens.get())!
     const committed = await a.server.links.getLink(hashSecret(token))
@@ -398,7 +383,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
     const restartAt = performance.now()
     const reconnected = Promise.all(
-      cluster.nodes.flatMap((node) => node.redisClients).map((client) => new Promise((resolve) => client.once('ready', resolve))),
+      cluster!.nodes.flatMap((node) => node.redisClients).map((client) => new Promise((resolve) => client.once('ready', resolve))),
     ).then(() => performance.now() - restartAt)
     await own.restart()
     const upAt = performance.now()
