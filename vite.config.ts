@@ -17,7 +17,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/test/**/*.test.{ts,tsx}', 'demo/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.{ts,tsx}', 'demo/test/**/*.test.ts', 'packaging/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

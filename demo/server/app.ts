@@ -37,7 +37,7 @@ const COOKIE_NAME = 'demo.sid'
 const SHUTDOWN_GRACE_MS = 1_000
 const MAX_NAME = 40
 /** The built <script> bundle of @session-socket/browser, as an app would serve it from node_modules. */
-const iifeBundle = () => createRequire(import.meta.url).resolve('@session-socket/browser/iife')
+const iifeBundle = () => path.join(path.dirname(createRequire(import.meta.url).resolve('@session-socket/browser/package.json')), 'dist/session-socket.iife.js')
 
 type AnySession = Session & Partial<SessionData>
 
