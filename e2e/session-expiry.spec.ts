@@ -11,9 +11,9 @@ import {
 } from './helpers/recorded-tab.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
 
-// Issue 5, scenario 8: the session expires on the server (its store TTL) while tabs are open,
-// or while a tab is away. The tabs end with `expired`, say so, and stay ended: no reconnect
-// loop against a session that is gone.
+// The session expires on the server (its store TTL) while tabs are open, or while a tab is
+// away. The tabs end with `expired`, say so, and stay ended: no reconnect loop against a
+// session that is gone.
 
 /** express-session's store lifetime for these tests (SESSION_MAX_AGE_MS, SS_TEST only); also the cookie's. */
 const MAX_AGE_MS = 4_000
