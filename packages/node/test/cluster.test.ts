@@ -8,10 +8,10 @@ import { RedisLinkStore } from '@session-socket/node/redis'
 import { EVENTS, type CallReply } from '@session-socket/protocol'
 import { createClient } from 'redis'
 import { startCluster, type Cluster, type ClusterNode, type ClusterOptions } from './helpers/cluster.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from './helpers/clients.js'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from '@session-socket/test-helpers/clients'
 import { rawRegister } from './helpers/raw-client.js'
-import { startRedis, type RedisServer } from './helpers/redis-server.js'
+import { startRedis, type RedisServer } from '@session-socket/test-helpers/redis-server'
 
 let redis: RedisServer | undefined
 let cluster: Cluster | undefined

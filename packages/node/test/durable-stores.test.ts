@@ -5,11 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { MemoryStore } from 'express-session'
 import type { SessionSocket } from '@session-socket/browser'
 import { SqliteLinkStore } from '@session-socket/node/sqlite'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 import { startCluster, type Cluster } from './helpers/cluster.js'
-import { startRedis, type RedisServer } from './helpers/redis-server.js'
+import { startRedis, type RedisServer } from '@session-socket/test-helpers/redis-server'
 
 let redis: RedisServer | undefined
 let server: TestServer | undefined

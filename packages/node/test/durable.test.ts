@@ -11,9 +11,9 @@ import { DEFAULT_DURABLE, DurableEvents } from '../src/durable.js'
 import { streamBase, type EventRead } from '../src/link-store.js'
 import { memoryTabIdStorage, type PageEvent, type PageLifecycle, type SessionSocket } from '@session-socket/browser'
 import { createDurableCalls, memoryDurableCallStorage, type DurableSettled } from '@session-socket/browser/durable'
-import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer, type TestServerOptions } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 
 let server: TestServer | undefined
 let proxy: CookieJarProxy | undefined
