@@ -14,6 +14,9 @@ export default defineConfig({
       { find: /^@session-socket\/browser$/, replacement: src('browser') },
       { find: /^@session-socket\/browser\/react$/, replacement: src('browser', 'react/index.ts') },
       { find: /^@session-socket\/browser\/durable$/, replacement: src('browser', 'durable.ts') },
+      // Test helpers both packages' tests use (a real app server, a browser's cookie jar, tabs,
+      // redis-server): a private folder, not a package, named like one.
+      { find: /^@session-socket\/test-helpers\/([\w-]+)$/, replacement: new URL('./test-helpers/$1.ts', import.meta.url).pathname },
     ],
   },
   test: {

@@ -1,5 +1,5 @@
 /**
- * Durable delivery figures (issue 9), one process, built packages (`npm run build` first):
+ * Durable delivery figures, one process, built packages (`npm run build` first):
  *   - throughput of `ss.toTab(id, { durable: true }).emit()` vs a plain `ss.toTab(id).emit()`
  *     to one connected tab, until the tab has applied them all (memory and SQLite stores);
  *   - replay time of a 1,000-event gap: a tab cut from the network while 1,000 durable events

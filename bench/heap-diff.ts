@@ -79,7 +79,7 @@ function bySize(file: string): Map<string, { size: number; count: number }> {
 
 const side = (process.argv[2] ?? 'ss') as Side
 const count = Number(process.argv[3] ?? 1000)
-const snapshot = snapshotDist(process.argv.slice(4))
+const snapshot = snapshotDist()
 process.env.BENCH_DIST = snapshot.dir
 process.env.BENCH_DIR = BENCH_DIR
 process.env.BENCH_JS = await compileChildren(snapshot.root)

@@ -1,6 +1,6 @@
 /**
  * CPU profile of one RPC case, server and client, for looking into the RPC figure:
- *   node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/rpc-profile.ts ss|plain echo|echo.session [calls=100000] [window=100] [patch.json …]
+ *   node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/rpc-profile.ts ss|plain echo|echo.session [calls=100000] [window=100]
  * The server's profile lands in bench/results/profiles. BENCH_SS_OPTIONS='{"resultTtl":1000}' adds server options.
  * BENCH_DIST=<dir>/node_modules/@session-socket measures a build made elsewhere (e.g. `tsc --outDir`,
  * somewhere under the repository so its imports resolve) instead of a copy of the packages' dist,
@@ -13,9 +13,9 @@ import { BENCH_DIR, withChildren } from './lib/processes.js'
 import { startServer } from './lib/servers.js'
 import type { Side } from './lib/clients.js'
 
-const [side = 'ss', method = 'echo', callsArg = '100000', windowArg = '100', ...patches] = process.argv.slice(2)
+const [side = 'ss', method = 'echo', callsArg = '100000', windowArg = '100'] = process.argv.slice(2)
 const given = process.env.BENCH_DIST
-const snapshot = given ? { root: path.dirname(path.dirname(given)), dir: given, remove() {} } : snapshotDist(patches)
+const snapshot = given ? { root: path.dirname(path.dirname(given)), dir: given, remove() {} } : snapshotDist()
 process.env.BENCH_DIST = snapshot.dir
 process.env.BENCH_DIR = BENCH_DIR
 process.env.BENCH_JS = await compileChildren(snapshot.root)

@@ -1,8 +1,5 @@
 /**
- * npm run bench            quick mode (small counts, < 3 min)
- * npm run bench -- --full  the figures for BENCHMARKS.md (results in bench/results/)
- * options: --only=rtt,storm,memory,rpc,bundle,chaos  --reps=N  --stores=memory,sqlite,redis (storm)
- *          --tabs=N --backlog=N (storm size, servers' listen backlog) --cpu-prof  --patch=bench/patches/x.json (experiment: find/replace in the built copy) (server CPU profiles in bench/results/profiles, from servers that exit cleanly)
+ * The benchmark runner: `npm run bench -- --help` prints its options.
  *
  * Every figure is measured against plain Socket.IO with the express-session recipe in the same
  * run; ratios are session-socket / baseline over interleaved repetitions.
@@ -27,7 +24,20 @@ const FIGURES = {
 } as const
 type FigureName = keyof typeof FIGURES
 
+const USAGE = `npm run bench                 quick mode (small counts, < 3 min)
+npm run bench -- --full       the figures for BENCHMARKS.md (results in bench/results/)
+options: --only=${Object.keys(FIGURES).join(',')}  --reps=N (>= 3)
+         --stores=memory,sqlite,redis  --tabs=N  --backlog=N (storm: stores, size, servers' listen backlog)
+         --cpu-prof (server CPU profiles in bench/results/profiles, from servers that exit cleanly)`
+const OPTIONS = ['--full', '--cpu-prof', '--only=', '--reps=', '--stores=', '--tabs=', '--backlog=']
+
 function parseArgs(argv: string[]) {
+  if (argv.includes('--help')) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  const unknown = argv.filter((a) => !OPTIONS.some((o) => (o.endsWith('=') ? a.startsWith(o) : a === o)))
+  if (unknown.length) throw new Error(`unknown option ${unknown.join(' ')}\n${USAGE}`)
   const full = argv.includes('--full')
   const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') as FigureName[] | undefined
   for (const name of only ?? []) if (!(name in FIGURES)) throw new Error(`unknown figure '${name}'; pick from ${Object.keys(FIGURES).join(', ')}`)
@@ -37,8 +47,7 @@ function parseArgs(argv: string[]) {
   const stores = argv.find((a) => a.startsWith('--stores='))?.slice(9).split(',')
   const tabs = argv.find((a) => a.startsWith('--tabs='))?.slice(7)
   const backlog = argv.find((a) => a.startsWith('--backlog='))?.slice(10)
-  const patches = argv.filter((a) => a.startsWith('--patch=')).map((a) => a.slice(8))
-  return { full, only: only ?? (Object.keys(FIGURES) as FigureName[]), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog), patches }
+  return { full, only: only ?? (Object.keys(FIGURES) as FigureName[]), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog) }
 }
 
 /** The built files the figures import; a stale build would measure old code. */
@@ -130,8 +139,7 @@ async function main(): Promise<void> {
   await waitForBuild()
   const warnings = checkBuild()
   for (const warning of warnings) console.warn(`warning: ${warning}`)
-  const snapshot = snapshotDist(args.patches)
-  if (args.patches.length) console.warn(`warning: measuring the build with experimental patches: ${args.patches.join(', ')}`)
+  const snapshot = snapshotDist()
   process.env.BENCH_DIST = snapshot.dir
   process.once('exit', () => snapshot.remove())
   process.env.BENCH_DIR = BENCH_DIR
@@ -175,7 +183,6 @@ async function main(): Promise<void> {
     versions: versions(),
     commit: gitCommit(),
     warnings,
-    patches: args.patches,
     results,
   }
   console.log(`\n== summary (${report.seconds} s; 1-min load average during the run ${fmt(load, 1)} on ${report.machine.cpus} CPUs)\n`)
@@ -184,12 +191,12 @@ async function main(): Promise<void> {
   if (missed.length) console.log(`\nmissed targets: ${missed.map((r) => `${r.figure} / ${r.name}`).join('; ')}`)
   const dir = path.join(BENCH_DIR, 'results')
   fs.mkdirSync(dir, { recursive: true })
-  // A partial or patched run gets its own name, so it never overwrites the full figures.
-  const tag = [report.mode, ...(process.argv.some((a) => a.startsWith('--only=')) ? [args.only.join('+')] : []), ...(args.patches.length ? ['patched'] : [])].join('-')
+  // A partial run gets its own name, so it never overwrites the full figures.
+  const tag = [report.mode, ...(process.argv.some((a) => a.startsWith('--only=')) ? [args.only.join('+')] : [])].join('-')
   const file = path.join(dir, `${tag}-latest.json`)
   fs.writeFileSync(file, JSON.stringify(report, null, 2))
   const header = [
-    `Command: \`${report.command}\` — ${report.date}, ${report.seconds} s, commit ${report.commit}${args.patches.length ? `, with experimental patches ${args.patches.join(', ')}` : ''}`,
+    `Command: \`${report.command}\` — ${report.date}, ${report.seconds} s, commit ${report.commit}`,
     `Machine: ${report.machine.cpus} × ${report.machine.model}, ${report.machine.memGiB} GiB, Linux ${report.machine.kernel}; 1-min load average during the run ${fmt(load, 1)} (other engineers' tests share the machine)`,
     `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   ]

@@ -14,9 +14,8 @@ import {
 } from './helpers/demo-page.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
 
-// Issue 5, scenario 1 (seed 000, scenario 2): the session cookie expires or is deleted while
-// the page stays open; the tab keeps its session through its link token, and plain HTTP gets
-// the cookie back, for the same session.
+// The session cookie expires or is deleted while the page stays open; the tab keeps its
+// session through its link token, and plain HTTP gets the cookie back, for the same session.
 
 /** Cookie lifetime for the expiry test: the browser drops it this long after sign-in. */
 const COOKIE_MAX_AGE_MS = 10_000

@@ -3,9 +3,9 @@ import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-proces
 import { RECONNECT, cookieSessionId, httpSession, incrementOverRpc, sessionCookie, whoami } from './helpers/demo-page.js'
 import { startStripProxy, type ProxiedExchange, type StripProxy } from './helpers/strip-proxy.js'
 
-// Issue 5, scenario 2 (seed 000, scenarios 1 and 1b): behind a caching proxy that strips
-// Set-Cookie from the page, its assets and other HTTP, the only place a visitor can get a
-// session is the socket. It does, and plain HTTP afterwards shares that session.
+// Behind a caching proxy that strips Set-Cookie from the page, its assets and other HTTP, the
+// only place a visitor can get a session is the socket. It does, and plain HTTP afterwards
+// shares that session.
 
 let demo: DemoProcess | undefined
 let proxy: StripProxy | undefined

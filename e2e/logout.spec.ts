@@ -3,9 +3,8 @@ import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-proces
 import { registerWithToken } from './helpers/raw-register.js'
 import { LOG_REGISTERS, cookieSession, expectEndedForGood, openRecordedTab, serverRegisters, serverView, signIn, storedToken } from './helpers/recorded-tab.js'
 
-// Issue 5, scenario 7: "Sign out" in one tab ends every tab of that browser at once, for good:
-// no reconnect loop, and the old link token is refused. "Sign out everywhere" ends the user's
-// other browsers too.
+// "Sign out" in one tab ends every tab of that browser at once, for good: no reconnect loop,
+// and the old link token is refused. "Sign out everywhere" ends the user's other browsers too.
 
 let demo: DemoProcess | undefined
 const extraContexts: BrowserContext[] = []

@@ -13,11 +13,11 @@ import {
 } from './helpers/recorded-tab.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
 
-// Issue 5, scenario 6: several tabs of one browser share one session, each with its own tab
-// id; a reload keeps a tab's id, a duplicated tab gets a new one, another browser is another
-// session. Run with token rotation off and on (TOKEN_ROTATION=1: a new token at every
-// register), and with every tab reconnecting at once, so tabs race to rotate the one token
-// they share in IndexedDB: none may leave its session.
+// Several tabs of one browser share one session, each with its own tab id; a reload keeps a
+// tab's id, a duplicated tab gets a new one, another browser is another session. Run with
+// token rotation off and on (TOKEN_ROTATION=1: a new token at every register), and with every
+// tab reconnecting at once, so tabs race to rotate the one token they share in IndexedDB: none
+// may leave its session.
 
 /** sessionStorage key of the tab id (sessionStorageTabId's default). */
 const TAB_ID_KEY = 'session-socket:tab-id'

@@ -4,10 +4,10 @@ import { BACK_TIMEOUT, cookieSession, counterOf, openRecordedTab, serverView, ta
 import type { SocketTraffic } from './helpers/socket-traffic.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
 
-// Issue 5, scenario 5: network loss. The page is loaded through a TCP proxy, so its socket goes
-// through it too; the proxy cuts (every connection destroyed, new ones refused), drops
-// silently (connections open, no byte passes: only the heartbeat notices) and restores.
-// Calls made meanwhile wait in the client and run once each, in order, after the tab is back.
+// Network loss. The page is loaded through a TCP proxy, so its socket goes through it too; the
+// proxy cuts (every connection destroyed, new ones refused), drops silently (connections open,
+// no byte passes: only the heartbeat notices) and restores. Calls made meanwhile wait in the
+// client and run once each, in order, after the tab is back.
 
 let demo: DemoProcess | undefined
 let proxy: TcpProxy | undefined

@@ -3,8 +3,8 @@ import { unsign } from 'cookie-signature'
 import { TEST_SECRETS, disposeDemos, startDemo, type DemoProcess } from './helpers/demo-process.js'
 import { RECONNECT, cookieSessionId, httpSession, incrementOverRpc, openTab, sessionCookie, signIn, whoami, type Whoami } from './helpers/demo-page.js'
 
-// Issue 5, scenario 4 (seed 000, scenario 3): a deploy changes the cookie secret. Users stay
-// signed in, in the same session, and end up with a cookie signed with the new secret.
+// A deploy changes the cookie secret. Users stay signed in, in the same session, and end up
+// with a cookie signed with the new secret.
 
 /** The secret the running demo signs with (the first of TEST_SECRETS). */
 const OLD_SECRET = TEST_SECRETS.split(',')[0]!

@@ -2,10 +2,9 @@ import { expect, test, type Page } from '@playwright/test'
 import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-process.js'
 import { RECONNECT, httpSession, incrementOverRpc, openTab, signIn, whoami, type Whoami } from './helpers/demo-page.js'
 
-// Issue 5, scenario 3 (seed 000, scenario 3): the server dies (SIGKILL, no shutdown code runs)
-// and starts again on the same port and data folder. Every open tab comes back into its
-// session with its tab id, without a reload, and calls made while the server was down run
-// once after it is back.
+// The server dies (SIGKILL, no shutdown code runs) and starts again on the same port and data
+// folder. Every open tab comes back into its session with its tab id, without a reload, and
+// calls made while the server was down run once after it is back.
 
 let demo: DemoProcess | undefined
 

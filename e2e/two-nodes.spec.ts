@@ -16,9 +16,9 @@ import { startRedis, type RedisServer } from './helpers/redis-server.js'
 import { recordSocketTraffic, type SocketTraffic } from './helpers/socket-traffic.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
 
-// Issue 6: two demo processes on one Redis (sessions, links, Socket.IO adapter) behind one
-// address. A tab whose node dies comes back on the other one, in the same session with the
-// same tab id; sign-out handled by one node ends the tabs the other holds.
+// Two demo processes on one Redis (sessions, links, Socket.IO adapter) behind one address. A
+// tab whose node dies comes back on the other one, in the same session with the same tab id;
+// sign-out handled by one node ends the tabs the other holds.
 
 let redis: RedisServer | undefined
 let proxy: TcpProxy | undefined

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { startRedis, type RedisServer } from '../../packages/node/test/helpers/redis-server.js'
+import { startRedis, type RedisServer } from '../../test-helpers/redis-server.js'
 import type { BackoffMode, Side } from '../lib/clients.js'
 import { withChildren, type Child } from '../lib/processes.js'
 import { check, type BenchMode, type FigureResult, type Row } from '../lib/report.js'

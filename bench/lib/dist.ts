@@ -32,11 +32,6 @@ export function importDist<T>(pkg: Pkg, file = 'index.js'): Promise<T> {
   return import(pathToFileURL(distFile(pkg, file)).href) as Promise<T>
 }
 
-/**
- * Copies packages/{protocol,node,browser}/{package.json,dist} to
- * bench/.dist/<id>/node_modules/@session-socket/<pkg>, where the packages' own imports of each
- * other resolve to the copies and everything else to the repository's node_modules.
- */
 function missingBuildFiles(): string[] {
   return PACKAGES.flatMap((pkg) => REQUIRED[pkg].filter((file) => !fs.existsSync(path.join(ROOT, 'packages', pkg, file))).map((file) => `packages/${pkg}/${file}`))
 }
@@ -54,7 +49,12 @@ export async function waitForBuild(timeoutMs = 120_000): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1000))
 }
 
-export function snapshotDist(patches: string[] = []): { root: string; dir: string; remove(): void } {
+/**
+ * Copies packages/{protocol,node,browser}/{package.json,dist} to
+ * bench/.dist/<id>/node_modules/@session-socket/<pkg>, where the packages' own imports of each
+ * other resolve to the copies and everything else to the repository's node_modules.
+ */
+export function snapshotDist(): { root: string; dir: string; remove(): void } {
   const missing = missingBuildFiles()
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build first (or wait for a running build)`)
   const base = path.join(BENCH_DIR, '.dist')
@@ -81,18 +81,6 @@ export function snapshotDist(patches: string[] = []): { root: string; dir: strin
     fs.copyFileSync(path.join(from, 'package.json'), path.join(to, 'package.json'))
     fs.cpSync(path.join(from, 'dist'), path.join(to, 'dist'), { recursive: true })
     if (fs.existsSync(path.join(from, 'node_modules'))) fs.symlinkSync(path.join(from, 'node_modules'), path.join(to, 'node_modules'))
-  }
-  // Experiments: [{ file, find, replace }] JSON files applied to the built copy (file like
-  // node/dist/handshake.js), to measure a proposed core change with the same harness before
-  // anyone makes it in src/. `find` must occur exactly once.
-  for (const patchFile of patches) {
-    for (const { file, find, replace } of JSON.parse(fs.readFileSync(patchFile, 'utf8')) as Array<{ file: string; find: string; replace: string }>) {
-      const target = path.join(dir, file)
-      const text = fs.readFileSync(target, 'utf8')
-      const at = text.indexOf(find)
-      if (at === -1 || text.indexOf(find, at + 1) !== -1) throw new Error(`${patchFile}: the text to replace in ${file} is ${at === -1 ? 'not there (the build changed)' : 'there more than once'}`)
-      fs.writeFileSync(target, text.slice(0, at) + replace + text.slice(at + find.length))
-    }
   }
   return { root, dir, remove: () => fs.rmSync(root, { recursive: true, force: true }) }
 }

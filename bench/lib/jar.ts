@@ -1,5 +1,5 @@
 import { NodeWebSocket } from 'engine.io-client'
-import { absorb, cookieHeader } from '../../packages/node/test/helpers/cookie-jar-proxy.js'
+import { absorb, cookieHeader } from '../../test-helpers/cookie-jar-proxy.js'
 
 /**
  * One browser profile's cookie jar for Node clients. engine.io-client's own jar (Node,

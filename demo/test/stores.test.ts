@@ -48,9 +48,9 @@ describe('openStores (SQLite)', () => {
 
   it('should not return a session past its expiry', async () => {
     const stores = await openIn(tempDir())
-    const expired = { cookie: { originalMaxAge: 1, maxAge: 1, expires: new Date(Date.now() + 1) } } as unknown as SessionData
+    // What express-session's cookie reports once its expiry has passed: a negative maxAge.
+    const expired = { cookie: { originalMaxAge: 60_000, maxAge: -1_000, expires: new Date(Date.now() - 1_000) } } as unknown as SessionData
     await call((cb) => stores.sessionStore.set('sid-old', expired, cb))
-    await new Promise((resolve) => setTimeout(resolve, 20))
     expect(await call((cb) => stores.sessionStore.get('sid-old', cb))).toBeFalsy()
   })
 

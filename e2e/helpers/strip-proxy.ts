@@ -25,11 +25,10 @@ export interface StripProxyOptions {
 
 /**
  * An HTTP reverse proxy on 127.0.0.1 in front of a server, as a caching proxy that strips
- * `Set-Cookie` (seed 000, scenario 1b): the page, its assets and other HTTP lose every
- * Set-Cookie; the socket's path (`/socket.io/`, long-polling and the WebSocket upgrade, and
- * session-socket's restore route) passes untouched. The Host header is forwarded as the
- * browser sent it, so same-origin checks see the proxy's origin, as behind a real reverse
- * proxy.
+ * `Set-Cookie`: the page, its assets and other HTTP lose every Set-Cookie; the socket's path
+ * (`/socket.io/`, long-polling and the WebSocket upgrade, and session-socket's restore route)
+ * passes untouched. The Host header is forwarded as the browser sent it, so same-origin checks
+ * see the proxy's origin, as behind a real reverse proxy.
  */
 export interface StripProxy {
   readonly port: number

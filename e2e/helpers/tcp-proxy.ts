@@ -45,7 +45,7 @@ export async function startTcpProxy(upstreamPort: number, options: { delayMs?: n
 
   // TCP_NODELAY on both legs, as a real path behaves: with Nagle on, a second small frame sent
   // right behind a first (the CONNECT reply, then ss:registered) waits for the peer's delayed ACK
-  // (+40 ms measured in bench/figures/round-trips.ts).
+  // (BENCHMARKS.md, round trips).
   const server = net.createServer({ noDelay: true }, (client) => {
     if (state === 'cut') {
       client.destroy()

@@ -1,8 +1,8 @@
 import 'fake-indexeddb/auto'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { idbTokenStorage, type Logger } from '@session-socket/browser'
-import { startTestServer, type TestServer } from '../../node/test/helpers/test-server.js'
-import { closeAllClients, makeBrowser, waitForStatus } from '../../node/test/helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 
 let server: TestServer | undefined
 let databases = 0

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { SessionSocketError, type ConnectionState } from '@session-socket/browser'
-import { startTestServer, type TestServer } from '../../node/test/helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from '../../node/test/helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from '../../node/test/helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from '@session-socket/test-helpers/clients'
 import { fakePage, sleep } from './helpers/fake-page.js'
 
 let server: TestServer | undefined

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { io as ioClient, type Socket } from 'socket.io-client'
 import { EVENTS, PROTOCOL_VERSION } from '@session-socket/protocol'
 import { MemoryLinkStore, hashSecret } from '@session-socket/node'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { rawRegister, type RawClient } from './helpers/raw-client.js'
 
 let server: TestServer

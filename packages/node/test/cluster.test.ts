@@ -1,17 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { memoryTabIdStorage, type SessionSocket, type Status } from '@session-socket/browser'
 import { hashSecret, SessionSocketError, type SessionSocketServer, type TabInfo } from '@session-socket/node'
 import { RedisLinkStore } from '@session-socket/node/redis'
-import type { CallReply } from '@session-socket/protocol'
+import { EVENTS, type CallReply } from '@session-socket/protocol'
 import { createClient } from 'redis'
 import { startCluster, type Cluster, type ClusterNode, type ClusterOptions } from './helpers/cluster.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from './helpers/clients.js'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from '@session-socket/test-helpers/clients'
 import { rawRegister } from './helpers/raw-client.js'
-import { startRedis, type RedisServer } from './helpers/redis-server.js'
+import { startRedis, type RedisServer } from '@session-socket/test-helpers/redis-server'
 
 let redis: RedisServer | undefined
 let cluster: Cluster | undefined
@@ -70,6 +70,15 @@ function received(tab: SessionSocket, name: string, value: unknown, timeout = 50
       resolve()
     })
   })
+}
+
+/** The ids of the `ss:call` packets the tab puts on the wire for `method` from now on, resends included. */
+function callSends(tab: SessionSocket, method: string): string[] {
+  const ids: string[] = []
+  tab.socket.onAnyOutgoing((event: string, payload: { id: string; m: string }) => {
+    if (event === EVENTS.CALL && payload.m === method) ids.push(payload.id)
+  })
+  return ids
 }
 
 /** Every status the tab goes through from now on. */
@@ -358,8 +367,10 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
     // A connected tab's call is refused by the server (STORE_UNAVAILABLE, retryable) and the
     // client keeps re-sending the same call id: the handler has not run, the tab stays ready.
+    const earlySends = callSends(onA, 'tally')
     const early = onA.call('tally', { n: 1 })
-    await nextStatus(onA, () => false, 1_200).catch(() => undefined)
+    await vi.waitFor(() => expect(earlySends.length).toBeGreaterThanOrEqual(2), { timeout: 3000 })
+    expect(new Set(earlySends).size).toBe(1)
     expect(runs).toEqual([])
     expect(onA.status).toBe('ready')
 
@@ -405,17 +416,18 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     expect(record?.revokedAt).toBeUndefined()
     expect(await browser.tokens.get()).toBe(token)
 
-    // Emits cross nodes again once the adapter has resubscribed.
-    const emitOk = performance.now()
+    // Emits cross nodes again once the adapter has resubscribed: emit until one arrives.
     let delivered = false
-    const arrived = received(late, 'news', 'back', 8000).then(() => {
-      delivered = true
+    late.on('news', (text: string) => {
+      if (text === 'back') delivered = true
     })
-    while (!delivered && performance.now() - emitOk < 8000) {
-      a.server.ss.toSession(sessionId).emit('news', 'back')
-      await Promise.race([arrived, new Promise((resolve) => setTimeout(resolve, 50))])
-    }
-    await arrived
+    await vi.waitFor(
+      () => {
+        if (!delivered) a.server.ss.toSession(sessionId).emit('news', 'back')
+        expect(delivered).toBe(true)
+      },
+      { timeout: 8000, interval: 50 },
+    )
     const adapterBackMs = performance.now() - upAt
     expect(tabIds(await a.server.ss.tabs(sessionId))).toEqual([late.tabId, onA.tabId, onB.tabId].sort())
 
@@ -449,16 +461,20 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     own.pause()
     // The call waits out the stall (the server refuses it after the store's 2 s command
     // timeout, the client re-sends the same id) and runs once Redis answers again.
+    const heldSends = callSends(tab, 'tally')
     const held = tab.call('tally', { n: 1 })
-    await nextStatus(tab, () => false, 2_500).catch(() => undefined)
-    expect(runs).toEqual([])
 
+    // Meanwhile a tab opening now cannot register.
     const late = browser.open()
     const lateLog = statusLog(late)
     const openedAt = performance.now()
     const offline = await nextStatus(late, (state) => state.status !== 'connecting' && state.status !== 'registering', 10_000)
     const registerRefusedMs = performance.now() - openedAt
     expect(offline).toMatchObject({ status: 'offline', error: { code: 'STORE_UNAVAILABLE' } })
+
+    await vi.waitFor(() => expect(heldSends.length).toBeGreaterThanOrEqual(2), { timeout: 5000 })
+    expect(new Set(heldSends).size).toBe(1)
+    expect(runs).toEqual([])
 
     own.resume()
     const resumedAt = performance.now()

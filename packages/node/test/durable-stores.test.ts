@@ -1,15 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { MemoryStore } from 'express-session'
 import type { SessionSocket } from '@session-socket/browser'
 import { SqliteLinkStore } from '@session-socket/node/sqlite'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 import { startCluster, type Cluster } from './helpers/cluster.js'
-import { startRedis, type RedisServer } from './helpers/redis-server.js'
+import { startRedis, type RedisServer } from '@session-socket/test-helpers/redis-server'
 
 let redis: RedisServer | undefined
 let server: TestServer | undefined
@@ -34,16 +34,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
+/** Collects what a tab applies of `event`; `until(count)` waits for that many. */
 function collect(tab: SessionSocket, event: string) {
   const got: unknown[] = []
   tab.on(event, (value: unknown) => void got.push(value))
   return {
     got,
-    async until(count: number, timeout = 5000) {
-      const deadline = Date.now() + timeout
-      while (got.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-      if (got.length < count) throw new Error(`${got.length}/${count} ${event} events`)
-    },
+    until: (count: number, timeout = 5000) => vi.waitFor(() => expect(got.length, `${event} events`).toBeGreaterThanOrEqual(count), { timeout }),
   }
 }
 
@@ -77,7 +74,8 @@ describe('durable events on persistent stores', () => {
     server = await startTestServer({ links, sessionStore, port })
     await waitForStatus(tab, 'ready')
     await news.until(4)
-    await new Promise((r) => setTimeout(r, 50))
+    // Whatever the server sent before this answer has been applied: a duplicate would show.
+    await tab.call('whoami')
     expect(news.got).toEqual([1, 2, 3, 4])
   })
 
@@ -102,7 +100,7 @@ describe('durable events on persistent stores', () => {
     proxy.retarget(b.server.port)
     await waitForStatus(tab, 'ready')
     await news.until(11)
-    await new Promise((r) => setTimeout(r, 50))
+    await tab.call('whoami')
     expect(news.got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     // Live again, through B.
     await b.server.ss.toTab(tab.tabId, { durable: true }).emit('news', 12)

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 
 let server: TestServer | undefined
 let proxy: CookieJarProxy | undefined

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { rawRegister, type RawClient } from './helpers/raw-client.js'
 
 let server: TestServer | undefined
@@ -116,8 +116,8 @@ describe('POST /session-socket/restore', () => {
 
 describe('restoreCookie()', () => {
   it('should set the cookie again without reconnecting when it was lost while connected', async () => {
-    const { startCookieJarProxy } = await import('./helpers/cookie-jar-proxy.js')
-    const { makeBrowser, waitForStatus, closeAllClients } = await import('./helpers/clients.js')
+    const { startCookieJarProxy } = await import('@session-socket/test-helpers/cookie-jar-proxy')
+    const { makeBrowser, waitForStatus, closeAllClients } = await import('@session-socket/test-helpers/clients')
     server = await startTestServer()
     const proxy = await startCookieJarProxy(server.port)
     try {

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryStore, type Session } from 'express-session'
 import { MemoryLinkStore, hashSecret } from '@session-socket/node'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 import { rawRegister } from './helpers/raw-client.js'
 
 let server: TestServer | undefined

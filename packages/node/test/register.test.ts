@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { io as ioClient } from 'socket.io-client'
 import { EVENTS, PROTOCOL_VERSION } from '@session-socket/protocol'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from '@session-socket/test-helpers/clients'
 import { MemoryStore } from 'express-session'
 import signature from 'cookie-signature'
 import { MemoryLinkStore, hashSecret } from '@session-socket/node'
@@ -106,11 +106,14 @@ describe('register', () => {
     const tab = makeBrowser(proxy.url).open()
     await waitForStatus(tab)
     const before = (await tab.call('whoami')) as { sessionId: string }
+    const cookie = proxy.jar.get('connect.sid')
     await server.close()
+    await waitForStatus(tab, 'offline')
     server = await startTestServer({ sessionStore, links, port, secret: ['new secret', 'old secret'] })
-    await waitForStatus(tab, 'offline').catch(() => undefined)
     await waitForStatus(tab, 'ready')
     expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(before.sessionId)
+    // The handshake accepted the old cookie as it was: nothing had to be restored or re-signed.
+    expect(proxy.jar.get('connect.sid')).toBe(cookie)
     expect((await whoami(server.url, proxy)).sessionId).toBe(before.sessionId)
   })
 
@@ -124,8 +127,8 @@ describe('register', () => {
     await waitForStatus(tab)
     const before = (await tab.call('whoami')) as { sessionId: string }
     await server.close()
+    await waitForStatus(tab, 'offline')
     server = await startTestServer({ sessionStore, links, port, secret: 'brand new secret' })
-    await waitForStatus(tab, 'offline').catch(() => undefined)
     const state = await waitForStatus(tab, 'ready')
     expect(state).toMatchObject({ restored: true })
     expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(before.sessionId)
@@ -241,8 +244,9 @@ describe('register', () => {
 
     // Sign-in over HTTP: regenerate() makes a new session; the tab rejoins with the new cookie
     // and its token moves there (reason cookie-session), now naming the user.
+    const rejoining = nextStatus(tab, (state) => state.status === 'registering')
     const { sessionId } = (await (await fetch(`${proxy.url}/login?user=erin`, { method: 'POST' })).json()) as { sessionId: string }
-    await waitForStatus(tab, 'registering', 3000)
+    await rejoining
     await waitForStatus(tab, 'ready')
     expect(await links.getLink(hashSecret(token))).toMatchObject({ sessionId, userId: 'erin' })
     expect(await links.userSessions('erin', Date.now())).toEqual([sessionId])

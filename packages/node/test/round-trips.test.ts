@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { io as ioClient } from 'socket.io-client'
-import { startTestServer, type TestServer } from './helpers/test-server.js'
-import { closeAllClients, makeBrowser, waitForStatus } from './helpers/clients.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
+import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 import { startTcpProxy, type TcpProxy } from '../../../e2e/helpers/tcp-proxy.js'
-import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
+import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
 
 let server: TestServer | undefined
 let proxy: TcpProxy | undefined

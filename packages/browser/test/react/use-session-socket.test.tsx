@@ -4,7 +4,7 @@ import { act, cleanup, render, screen, waitFor } from '@testing-library/react'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { memoryTabIdStorage, memoryTokenStorage } from '@session-socket/browser'
 import { useSessionSocket, type UseSessionSocketOptions, type UseSessionSocketResult } from '@session-socket/browser/react'
-import { startTestServer, type TestServer } from '../../../node/test/helpers/test-server.js'
+import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 
 let server: TestServer
 let options: UseSessionSocketOptions

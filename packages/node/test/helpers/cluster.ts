@@ -5,7 +5,7 @@ import { createClient } from 'redis'
 import type express from 'express'
 import type { LinkStore, SessionSocketServer } from '@session-socket/node'
 import { RedisLinkStore } from '@session-socket/node/redis'
-import { startTestServer, type TestServer, type TestServerOptions } from './test-server.js'
+import { startTestServer, type TestServer, type TestServerOptions } from '@session-socket/test-helpers/test-server'
 
 export type RedisClient = ReturnType<typeof createClient>
 

@@ -20,7 +20,7 @@ import { DEFAULT_DURABLE, DurableEvents } from '../../src/durable.js'
 import type { LinkStore, TabSeen } from '../../src/link-store.js'
 import { RedisLinkStore } from '../../src/stores/redis.js'
 import { SqliteLinkStore } from '../../src/stores/sqlite.js'
-import { startRedis } from '../helpers/redis-server.js'
+import { startRedis } from '../../../../test-helpers/redis-server.js'
 
 const TABS = Number(process.argv[2] ?? 5000)
 const ROUNDS = Number(process.argv[3] ?? 5)

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SessionSocketError } from '@session-socket/protocol'
 import { streamBase } from '../../src/link-store.js'
 import { RedisLinkStore } from '../../src/stores/redis.js'
-import { startRedis, type RedisServer, type StartRedisOptions } from '../helpers/redis-server.js'
+import { startRedis, type RedisServer, type StartRedisOptions } from '@session-socket/test-helpers/redis-server'
 import { linkStoreContract } from './contract.js'
 import { durableEventChecks } from './durable-events.js'
 

@@ -41,25 +41,6 @@ async function freePort(): Promise<number> {
   })
 }
 
-/** Sends one inline PING; true when the answer is +PONG. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' })
-    let answer = ''
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once('error', () => done(false))
-    socket.once('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      answer += chunk.toString()
-      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'))
-    })
-  })
-}
-
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => child.once('exit', () => resolve()))
@@ -67,7 +48,7 @@ function exited(child: ChildProcess): Promise<void> {
 
 /**
  * Spawns `/usr/bin/redis-server` on a free loopback port without persistence (unless `args`
- * says otherwise) and resolves once it answers PING. Call `stop()` in afterAll; the process is
+ * says otherwise) and resolves once it says it accepts connections. Call `stop()` in afterAll; the process is
  * also SIGKILLed when the test worker exits, in case afterAll never ran.
  *
  * @example
@@ -88,21 +69,26 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     log = ''
     const proc = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = proc
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4000)
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no "Ready to accept connections" within 5 s')), 5000)
+      proc.once('exit', (code, signal) => reject(new Error(`exited (${signal ?? code}) before it was ready`)))
+      const onOutput = (chunk: Buffer) => {
+        log = (log + chunk.toString()).slice(-4000)
+        // Printed once the port is open and any append-only file is loaded.
+        if (!log.includes('Ready to accept connections')) return
+        clearTimeout(timer)
+        resolve()
+      }
+      proc.stdout?.on('data', onOutput)
+      proc.stderr?.on('data', onOutput)
     })
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4000)
-    })
-    const deadline = Date.now() + 5000
-    for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
-      if (proc.exitCode !== null || proc.signalCode !== null) break
-      if (await ping(port)) return
-      await new Promise((resolve) => setTimeout(resolve, 50))
+    try {
+      await ready
+    } catch (err) {
+      proc.kill('SIGKILL')
+      await exited(proc)
+      throw new Error(`redis-server on port ${port}: ${(err as Error).message}:\n${log}`)
     }
-    proc.kill('SIGKILL')
-    await exited(proc)
-    throw new Error(`redis-server on port ${port} did not answer PING:\n${log}`)
   }
 
   async function stop(): Promise<void> {
