@@ -34,8 +34,8 @@ export interface LinkRecord {
  * Contract (`test/stores/contract.ts`, "links" and "users"):
  * - `getLink` returns the record as stored, revoked or past `expiresAt` included, or null
  *   when never stored or already swept. Callers decide what an expired record means.
- * - `revokeSession`, `relinkSession` and `setSessionUser` act on every link of the session at once.
- * - `touchLink` and `relinkSession` keep a link's `userId`; `userSessions` follows the link.
+ * - `revokeSession` and `setSessionUser` act on every link of the session at once.
+ * - `touchLink` keeps a link's `userId`; `userSessions` follows the link to its new session.
  *
  * @example
  * const hash = hashSecret(token)
@@ -52,8 +52,6 @@ export interface TokenLinks {
   revokeLink(tokenHash: string, revokedAt: number): Promise<void>
   /** Marks every live token of the session revoked; returns how many. */
   revokeSession(sessionId: string, revokedAt: number): Promise<number>
-  /** Moves every live token of `fromSessionId` to `toSessionId`; returns how many. */
-  relinkSession(fromSessionId: string, toSessionId: string): Promise<number>
   /**
    * Names the user of every link of the session, revoked ones included (`null`: no user);
    * returns how many links changed.

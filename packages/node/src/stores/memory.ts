@@ -90,19 +90,6 @@ export class MemoryLinkStore implements LinkStore {
     return count
   }
 
-  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
-    let count = 0
-    for (const hash of [...(this.#bySession.get(fromSessionId) ?? [])]) {
-      const record = this.#links.get(hash)
-      if (!record || record.revokedAt !== undefined) continue
-      this.#unindex(hash)
-      record.sessionId = toSessionId
-      this.#index(hash)
-      count++
-    }
-    return count
-  }
-
   async setSessionUser(sessionId: string, userId: string | null): Promise<number> {
     let count = 0
     // A copy: re-indexing takes each hash out of the session's set and puts it back.
