@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryStore } from 'express-session'
-import { SessionSocketError } from '@session-socket/protocol'
+import { SessionSocketError, type CallReply } from '@session-socket/protocol'
 import { SqliteLinkStore } from '@session-socket/node/sqlite'
 import { startTestServer, type TestServer, type TestServerOptions } from './helpers/test-server.js'
 import { startCookieJarProxy, type CookieJarProxy } from './helpers/cookie-jar-proxy.js'
@@ -178,23 +178,35 @@ describe('rpc', () => {
 
   it('should join a resend to the run still in progress', async () => {
     let runs = 0
-    let finish: () => void = () => {}
-    const tab = await start({
+    let finish: (value: string) => void = () => {}
+    server = await startTestServer({
       setup(ss) {
-        ss.method('slow.pay', async (_params, ctx) => {
+        ss.method('slow.pay', () => {
           runs++
-          ctx.socket.conn.close()
-          await new Promise<void>((resolve) => (finish = resolve))
-          return 'done'
+          return new Promise<string>((resolve) => (finish = resolve))
         }, { session: false })
+        ss.method('ping', () => 'pong', { session: false })
       },
     })
-    const result = tab.call('slow.pay')
-    await waitForStatus(tab, 'offline')
-    await waitForStatus(tab, 'ready')
-    finish()
-    await expect(result).resolves.toBe('done')
-    expect(runs).toBe(1)
+    const first = await rawRegister(server.url, { token: null, tabId: 'join-tab' })
+    first.socket.emit('ss:call', { id: 'c1', m: 'slow.pay' }, () => {})
+    await vi.waitFor(() => expect(runs).toBe(1))
+    // The connection is lost while the handler runs; the tab comes back and resends the call.
+    first.close()
+    const again = await rawRegister(server.url, { token: first.reply.token, tabId: 'join-tab' })
+    try {
+      let resent: CallReply | undefined
+      const resend = again.socket.emitWithAck('ss:call', { id: 'c1', m: 'slow.pay' }).then((reply: CallReply) => (resent = reply))
+      // Packets of one socket are handled in order: once ping is answered, the resend was handled.
+      expect(await again.socket.emitWithAck('ss:call', { id: 'c2', m: 'ping' })).toEqual({ ok: true, r: 'pong' })
+      // Joined, it waits for the run (not answered IN_PROGRESS, and not run a second time).
+      expect(resent).toBeUndefined()
+      finish('done')
+      expect(await resend).toEqual({ ok: true, r: 'done' })
+      expect(runs).toBe(1)
+    } finally {
+      again.close()
+    }
   })
 
   it.each([
