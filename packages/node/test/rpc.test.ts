@@ -233,6 +233,33 @@ describe('rpc', () => {
     expect(failures).toBe(0)
   })
 
+  it('should answer a call that did not run only once its claim is released, so that a resend at once runs it', async () => {
+    class SlowRelease extends MemoryLinkStore {
+      // A store across the network: the release takes a while to be done.
+      override async releaseCall(key: string): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        return super.releaseCall(key)
+      }
+    }
+    const sessionStore = new MemoryStore()
+    const get = sessionStore.get.bind(sessionStore)
+    let failures = 0
+    sessionStore.get = (sid, callback) => {
+      if (failures === 0) return get(sid, callback)
+      failures--
+      callback(new Error('connection reset'))
+    }
+    server = await startTestServer({ sessionStore, links: new SlowRelease() })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'release-tab' })
+    try {
+      failures = 1
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'counter.increment' })).toMatchObject({ ok: false, e: { code: 'STORE_UNAVAILABLE' } })
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'counter.increment' })).toEqual({ ok: true, r: { count: 1 } })
+    } finally {
+      raw.close()
+    }
+  })
+
   it('should fail with SESSION_ENDED and end the tab when the session expired in the store', async () => {
     const tab = await start()
     const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
@@ -290,6 +317,59 @@ describe('rpc', () => {
       expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
       expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
       expect(runs).toBe(1)
+    } finally {
+      raw.close()
+    }
+  })
+})
+
+describe('call results in the link store', () => {
+  it('should honour a MemoryLinkStore subclass that overrides claimCall and finishCall (they were bypassed)', async () => {
+    const seen: string[] = []
+    class SharedResults extends MemoryLinkStore {
+      // E.g. results kept elsewhere: a call that another process already answered is not run.
+      override async claimCall(key: string, ttlMs: number, now: number) {
+        seen.push(`claim ${key}`)
+        if (key === 'sub-tab:elsewhere') return { state: 'done' as const, reply: { ok: true as const, r: 'answered elsewhere' } }
+        return super.claimCall(key, ttlMs, now)
+      }
+      override async finishCall(key: string, reply: CallReply, ttlMs: number, now: number) {
+        seen.push(`finish ${key}`)
+        return super.finishCall(key, reply, ttlMs, now)
+      }
+    }
+    let runs = 0
+    server = await startTestServer({ links: new SharedResults(), setup: (ss) => ss.method('work', () => ++runs, { session: false }) })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'sub-tab' })
+    try {
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'elsewhere', m: 'work' })).toEqual({ ok: true, r: 'answered elsewhere' })
+      expect(runs).toBe(1)
+      expect(seen).toEqual(['claim sub-tab:c1', 'finish sub-tab:c1', 'claim sub-tab:elsewhere'])
+    } finally {
+      raw.close()
+    }
+  })
+
+  it('should take a plain-value call on the memory store from claim to recorded reply in one turn, with no promise between', async () => {
+    const marks: string[] = []
+    class Marking extends MemoryLinkStore {
+      override claimCall(key: string, ttlMs: number, now: number) {
+        marks.push('claim')
+        // Runs after the current turn's synchronous code, before any later promise callback.
+        queueMicrotask(() => marks.push('a microtask later'))
+        return super.claimCall(key, ttlMs, now)
+      }
+      override finishCall(key: string, reply: CallReply, ttlMs: number, now: number) {
+        marks.push('finish')
+        return super.finishCall(key, reply, ttlMs, now)
+      }
+    }
+    server = await startTestServer({ links: new Marking(), setup: (ss) => ss.method('add', (n: number) => n + 1, { session: false }) })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'turn-tab' })
+    try {
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'add', p: 1 })).toEqual({ ok: true, r: 2 })
+      expect(marks).toEqual(['claim', 'finish', 'a microtask later'])
     } finally {
       raw.close()
     }

@@ -20,15 +20,25 @@ export type CallClaim =
  * concurrent claims of one key exactly one gets `new`, and an expired claim or result counts as
  * `new`.
  *
+ * The synchronous fast path: each method may answer with a plain value (or throw) instead of a
+ * promise. A store that has the answer at hand, in this process's memory, should: the dispatcher
+ * then takes a call whose handler returns a plain value from claim to recorded reply within one
+ * turn of the event loop, with no promise of its own. A store that answers with promises is
+ * treated the same way, only later; a subclass may turn either into the other.
+ *
  * @example
- * const claim = await results.claimCall(key, 60_000, Date.now())
- * if (claim.state === 'new') await results.finishCall(key, { ok: true, r: await run() }, 600_000, Date.now())
+ * class AuditedStore extends MemoryLinkStore {
+ *   override claimCall(key: string, ttlMs: number, now: number) {
+ *     audit.push(key) // still answered at once: the fast path stays
+ *     return super.claimCall(key, ttlMs, now)
+ *   }
+ * }
  */
 export interface CallResults {
   /** Claims a call key for execution, or reports it pending or done. */
-  claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim>
+  claimCall(key: string, ttlMs: number, now: number): CallClaim | Promise<CallClaim>
   /** Stores the reply of a claimed call for `ttlMs`. */
-  finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void>
+  finishCall(key: string, reply: CallReply, ttlMs: number, now: number): void | Promise<void>
   /** Forgets a claim whose call never ran to completion (so a resend runs it). */
-  releaseCall(key: string): Promise<void>
+  releaseCall(key: string): void | Promise<void>
 }
