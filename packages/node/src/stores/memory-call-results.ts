@@ -20,7 +20,7 @@ const PENDING: CallClaim = Object.freeze({ state: 'pending' })
  * dropped whole; and the previous one is dropped as soon as everything in it has expired. So
  * the latest `maxResults` replies are always kept (for their TTL), and at most twice as many are
  * in memory: a busy process cannot grow without bound (at 1,000 calls/s a 10-minute TTL alone
- * would keep 600,000 replies). Nothing is done per call to forget: no queue of keys, no timer.
+ * would keep 600,000 replies).
  */
 export class MemoryCallResults {
   readonly #max: number

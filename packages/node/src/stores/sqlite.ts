@@ -193,9 +193,9 @@ function toLinkRecord(row: LinkRow): LinkRecord {
  * of each session.
  *
  * better-sqlite3 is synchronous: each call blocks the event loop for the duration of one
- * statement or transaction (microseconds on a local disk; a `recordTabs` batch of 512 tabs,
- * a few milliseconds), and up to the 2 s busy timeout when another process holds the write
- * lock, after which the call rejects with STORE_UNAVAILABLE.
+ * statement or transaction (a `recordTabs` batch is one transaction for all its tabs, the longest
+ * block), and up to the 2 s busy timeout when another process holds the write lock, after which
+ * the call rejects with STORE_UNAVAILABLE.
  *
  * @example
  * import { SqliteLinkStore } from '@session-socket/node/sqlite'
