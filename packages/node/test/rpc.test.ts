@@ -24,14 +24,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function until(condition: () => boolean, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 async function start(options: TestServerOptions = {}): Promise<SessionSocket> {
   server = await startTestServer(options)
   proxy = await startCookieJarProxy(server.port)
@@ -272,17 +264,32 @@ describe('rpc', () => {
 
   it('should refuse more calls in flight than maxInFlight with RATE_LIMITED, then run them', async () => {
     const releases: Array<() => void> = []
-    const tab = await start({
+    server = await startTestServer({
       ss: { maxInFlight: 2 },
       setup: (ss) => ss.method('hold', () => new Promise<void>((resolve) => releases.push(resolve)), { session: false }),
     })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'limit-tab' })
+    try {
+      const held = ['c1', 'c2'].map((id) => raw.socket.emitWithAck('ss:call', { id, m: 'hold' }))
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c3', m: 'hold' })).toMatchObject({ ok: false, e: { code: 'RATE_LIMITED', retryAfter: 100 } })
+      expect(releases).toHaveLength(2)
+      for (const release of releases.splice(0)) release()
+      expect(await Promise.all(held)).toEqual([{ ok: true, r: null }, { ok: true, r: null }])
+      // Refused before it was claimed: resent (as the client does after retryAfter), it runs.
+      const third = raw.socket.emitWithAck('ss:call', { id: 'c3', m: 'hold' })
+      await vi.waitFor(() => expect(releases).toHaveLength(1))
+      releases.pop()!()
+      expect(await third).toEqual({ ok: true, r: null })
+    } finally {
+      raw.close()
+    }
+    // The browser client resends a refused call by itself after retryAfter.
+    const tab = makeBrowser(server.url).open()
+    await waitForStatus(tab)
     const calls = [tab.call('hold'), tab.call('hold'), tab.call('hold')]
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(releases).toHaveLength(2)
+    await vi.waitFor(() => expect(releases).toHaveLength(2))
     for (const release of releases.splice(0)) release()
-    // The third was told RATE_LIMITED and is resent by the client after retryAfter.
-    const deadline = Date.now() + 3000
-    while (releases.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await vi.waitFor(() => expect(releases).toHaveLength(1))
     releases[0]!()
     await expect(Promise.all(calls)).resolves.toHaveLength(3)
   })
@@ -414,7 +421,7 @@ describe('ctx.callKey', () => {
     const tab = makeBrowser(proxy.url).open()
     await waitForStatus(tab)
     const placed = tab.call('order.place', { sku: 'A-1' })
-    await until(() => keys.length === 1)
+    await vi.waitFor(() => expect(keys).toHaveLength(1))
     await server.close()
     await first.close()
     // A restart on the same file: the claim of the dead server lapses after callLease, and the
