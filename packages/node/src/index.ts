@@ -3,7 +3,7 @@ export type { DurableEmitter, DurableFlag, SessionSocketServer, SessionSocketSer
 export { DEFAULT_DURABLE } from './durable.js'
 export type { DurableOptions, DurableSendResult } from './durable.js'
 export type { AllowedOrigins } from './handshake.js'
-export type { CallClaim, EventQuota, EventRead, LinkRecord, LinkStore, RestoreCodeRecord, StoredEvent, TabSeen } from './link-store.js'
+export type { CallClaim, CallResults, EventQuota, EventRead, EventStreams, LinkRecord, LinkStore, RestoreCodeRecord, RestoreCodes, StoredEvent, TabSeen, TokenLinks } from './link-store.js'
 export { MemoryLinkStore } from './stores/memory.js'
 export type { MemoryLinkStoreOptions } from './stores/memory.js'
 export type { MethodContext, MethodHandler, MethodOptions } from './rpc.js'

@@ -2,7 +2,7 @@ import createDebug from 'debug'
 import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } from '@session-socket/protocol'
-import type { CallClaim, LinkStore } from './link-store.js'
+import type { CallClaim, CallResults } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import type { SocketData } from './socket-data.js'
 
@@ -51,7 +51,8 @@ interface MethodEntry {
 
 /** What the dispatcher needs from the server. */
 export interface RpcEnvironment {
-  links: LinkStore
+  /** Where calls are claimed and their replies kept (the server's link store). */
+  links: CallResults
   sessions: SessionBridge
   limits: PayloadLimits
   /** How long a call's reply is remembered for a resend (ms). */
@@ -81,24 +82,13 @@ function fail(error: SessionSocketError): CallReply {
   return { ok: false, e: error.toWire() }
 }
 
-/**
- * A link store that answers call claims at once (MemoryLinkStore). The dispatcher calls these
- * instead of `claimCall`/`finishCall`: a call whose handler returns a plain value then runs to
- * its reply without a promise of its own, where the async path took five (dispatch, claim,
- * run, finish, the handler's await) and as many event-loop turns.
- */
-interface SyncCallResults {
-  claimCallSync(key: string, ttlMs: number, now: number): CallClaim
-  finishCallSync(key: string, reply: CallReply, ttlMs: number, now: number): void
-}
-
-function syncCallResults(links: LinkStore): SyncCallResults | undefined {
-  const candidate = links as Partial<SyncCallResults>
-  return typeof candidate.claimCallSync === 'function' && typeof candidate.finishCallSync === 'function' ? (candidate as SyncCallResults) : undefined
-}
-
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
+}
+
+function unrecorded(err: unknown): void {
+  // Not the call key: it holds the tab id.
+  debug('could not remember a reply or release a claim: %s', (err as Error).message)
 }
 
 function succeeded(result: unknown): CallReply {
@@ -135,11 +125,9 @@ export class RpcDispatcher {
   readonly #sessionQueues = new Map<string, Promise<unknown>>()
   /** When calls last touched each session on this node, to keep touches cheap. */
   readonly #touched = new Map<string, number>()
-  readonly #syncResults: SyncCallResults | undefined
 
   constructor(env: RpcEnvironment) {
     this.#env = env
-    this.#syncResults = syncCallResults(env.links)
   }
 
   add(name: string, handler: MethodHandler, options: MethodOptions = {}): void {
@@ -181,59 +169,58 @@ export class RpcDispatcher {
     return promise
   }
 
-  /** Claims the call key, runs the handler if the claim is new, records the reply. */
+  /**
+   * Claims the call key, runs the handler if the claim is new, records the reply. Each step takes
+   * a plain value or a promise: with a store that answers at once and a handler that returns a
+   * plain value, the call is answered in this turn, with no promise of its own.
+   */
   #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
-    const { callLease, now } = this.#env
-    const results = this.#syncResults
-    if (!results) return this.#claimAndRunAsync(socket, data, key, entry, params)
-    let claim
-    try {
-      claim = results.claimCallSync(key, callLease, now())
-    } catch (err) {
-      return fail(SessionSocketError.from(err))
-    }
-    if (claim.state !== 'new') return claim.state === 'done' ? claim.reply : IN_PROGRESS
-    const reply = this.#execute(socket, data, key, entry, params)
-    return reply instanceof Promise ? reply.then((value) => this.#finishSync(results, key, value)) : this.#finishSync(results, key, reply)
-  }
-
-  #finishSync(results: SyncCallResults, key: string, reply: CallReply | NotRun): CallReply {
-    if (reply instanceof NotRun) {
-      // The memory store releases at once (its async methods do their work before they return).
-      this.#env.links.releaseCall(key).catch((err: unknown) => debug('could not release %s: %s', key, (err as Error).message))
-      return reply.reply
-    }
-    try {
-      results.finishCallSync(key, reply, this.#env.resultTtl, this.#env.now())
-    } catch (err) {
-      debug('could not remember reply of %s: %s', key, (err as Error).message)
-    }
-    return reply
-  }
-
-  async #claimAndRunAsync(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply> {
-    const { links, resultTtl, callLease, now } = this.#env
-    let claim
+    let claim: CallClaim | Promise<CallClaim>
     try {
       // A claim outlives its node only for the lease: a call whose server died mid-run is run
       // again on resend rather than answered IN_PROGRESS until the results memory forgets it.
-      claim = await links.claimCall(key, callLease, now())
+      claim = this.#env.links.claimCall(key, this.#env.callLease, this.#env.now())
     } catch (err) {
       return fail(SessionSocketError.from(err))
     }
+    if (!isThenable(claim)) return this.#runClaimed(socket, data, key, entry, params, claim)
+    return Promise.resolve(claim).then(
+      (settled) => this.#runClaimed(socket, data, key, entry, params, settled),
+      (err: unknown) => fail(SessionSocketError.from(err)),
+    )
+  }
+
+  #runClaimed(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown, claim: CallClaim): CallReply | Promise<CallReply> {
     if (claim.state === 'done') return claim.reply
     if (claim.state === 'pending') return IN_PROGRESS
-    const reply = await this.#execute(socket, data, key, entry, params)
+    const reply = this.#execute(socket, data, key, entry, params)
+    return reply instanceof Promise ? reply.then((value) => this.#record(key, value)) : this.#record(key, reply)
+  }
+
+  /**
+   * Keeps the reply of a call that ran, or releases the claim of one that did not, and answers
+   * once the store has done so: a resend that follows the answer finds the reply, or runs the
+   * call, instead of being told IN_PROGRESS. A store that fails here costs only that: the
+   * answer still goes out.
+   */
+  #record(key: string, reply: CallReply | NotRun): CallReply | Promise<CallReply> {
+    const answer = reply instanceof NotRun ? reply.reply : reply
+    const { links, resultTtl, now } = this.#env
+    let stored: void | Promise<void>
     try {
-      if (reply instanceof NotRun) {
-        await links.releaseCall(key)
-        return reply.reply
-      }
-      await links.finishCall(key, reply, resultTtl, now())
+      stored = reply instanceof NotRun ? links.releaseCall(key) : links.finishCall(key, reply, resultTtl, now())
     } catch (err) {
-      debug('could not remember or release %s: %s', key, (err as Error).message)
+      unrecorded(err)
+      return answer
     }
-    return reply instanceof NotRun ? reply.reply : reply
+    if (!isThenable(stored)) return answer
+    return Promise.resolve(stored).then(
+      () => answer,
+      (err: unknown) => {
+        unrecorded(err)
+        return answer
+      },
+    )
   }
 
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryStore } from 'express-session'
-import { SessionSocketError } from '@session-socket/protocol'
+import { SessionSocketError, type CallReply } from '@session-socket/protocol'
 import { SqliteLinkStore } from '@session-socket/node/sqlite'
 import { startTestServer, type TestServer, type TestServerOptions } from '@session-socket/test-helpers/test-server'
 import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
@@ -23,14 +23,6 @@ afterEach(async () => {
   proxy = server = undefined
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
-
-async function until(condition: () => boolean, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 async function start(options: TestServerOptions = {}): Promise<SessionSocket> {
   server = await startTestServer(options)
@@ -178,23 +170,35 @@ describe('rpc', () => {
 
   it('should join a resend to the run still in progress', async () => {
     let runs = 0
-    let finish: () => void = () => {}
-    const tab = await start({
+    let finish: (value: string) => void = () => {}
+    server = await startTestServer({
       setup(ss) {
-        ss.method('slow.pay', async (_params, ctx) => {
+        ss.method('slow.pay', () => {
           runs++
-          ctx.socket.conn.close()
-          await new Promise<void>((resolve) => (finish = resolve))
-          return 'done'
+          return new Promise<string>((resolve) => (finish = resolve))
         }, { session: false })
+        ss.method('ping', () => 'pong', { session: false })
       },
     })
-    const result = tab.call('slow.pay')
-    await waitForStatus(tab, 'offline')
-    await waitForStatus(tab, 'ready')
-    finish()
-    await expect(result).resolves.toBe('done')
-    expect(runs).toBe(1)
+    const first = await rawRegister(server.url, { token: null, tabId: 'join-tab' })
+    first.socket.emit('ss:call', { id: 'c1', m: 'slow.pay' }, () => {})
+    await vi.waitFor(() => expect(runs).toBe(1))
+    // The connection is lost while the handler runs; the tab comes back and resends the call.
+    first.close()
+    const again = await rawRegister(server.url, { token: first.reply.token, tabId: 'join-tab' })
+    try {
+      let resent: CallReply | undefined
+      const resend = again.socket.emitWithAck('ss:call', { id: 'c1', m: 'slow.pay' }).then((reply: CallReply) => (resent = reply))
+      // Packets of one socket are handled in order: once ping is answered, the resend was handled.
+      expect(await again.socket.emitWithAck('ss:call', { id: 'c2', m: 'ping' })).toEqual({ ok: true, r: 'pong' })
+      // Joined, it waits for the run (not answered IN_PROGRESS, and not run a second time).
+      expect(resent).toBeUndefined()
+      finish('done')
+      expect(await resend).toEqual({ ok: true, r: 'done' })
+      expect(runs).toBe(1)
+    } finally {
+      again.close()
+    }
   })
 
   it.each([
@@ -221,6 +225,33 @@ describe('rpc', () => {
     expect(failures).toBe(0)
   })
 
+  it('should answer a call that did not run only once its claim is released, so that a resend at once runs it', async () => {
+    class SlowRelease extends MemoryLinkStore {
+      // A store across the network: the release takes a while to be done.
+      override async releaseCall(key: string): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        return super.releaseCall(key)
+      }
+    }
+    const sessionStore = new MemoryStore()
+    const get = sessionStore.get.bind(sessionStore)
+    let failures = 0
+    sessionStore.get = (sid, callback) => {
+      if (failures === 0) return get(sid, callback)
+      failures--
+      callback(new Error('connection reset'))
+    }
+    server = await startTestServer({ sessionStore, links: new SlowRelease() })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'release-tab' })
+    try {
+      failures = 1
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'counter.increment' })).toMatchObject({ ok: false, e: { code: 'STORE_UNAVAILABLE' } })
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'counter.increment' })).toEqual({ ok: true, r: { count: 1 } })
+    } finally {
+      raw.close()
+    }
+  })
+
   it('should fail with SESSION_ENDED and end the tab when the session expired in the store', async () => {
     const tab = await start()
     const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
@@ -233,17 +264,32 @@ describe('rpc', () => {
 
   it('should refuse more calls in flight than maxInFlight with RATE_LIMITED, then run them', async () => {
     const releases: Array<() => void> = []
-    const tab = await start({
+    server = await startTestServer({
       ss: { maxInFlight: 2 },
       setup: (ss) => ss.method('hold', () => new Promise<void>((resolve) => releases.push(resolve)), { session: false }),
     })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'limit-tab' })
+    try {
+      const held = ['c1', 'c2'].map((id) => raw.socket.emitWithAck('ss:call', { id, m: 'hold' }))
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c3', m: 'hold' })).toMatchObject({ ok: false, e: { code: 'RATE_LIMITED', retryAfter: 100 } })
+      expect(releases).toHaveLength(2)
+      for (const release of releases.splice(0)) release()
+      expect(await Promise.all(held)).toEqual([{ ok: true, r: null }, { ok: true, r: null }])
+      // Refused before it was claimed: resent (as the client does after retryAfter), it runs.
+      const third = raw.socket.emitWithAck('ss:call', { id: 'c3', m: 'hold' })
+      await vi.waitFor(() => expect(releases).toHaveLength(1))
+      releases.pop()!()
+      expect(await third).toEqual({ ok: true, r: null })
+    } finally {
+      raw.close()
+    }
+    // The browser client resends a refused call by itself after retryAfter.
+    const tab = makeBrowser(server.url).open()
+    await waitForStatus(tab)
     const calls = [tab.call('hold'), tab.call('hold'), tab.call('hold')]
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(releases).toHaveLength(2)
+    await vi.waitFor(() => expect(releases).toHaveLength(2))
     for (const release of releases.splice(0)) release()
-    // The third was told RATE_LIMITED and is resent by the client after retryAfter.
-    const deadline = Date.now() + 3000
-    while (releases.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await vi.waitFor(() => expect(releases).toHaveLength(1))
     releases[0]!()
     await expect(Promise.all(calls)).resolves.toHaveLength(3)
   })
@@ -278,6 +324,59 @@ describe('rpc', () => {
       expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
       expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
       expect(runs).toBe(1)
+    } finally {
+      raw.close()
+    }
+  })
+})
+
+describe('call results in the link store', () => {
+  it('should honour a MemoryLinkStore subclass that overrides claimCall and finishCall (they were bypassed)', async () => {
+    const seen: string[] = []
+    class SharedResults extends MemoryLinkStore {
+      // E.g. results kept elsewhere: a call that another process already answered is not run.
+      override async claimCall(key: string, ttlMs: number, now: number) {
+        seen.push(`claim ${key}`)
+        if (key === 'sub-tab:elsewhere') return { state: 'done' as const, reply: { ok: true as const, r: 'answered elsewhere' } }
+        return super.claimCall(key, ttlMs, now)
+      }
+      override async finishCall(key: string, reply: CallReply, ttlMs: number, now: number) {
+        seen.push(`finish ${key}`)
+        return super.finishCall(key, reply, ttlMs, now)
+      }
+    }
+    let runs = 0
+    server = await startTestServer({ links: new SharedResults(), setup: (ss) => ss.method('work', () => ++runs, { session: false }) })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'sub-tab' })
+    try {
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'work' })).toEqual({ ok: true, r: 1 })
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'elsewhere', m: 'work' })).toEqual({ ok: true, r: 'answered elsewhere' })
+      expect(runs).toBe(1)
+      expect(seen).toEqual(['claim sub-tab:c1', 'finish sub-tab:c1', 'claim sub-tab:elsewhere'])
+    } finally {
+      raw.close()
+    }
+  })
+
+  it('should take a plain-value call on the memory store from claim to recorded reply in one turn, with no promise between', async () => {
+    const marks: string[] = []
+    class Marking extends MemoryLinkStore {
+      override claimCall(key: string, ttlMs: number, now: number) {
+        marks.push('claim')
+        // Runs after the current turn's synchronous code, before any later promise callback.
+        queueMicrotask(() => marks.push('a microtask later'))
+        return super.claimCall(key, ttlMs, now)
+      }
+      override finishCall(key: string, reply: CallReply, ttlMs: number, now: number) {
+        marks.push('finish')
+        return super.finishCall(key, reply, ttlMs, now)
+      }
+    }
+    server = await startTestServer({ links: new Marking(), setup: (ss) => ss.method('add', (n: number) => n + 1, { session: false }) })
+    const raw = await rawRegister(server.url, { token: null, tabId: 'turn-tab' })
+    try {
+      expect(await raw.socket.emitWithAck('ss:call', { id: 'c1', m: 'add', p: 1 })).toEqual({ ok: true, r: 2 })
+      expect(marks).toEqual(['claim', 'finish', 'a microtask later'])
     } finally {
       raw.close()
     }
@@ -322,7 +421,7 @@ describe('ctx.callKey', () => {
     const tab = makeBrowser(proxy.url).open()
     await waitForStatus(tab)
     const placed = tab.call('order.place', { sku: 'A-1' })
-    await until(() => keys.length === 1)
+    await vi.waitFor(() => expect(keys).toHaveLength(1))
     await server.close()
     await first.close()
     // A restart on the same file: the claim of the dead server lapses after callLease, and the

@@ -90,19 +90,6 @@ export class MemoryLinkStore implements LinkStore {
     return count
   }
 
-  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
-    let count = 0
-    for (const hash of [...(this.#bySession.get(fromSessionId) ?? [])]) {
-      const record = this.#links.get(hash)
-      if (!record || record.revokedAt !== undefined) continue
-      this.#unindex(hash)
-      record.sessionId = toSessionId
-      this.#index(hash)
-      count++
-    }
-    return count
-  }
-
   async setSessionUser(sessionId: string, userId: string | null): Promise<number> {
     let count = 0
     // A copy: re-indexing takes each hash out of the session's set and puts it back.
@@ -142,25 +129,19 @@ export class MemoryLinkStore implements LinkStore {
     this.#calls = new MemoryCallResults(options.maxResults ?? 100_000)
   }
 
-  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
+  /*
+   * The call results answer at once, not with a promise (the synchronous fast path of
+   * CallResults). Declared with the promise too, so that a subclass may answer later.
+   */
+  claimCall(key: string, ttlMs: number, now: number): CallClaim | Promise<CallClaim> {
     return this.#calls.claim(key, ttlMs, now)
   }
 
-  /** `claimCall` without the promise: the RPC dispatcher's fast path. */
-  claimCallSync(key: string, ttlMs: number, now: number): CallClaim {
-    return this.#calls.claim(key, ttlMs, now)
-  }
-
-  async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+  finishCall(key: string, reply: CallReply, ttlMs: number, now: number): void | Promise<void> {
     this.#calls.finish(key, reply, ttlMs, now)
   }
 
-  /** `finishCall` without the promise: the RPC dispatcher's fast path. */
-  finishCallSync(key: string, reply: CallReply, ttlMs: number, now: number): void {
-    this.#calls.finish(key, reply, ttlMs, now)
-  }
-
-  async releaseCall(key: string): Promise<void> {
+  releaseCall(key: string): void | Promise<void> {
     this.#calls.release(key)
   }
 

@@ -128,24 +128,6 @@ end
 return n
 `)
 
-// KEYS: from set, to set. ARGV: link prefix, from sessionId, to sessionId. Revoked links stay.
-const RELINK_SESSION = script(`
-local n = 0
-for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. hash
-  local f = redis.call('HMGET', key, 's', 'e', 'r')
-  if f[1] ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], hash)
-  elseif not f[3] then
-    redis.call('SREM', KEYS[1], hash)
-    redis.call('HSET', key, 's', ARGV[3])
-    index(KEYS[2], hash, f[2])
-    n = n + 1
-  end
-end
-return n
-`)
-
 /*
  * KEYS: call. ARGV: now, expiresAt of a new claim. The value is "<expiresAt>|<reply json>"
  * (empty reply = pending); the expiry is checked against the caller's clock as well, so an
@@ -381,7 +363,7 @@ function toNumber(value: unknown): number {
 /**
  * Keeps links in Redis, shared by every node of a cluster and kept across restarts as far as
  * Redis persists its data. Links, restore codes and call results expire in Redis by
- * PEXPIREAT; each session has a set of its links for `revokeSession` and `relinkSession`, and
+ * PEXPIREAT; each session has a set of its links for `revokeSession` and `setSessionUser`, and
  * each user one for `userSessions` (both expire with their latest link and are pruned by `sweep`).
  * Durable events wait for their tab in `events:<tabId>`, numbered by `stream:<tabId>`, and
  * `tabs:<sessionId>` lists the tabs of each session, all updated by Lua scripts.
@@ -479,15 +461,6 @@ export class RedisLinkStore implements LinkStore {
       REVOKE_SESSION,
       [this.#setPrefix + sessionId],
       [this.#linkPrefix, sessionId, String(revokedAt)],
-    )
-    return toNumber(n)
-  }
-
-  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
-    const n = await this.#eval(
-      RELINK_SESSION,
-      [this.#setPrefix + fromSessionId, this.#setPrefix + toSessionId],
-      [this.#linkPrefix, fromSessionId, toSessionId],
     )
     return toNumber(n)
   }

@@ -193,9 +193,9 @@ function toLinkRecord(row: LinkRow): LinkRecord {
  * of each session.
  *
  * better-sqlite3 is synchronous: each call blocks the event loop for the duration of one
- * statement or transaction (microseconds on a local disk; a `recordTabs` batch of 512 tabs,
- * a few milliseconds), and up to the 2 s busy timeout when another process holds the write
- * lock, after which the call rejects with STORE_UNAVAILABLE.
+ * statement or transaction (a `recordTabs` batch is one transaction for all its tabs, the longest
+ * block), and up to the 2 s busy timeout when another process holds the write lock, after which
+ * the call rejects with STORE_UNAVAILABLE.
  *
  * @example
  * import { SqliteLinkStore } from '@session-socket/node/sqlite'
@@ -213,7 +213,6 @@ export class SqliteLinkStore implements LinkStore {
   readonly #touchLink: Database.Statement<[string, number, string]>
   readonly #revokeLink: Database.Statement<[number, string]>
   readonly #revokeSession: Database.Statement<[number, string]>
-  readonly #relinkSession: Database.Statement<[string, string]>
   readonly #setSessionUser: Database.Statement<[string | null, string, string | null]>
   readonly #userSessions: Database.Statement<[string, number], { session_id: string }>
   readonly #putCode: Database.Statement<[string, string, number]>
@@ -306,9 +305,6 @@ export class SqliteLinkStore implements LinkStore {
     this.#revokeLink = db.prepare('UPDATE ss_links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL')
     this.#revokeSession = db.prepare(
       'UPDATE ss_links SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL',
-    )
-    this.#relinkSession = db.prepare(
-      'UPDATE ss_links SET session_id = ? WHERE session_id = ? AND revoked_at IS NULL',
     )
     this.#setSessionUser = db.prepare('UPDATE ss_links SET user_id = ? WHERE session_id = ? AND user_id IS NOT ?')
     this.#userSessions = db.prepare('SELECT DISTINCT session_id FROM ss_links WHERE user_id = ? AND expires_at > ?')
@@ -482,10 +478,6 @@ export class SqliteLinkStore implements LinkStore {
 
   async revokeSession(sessionId: string, revokedAt: number): Promise<number> {
     return this.#run('revokeSession', () => this.#revokeSession.run(revokedAt, sessionId).changes)
-  }
-
-  async relinkSession(fromSessionId: string, toSessionId: string): Promise<number> {
-    return this.#run('relinkSession', () => this.#relinkSession.run(toSessionId, fromSessionId).changes)
   }
 
   async setSessionUser(sessionId: string, userId: string | null): Promise<number> {

@@ -121,32 +121,13 @@ export function linkStoreContract(
         expect((await store.getLink('a'))?.revokedAt).toBe(now + 2)
       })
 
-      it('relinkSession moves only the live tokens of that session', async () => {
+      it('touchLink twice keeps the session index consistent', async () => {
         await store.putLink('a', link('s1', now))
-        await store.putLink('b', link('s1', now))
-        await store.putLink('revoked', link('s1', now, { revokedAt: now - 1 }))
-        await store.putLink('other', link('s2', now))
-
-        expect(await store.relinkSession('s1', 's3')).toBe(2)
-        expect((await store.getLink('a'))?.sessionId).toBe('s3')
-        expect((await store.getLink('b'))?.sessionId).toBe('s3')
-        expect(await store.getLink('revoked')).toEqual(link('s1', now, { revokedAt: now - 1 }))
-        expect((await store.getLink('other'))?.sessionId).toBe('s2')
-        expect(await store.relinkSession('s1', 's3')).toBe(0)
-
-        expect(await store.revokeSession('s3', now + 1)).toBe(2)
-        expect((await store.getLink('a'))?.revokedAt).toBe(now + 1)
-        expect((await store.getLink('b'))?.revokedAt).toBe(now + 1)
-        expect(await store.revokeSession('s1', now + 1)).toBe(0)
-        expect(await store.revokeSession('s2', now + 1)).toBe(1)
-      })
-
-      it('relinkSession then touchLink keeps the session index consistent', async () => {
-        await store.putLink('a', link('s1', now))
-        expect(await store.relinkSession('s1', 's2')).toBe(1)
-        await store.touchLink('a', 's3', now + 1)
-        expect(await store.relinkSession('s2', 's4')).toBe(0)
-        expect(await store.revokeSession('s3', now + 2)).toBe(1)
+        await store.touchLink('a', 's2', now + 1)
+        await store.touchLink('a', 's3', now + 2)
+        expect(await store.revokeSession('s1', now + 3)).toBe(0)
+        expect(await store.revokeSession('s2', now + 3)).toBe(0)
+        expect(await store.revokeSession('s3', now + 3)).toBe(1)
       })
     })
 
@@ -202,11 +183,11 @@ export function linkStoreContract(
         expect(await store.setSessionUser('s1', null)).toBe(0)
       })
 
-      it('touchLink and relinkSession keep the user, and userSessions follows the link', async () => {
+      it('touchLink keeps the user, and userSessions follows the link', async () => {
         await store.putLink('a', link('s1', now, { userId: 'u1' }))
         await store.touchLink('a', 's2', now + 1)
         expect(await store.userSessions('u1', now)).toEqual(['s2'])
-        expect(await store.relinkSession('s2', 's3')).toBe(1)
+        await store.touchLink('a', 's3', now + 2)
         expect(await store.userSessions('u1', now)).toEqual(['s3'])
         expect((await store.getLink('a'))?.userId).toBe('u1')
         expect(await store.setSessionUser('s1', 'u9')).toBe(0)
@@ -451,7 +432,6 @@ export function linkStoreContract(
         await store.revokeLink('nope', now)
         expect(await store.getLink('nope')).toBeNull()
         expect(await store.revokeSession('nope', now)).toBe(0)
-        expect(await store.relinkSession('nope', 's2')).toBe(0)
         expect(await store.setSessionUser('nope', 'u1')).toBe(0)
         expect(await store.userSessions('u1', now)).toEqual([])
         expect(await store.revokeSession('s2', now)).toBe(0)

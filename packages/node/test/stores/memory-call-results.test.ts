@@ -86,14 +86,17 @@ describe('MemoryCallResults', () => {
 })
 
 describe('MemoryLinkStore call results', () => {
-  it('should answer claims at once through claimCallSync, and the same as claimCall', async () => {
+  it('should answer claims, finishes and releases at once, not with a promise', () => {
     const store = new MemoryLinkStore({ maxResults: 2 })
-    expect(store.claimCallSync('k1', MINUTE, 0)).toEqual({ state: 'new' })
-    expect(await store.claimCall('k1', MINUTE, 1)).toEqual({ state: 'pending' })
-    store.finishCallSync('k1', reply(1), MINUTE, 2)
-    expect(await store.claimCall('k1', MINUTE, 3)).toEqual({ state: 'done', reply: reply(1) })
+    expect(store.claimCall('k1', MINUTE, 0)).toEqual({ state: 'new' })
+    expect(store.claimCall('k1', MINUTE, 1)).toEqual({ state: 'pending' })
+    expect(store.finishCall('k1', reply(1), MINUTE, 2)).toBeUndefined()
+    expect(store.claimCall('k1', MINUTE, 3)).toEqual({ state: 'done', reply: reply(1) })
     // maxResults 2: k1 stays until two generations of two came after it.
-    for (const key of ['k2', 'k3', 'k4', 'k5']) await store.finishCall(key, reply(key), MINUTE, 4)
-    expect(store.claimCallSync('k1', MINUTE, 6)).toEqual({ state: 'new' })
+    for (const key of ['k2', 'k3', 'k4', 'k5']) store.finishCall(key, reply(key), MINUTE, 4)
+    expect(store.claimCall('k1', MINUTE, 6)).toEqual({ state: 'new' })
+    expect(store.claimCall('k9', MINUTE, 7)).toEqual({ state: 'new' })
+    expect(store.releaseCall('k9')).toBeUndefined()
+    expect(store.claimCall('k9', MINUTE, 8)).toEqual({ state: 'new' })
   })
 })
