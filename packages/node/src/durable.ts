@@ -2,6 +2,7 @@ import createDebug from 'debug'
 import type { Namespace } from 'socket.io'
 import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
 import type { EventQuota, LinkStore, StoredEvent, TabSeen } from './link-store.js'
+import { tabRoom } from './rooms.js'
 
 const debug = createDebug('session-socket:durable')
 
@@ -145,7 +146,7 @@ export class DurableEvents {
       try {
         const seq = await this.#links.appendEvent(tabId, { event, args, bytes }, expiresAt, this.#quota, this.#now())
         result.seqs[tabId] = seq
-        this.#nsp.to(`tab:${tabId}`).emit(EVENTS.EVENT, { seq, e: event, a: args })
+        this.#nsp.to(tabRoom(tabId)).emit(EVENTS.EVENT, { seq, e: event, a: args })
       } catch (err) {
         if (err instanceof SessionSocketError && err.code === 'QUOTA_EXCEEDED') {
           debug('durable event refused for a tab: quota full')

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
-import type { Namespace, Server, Socket } from 'socket.io'
+import type { Namespace, Server } from 'socket.io'
 import type { Session, SessionData, Store } from 'express-session'
 import {
   DEFAULT_PAYLOAD_LIMITS,
@@ -24,6 +24,7 @@ import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
 import { DEFAULT_DURABLE, DurableEvents, type DurableOptions, type DurableSendResult, type StreamPosition } from './durable.js'
 import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
+import { localSocketsIn, sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import { listTabs, placeTab } from './tabs.js'
 import { MemoryLinkStore } from './stores/memory.js'
 
@@ -214,7 +215,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const clientIp = options.clientIp ?? ((req: IncomingMessage) => req.socket?.remoteAddress ?? 'unknown')
   const path = options.path ?? '/session-socket'
   if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
-  const nsp = io.of('/')
+  const nsp = io.of('/') as SessionNamespace
   const closed = new AbortController()
   const listeners = { 'tab:open': new Set<SessionSocketServerEvents['tab:open']>(), 'tab:close': new Set<SessionSocketServerEvents['tab:close']>() }
   const tell = (event: keyof SessionSocketServerEvents, payload: TabEvent) => {
@@ -227,9 +228,9 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     }
   }
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
-  const replies = new WeakMap<Socket, RegisterReply>()
+  const replies = new WeakMap<SessionSocket, RegisterReply>()
   /** The durable seq each registering socket said it had applied. */
-  const appliedSeq = new WeakMap<Socket, number | undefined>()
+  const appliedSeq = new WeakMap<SessionSocket, number | undefined>()
   const durableOptions: DurableOptions = { ...DEFAULT_DURABLE, ...options.durable }
   const durable = new DurableEvents(links, nsp, now, durableOptions)
   const timers: NodeJS.Timeout[] = []
@@ -243,7 +244,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       regenerated: (fromId, _toId, done) => {
         // Tabs prove they hold the new cookie by reconnecting; moving their tokens here would
         // also move a session-fixation attacker's (see SECURITY.md).
-        void done.then(() => nsp.to(`session:${fromId}`).emit(EVENTS.REJOIN))
+        void done.then(() => nsp.to(sessionRoom(fromId)).emit(EVENTS.REJOIN))
       },
     },
     options.sessionStore,
@@ -252,8 +253,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   async function endSession(sessionId: string, reason: EndReason): Promise<void> {
     const revoked = await links.revokeSession(sessionId, now())
     debug('session ended (%s): %d token(s) revoked', reason, revoked)
-    nsp.to(`session:${sessionId}`).emit(EVENTS.ENDED, { reason })
-    nsp.in(`session:${sessionId}`).disconnectSockets(true)
+    nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason })
+    nsp.in(sessionRoom(sessionId)).disconnectSockets(true)
   }
 
   const rpc = new RpcDispatcher({
@@ -275,17 +276,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   })
 
   /** Sockets to tell `ss:rejoin` once the reply of their current call is out. */
-  const rejoinAfterReply = new WeakSet<Socket>()
-
-  /** This node's sockets in a room, from the adapter's room index (a copy: callers may leave it). */
-  function localSocketsIn(room: string): Socket[] {
-    const out: Socket[] = []
-    for (const id of nsp.adapter.rooms.get(room) ?? []) {
-      const socket = nsp.sockets.get(id)
-      if (socket) out.push(socket)
-    }
-    return out
-  }
+  const rejoinAfterReply = new WeakSet<SessionSocket>()
 
   /**
    * A method handler regenerated the session (sign-in over RPC). Only the calling browser
@@ -294,18 +285,18 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
    * session is then told to rejoin: the browser's to get its cookie restored to the new
    * session, anyone else's (a session-fixation attacker's token) to land in a fresh one.
    */
-  async function moveBrowser(caller: Socket, fromId: string, toId: string): Promise<void> {
-    const { tokenHash } = caller.data as SocketData
+  async function moveBrowser(caller: SessionSocket, fromId: string, toId: string): Promise<void> {
+    const { tokenHash } = caller.data
     await links.touchLink(tokenHash, toId, now())
-    for (const socket of localSocketsIn(`session:${fromId}`)) {
-      const data = socket.data as Partial<SocketData>
+    for (const socket of localSocketsIn(nsp, sessionRoom(fromId))) {
+      const data = socket.data
       if (data.tokenHash !== tokenHash) continue
       data.sessionId = toId
-      socket.leave(`session:${fromId}`)
-      void socket.join(`session:${toId}`)
+      socket.leave(sessionRoom(fromId))
+      void socket.join(sessionRoom(toId))
       if (socket !== caller) socket.emit(EVENTS.REJOIN)
     }
-    nsp.to(`session:${fromId}`).emit(EVENTS.REJOIN)
+    nsp.to(sessionRoom(fromId)).emit(EVENTS.REJOIN)
     rejoinAfterReply.add(caller)
     debug('session regenerated in a method handler: the calling browser moved')
   }
@@ -318,24 +309,24 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       }
     : undefined
 
-  function joinUser(socket: Socket, session: Session & Partial<SessionData>): void {
+  function joinUser(socket: SessionSocket, session: Session & Partial<SessionData>): void {
     if (!identifyUser) return
-    const data = socket.data as SocketData
+    const data = socket.data
     const userId = identifyUser(session)
     if (userId === data.userId) return
     // Every tab of the session changes user, not only the caller: the rooms move on every node
     // through the adapter; local sockets also keep the new id in their data.
-    const tabs = nsp.in(`session:${session.id}`)
-    if (data.userId !== undefined) tabs.socketsLeave(`user:${data.userId}`)
-    if (userId !== undefined) tabs.socketsJoin(`user:${userId}`)
-    for (const local of localSocketsIn(`session:${session.id}`)) (local.data as Partial<SocketData>).userId = userId
+    const tabs = nsp.in(sessionRoom(session.id))
+    if (data.userId !== undefined) tabs.socketsLeave(userRoom(data.userId))
+    if (userId !== undefined) tabs.socketsJoin(userRoom(userId))
+    for (const local of localSocketsIn(nsp, sessionRoom(session.id))) local.data.userId = userId
     data.userId = userId
     // So that endUser finds the session when none of its tabs is connected. Should the write
     // fail, the next register of one of its tabs writes it again (register compares).
     links.setSessionUser(session.id, userId ?? null).catch((err) => debug('recording the user of a session failed: %s', (err as Error).message))
   }
 
-  async function register(socket: Socket, request: RegisterRequest) {
+  async function register(socket: SessionSocket, request: RegisterRequest) {
     const ip = clientIp(socket.request)
     const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
     if (blocked > 0) {
@@ -383,19 +374,19 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
    * Joins the socket's rooms, then reads its durable stream: events kept before the read are
    * replayed, events kept after it arrive live (the client drops duplicates by seq).
    */
-  async function enter(socket: Socket, reply: RegisterReply): Promise<StreamPosition> {
+  async function enter(socket: SessionSocket, reply: RegisterReply): Promise<StreamPosition> {
     attach(socket, reply.restored)
-    const data = socket.data as SocketData
+    const data = socket.data
     const position = await durable.enter(data.sessionId, data.tabId, appliedSeq.get(socket))
     reply.seq = position.seq
     if (position.gap) reply.gap = true
     return position
   }
 
-  function attach(socket: Socket, restored: boolean): void {
-    const data = socket.data as SocketData
-    const rooms = [`session:${data.sessionId}`, `tab:${data.tabId}`]
-    if (data.userId !== undefined) rooms.push(`user:${data.userId}`)
+  function attach(socket: SessionSocket, restored: boolean): void {
+    const data = socket.data
+    const rooms = [sessionRoom(data.sessionId), tabRoom(data.tabId)]
+    if (data.userId !== undefined) rooms.push(userRoom(data.userId))
     void socket.join(rooms)
     socket.once('disconnect', (reason) => {
       durable.seen(data.sessionId, data.tabId).catch((err) => debug('recording the tab failed: %s', (err as Error).message))
@@ -457,7 +448,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
 
   nsp.on('connection', (socket) => {
-    const state: SocketState = { count: 0, registered: (socket.data as Partial<SocketData>).sessionId !== undefined, registering: false }
+    const state: SocketState = { count: 0, registered: socket.data.sessionId !== undefined, registering: false }
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
@@ -486,7 +477,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     })
   })
 
-  function onRegister(socket: Socket, state: SocketState, raw: unknown, ack: unknown): void {
+  function onRegister(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
     if (typeof ack !== 'function') return
     if (state.registered || state.registering) {
       return ack({ error: new SessionSocketError('BAD_REQUEST', 'this socket is already registered').toWire() })
@@ -519,7 +510,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     )
   }
 
-  function onAck(socket: Socket, state: SocketState, raw: unknown): void {
+  function onAck(socket: SessionSocket, state: SocketState, raw: unknown): void {
     if (!state.registered) return
     let seq: number
     try {
@@ -527,20 +518,20 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     } catch {
       return
     }
-    durable.ack((socket.data as SocketData).tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
+    durable.ack(socket.data.tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
   }
 
-  function onCookie(socket: Socket, state: SocketState, ack: unknown): void {
+  function onCookie(socket: SessionSocket, state: SocketState, ack: unknown): void {
     if (typeof ack !== 'function') return
     const reply = ack as (r: { code: string } | { error: WireError }) => void
     if (!state.registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
-    mintRestoreCode(links, (socket.data as SocketData).sessionId, now(), lifetimes).then(
+    mintRestoreCode(links, socket.data.sessionId, now(), lifetimes).then(
       (code) => reply({ code }),
       (err) => reply({ error: SessionSocketError.from(err).toWire() }),
     )
   }
 
-  function onCall(socket: Socket, state: SocketState, raw: unknown, ack: unknown): void {
+  function onCall(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
     if (typeof ack !== 'function') return
     const reply = ack as (r: CallReply) => void
     if (!state.registered) {
@@ -564,7 +555,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
    */
   async function userSessionIds(userId: string): Promise<Set<string>> {
     const ids = new Set(await links.userSessions(userId, now()))
-    for (const socket of await nsp.in(`user:${userId}`).fetchSockets()) ids.add((socket.data as SocketData).sessionId)
+    for (const socket of await nsp.in(userRoom(userId)).fetchSockets()) ids.add(socket.data.sessionId)
     return ids
   }
 
@@ -573,7 +564,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const tabs = new Set<string>()
     for (const sessionId of sessionIds) {
       for (const tabId of await links.sessionTabs(sessionId, now())) tabs.add(tabId)
-      for (const socket of await nsp.in(`session:${sessionId}`).fetchSockets()) tabs.add((socket.data as SocketData).tabId)
+      for (const socket of await nsp.in(sessionRoom(sessionId)).fetchSockets()) tabs.add(socket.data.tabId)
     }
     return tabs
   }
@@ -583,7 +574,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const timer = setInterval(() => {
       const ids = new Set<string>()
       for (const socket of nsp.sockets.values()) {
-        const id = (socket.data as Partial<SocketData>).sessionId
+        const id = socket.data.sessionId
         if (id !== undefined) ids.add(id)
       }
       for (const id of ids) {
@@ -601,7 +592,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   // The calls of one pass are one turn: DurableEvents writes them in batches (recordTabs).
   const keepStreams = setInterval(() => {
     for (const socket of nsp.sockets.values()) {
-      const data = socket.data as Partial<SocketData>
+      const data = socket.data
       if (data.sessionId === undefined || data.tabId === undefined) continue
       durable.seen(data.sessionId, data.tabId).catch((err) => debug('keeping a stream alive failed: %s', (err as Error).message))
     }
@@ -638,7 +629,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       }),
     method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
     toSession: ((sessionId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(`session:${sessionId}`)) as SessionSocketServer['toSession'],
+      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(sessionRoom(sessionId))) as SessionSocketServer['toSession'],
     toTab: ((tabId: string, flag?: DurableFlag) =>
       flag?.durable
         ? {
@@ -649,7 +640,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
               return result
             },
           }
-        : nsp.to(`tab:${tabId}`)) as SessionSocketServer['toTab'],
+        : nsp.to(tabRoom(tabId))) as SessionSocketServer['toTab'],
     toUser: ((userId: string | number, flag?: DurableFlag) =>
       flag?.durable
         ? durableEmitter(async () => {
@@ -657,7 +648,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
             // the event when back.
             return tabsOfSessions(await userSessionIds(String(userId)))
           })
-        : nsp.to(`user:${String(userId)}`)) as SessionSocketServer['toUser'],
+        : nsp.to(userRoom(String(userId)))) as SessionSocketServer['toUser'],
     tabs: (sessionId) => listTabs(nsp, sessionId),
     disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
     async endUser(userId, reason = 'logout') {
