@@ -27,6 +27,7 @@ import type { SocketData, TabInfo } from './socket-data.js'
 import { localSocketsIn, sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import { listTabs, placeTab } from './tabs.js'
 import { MemoryLinkStore } from './stores/memory.js'
+import { createUsers, identifyUser } from './users.js'
 
 const debug = createDebug('session-socket:server')
 /** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
@@ -234,6 +235,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const durableOptions: DurableOptions = { ...DEFAULT_DURABLE, ...options.durable }
   const durable = new DurableEvents(links, nsp, now, durableOptions)
   const timers: NodeJS.Timeout[] = []
+  const identify = options.identify ? identifyUser(options.identify) : undefined
+  const users = createUsers({ nsp, links, now, identify })
 
   const sessions = new SessionBridge(
     options.session,
@@ -271,7 +274,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     onSessionGone: (sessionId) => {
       endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
     },
-    onSessionChanged: (socket, session) => joinUser(socket, session),
+    onSessionChanged: (socket, session) => users.joinUser(socket, session),
     onRegenerated: (socket, fromId, toId) => moveBrowser(socket, fromId, toId),
   })
 
@@ -301,31 +304,6 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     debug('session regenerated in a method handler: the calling browser moved')
   }
 
-  /** The user `identify` names for a session's data, as a string; undefined for none. */
-  const identifyUser = options.identify
-    ? (session: object): string | undefined => {
-        const id = options.identify!(session as Session & Partial<SessionData>)
-        return id === null || id === undefined || id === '' ? undefined : String(id)
-      }
-    : undefined
-
-  function joinUser(socket: SessionSocket, session: Session & Partial<SessionData>): void {
-    if (!identifyUser) return
-    const data = socket.data
-    const userId = identifyUser(session)
-    if (userId === data.userId) return
-    // Every tab of the session changes user, not only the caller: the rooms move on every node
-    // through the adapter; local sockets also keep the new id in their data.
-    const tabs = nsp.in(sessionRoom(session.id))
-    if (data.userId !== undefined) tabs.socketsLeave(userRoom(data.userId))
-    if (userId !== undefined) tabs.socketsJoin(userRoom(userId))
-    for (const local of localSocketsIn(nsp, sessionRoom(session.id))) local.data.userId = userId
-    data.userId = userId
-    // So that endUser finds the session when none of its tabs is connected. Should the write
-    // fail, the next register of one of its tabs writes it again (register compares).
-    links.setSessionUser(session.id, userId ?? null).catch((err) => debug('recording the user of a session failed: %s', (err as Error).message))
-  }
-
   async function register(socket: SessionSocket, request: RegisterRequest) {
     const ip = clientIp(socket.request)
     const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
@@ -340,7 +318,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       sessions,
       lifetimes,
       rotation,
-      identify: identifyUser,
+      identify,
       now: now(),
     })
     if (registration.failed) {
@@ -549,16 +527,6 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
   }
 
-  /**
-   * The sessions of a user: those the link store records for them (also a browser with no tab
-   * open now) and those of the user's live tabs on any node.
-   */
-  async function userSessionIds(userId: string): Promise<Set<string>> {
-    const ids = new Set(await links.userSessions(userId, now()))
-    for (const socket of await nsp.in(userRoom(userId)).fetchSockets()) ids.add(socket.data.sessionId)
-    return ids
-  }
-
   /** The tabs of these sessions: live now on any node, or seen within the durable window. */
   async function tabsOfSessions(sessionIds: Iterable<string>): Promise<Set<string>> {
     const tabs = new Set<string>()
@@ -646,19 +614,19 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         ? durableEmitter(async () => {
             // Also a browser of the user that is away now: its tabs seen within the window get
             // the event when back.
-            return tabsOfSessions(await userSessionIds(String(userId)))
+            return tabsOfSessions(await users.userSessionIds(String(userId)))
           })
         : nsp.to(userRoom(String(userId)))) as SessionSocketServer['toUser'],
     tabs: (sessionId) => listTabs(nsp, sessionId),
     disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
     async endUser(userId, reason = 'logout') {
       const id = String(userId)
-      for (const sessionId of await userSessionIds(id)) {
+      for (const sessionId of await users.userSessionIds(id)) {
         const data = await sessions.get(sessionId)
         // The store names the user the session had when last seen; it may have another by now
         // (changed over HTTP): leave that session alone and correct its links.
-        const current = data && identifyUser?.(data)
-        if (data && identifyUser && current !== id) {
+        const current = data && identify?.(data)
+        if (data && identify && current !== id) {
           await links.setSessionUser(sessionId, current ?? null)
           continue
         }
