@@ -1,92 +1,33 @@
-import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
 import type { Namespace, Server } from 'socket.io'
-import type { Session, SessionData, Store } from 'express-session'
 import {
-  DEFAULT_PAYLOAD_LIMITS,
   EVENTS,
   SessionSocketError,
   parseAck,
   parseRegister,
   type CallReply,
   type EndReason,
-  type PayloadLimits,
   type RegisterReply,
   type RegisterRequest,
   type WireError,
 } from '@session-socket/protocol'
-import { checkAllowedOrigins, createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import { createHandshakeMiddleware, handshakeSession, refusedOrigin } from './handshake.js'
 import { createHttpRoutes } from './http-routes.js'
 import type { LinkStore } from './link-store.js'
-import { DEFAULT_LIFETIMES, mintRestoreCode, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
-import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from './rate-limiter.js'
+import { resolveOptions, type SessionSocketServerOptions } from './options.js'
+import { mintRestoreCode, resolveRegistration } from './register.js'
+import { createRateLimiter, type RateLimits } from './rate-limiter.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
-import { DEFAULT_DURABLE, DurableEvents, type DurableOptions, type DurableSendResult, type StreamPosition } from './durable.js'
-import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
+import { DurableEvents, type DurableSendResult, type StreamPosition } from './durable.js'
+import { SessionBridge } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
 import { localSocketsIn, sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import { listTabs, placeTab } from './tabs.js'
-import { MemoryLinkStore } from './stores/memory.js'
-import { createUsers, identifyUser } from './users.js'
+import { createUsers } from './users.js'
 
 const debug = createDebug('session-socket:server')
 /** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
 const security = createDebug('session-socket:security')
-
-/** Options of {@link createSessionSocketServer}. */
-export interface SessionSocketServerOptions {
-  /** The app's express-session middleware, the same instance `app.use()` gets. */
-  session: SessionMiddleware
-  /** Where token links, restore codes and recent call results live. @default new MemoryLinkStore() */
-  store?: LinkStore
-  /** The express-session store, if it cannot be found by running `session` once at start-up. @default discovered */
-  sessionStore?: Store
-  /** Origins allowed to open a socket and call the restore endpoint. @default 'same-origin' */
-  allowedOrigins?: AllowedOrigins
-  /** URL prefix of the HTTP routes mounted by `ss.http()`. @default '/session-socket' */
-  path?: string
-  /**
-   * Names the user of a session, to enable `toUser` and `endUser`. `null`, `undefined` or `''`:
-   * no user. Asked at every register and after every call that changed the session; the link
-   * store keeps the answer with the session's tokens. @default undefined (no user rooms)
-   */
-  identify?: (session: Session & Partial<SessionData>) => string | number | null | undefined
-  /** Token and restore code lifetimes in ms. @default { idle: 30 days, absolute: 90 days, restoreCode: 60 s } */
-  lifetimes?: Partial<TokenLifetimes>
-  /** How often live sessions are checked against the store, to end tabs of expired ones (ms). @default 60000 */
-  sessionCheckInterval?: number
-  /** How often the link store is swept of expired rows (ms); 0 disables. @default 600000 */
-  sweepInterval?: number
-  /** How long a call's reply is kept to answer a resend of the same call id (ms). @default 600000 */
-  resultTtl?: number
-  /**
-   * How long a started call counts as running (ms). A resend of it on another node (or after a
-   * crash) within the lease is answered IN_PROGRESS; after it, the call runs again. Keep it
-   * above your slowest handler. @default 60000
-   */
-  callLease?: number
-  /** Most calls one socket may have running at once. @default 64 */
-  maxInFlight?: number
-  /** Least time between two expiry resets of one session by calls (ms); calls keep a session alive as HTTP requests do. @default 60000 */
-  touchInterval?: number
-  /**
-   * Session-using calls of one session run one after another on a node, so concurrent changes
-   * are not lost; a call waits at most this long (ms) for the one before it. @default 5000
-   */
-  sessionLockTimeout?: number
-  /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
-  limits?: Partial<PayloadLimits>
-  /** Rotate the token on every register; `true` for a 60 s grace window. @default false */
-  rotation?: boolean | Partial<RotationOptions>
-  /** Rate limits per node; `false` turns them all off (benchmarks). @default DEFAULT_RATE_LIMITS */
-  rateLimits?: Partial<RateLimits> | false
-  /** The client IP rate limits count by. Behind a proxy, read X-Forwarded-For here. @default req.socket.remoteAddress */
-  clientIp?: (req: IncomingMessage) => string
-  /** Durable events: how long they wait for an absent tab, and per-tab bounds. @default { window: 10 min, maxEvents: 1000, maxBytes: 1 MiB } */
-  durable?: Partial<DurableOptions>
-  /** Clock, for tests. @default Date.now */
-  now?: () => number
-}
 
 /** Sends an event that every targeted tab gets exactly once, in order, even if it is away now. */
 export interface DurableEmitter {
@@ -197,25 +138,12 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   if (!io || typeof io.of !== 'function' || !io.engine) {
     throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
   }
-  if (!options || typeof options.session !== 'function') {
-    throw new TypeError('createSessionSocketServer(io, { session }): session must be your express-session middleware, e.g. session({ secret, resave: false, saveUninitialized: false })')
-  }
-  const now = options.now ?? Date.now
-  const links = options.store ?? new MemoryLinkStore()
-  const lifetimes: TokenLifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes }
-  const allowedOrigins = options.allowedOrigins ?? 'same-origin'
-  checkAllowedOrigins(allowedOrigins)
-  const rotation: RotationOptions | undefined = options.rotation
-    ? { grace: 60_000, ...(typeof options.rotation === 'object' ? options.rotation : {}) }
-    : undefined
-  const limits = options.rateLimits === false ? undefined : { ...DEFAULT_RATE_LIMITS, ...options.rateLimits }
-  const limiter = (key: keyof RateLimits) => (limits ? new RateLimiter(limits[key], now) : undefined)
+  const o = resolveOptions(options)
+  const { now, store: links, lifetimes, allowedOrigins, rotation, clientIp, path, identify } = o
+  const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
   const handshakesPerIp = limiter('handshakesPerIp')
   const failedRegistersPerIp = limiter('failedRegistersPerIp')
   const registersPerSession = limiter('registersPerSession')
-  const clientIp = options.clientIp ?? ((req: IncomingMessage) => req.socket?.remoteAddress ?? 'unknown')
-  const path = options.path ?? '/session-socket'
-  if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
   const nsp = io.of('/') as SessionNamespace
   const closed = new AbortController()
   const listeners = { 'tab:open': new Set<SessionSocketServerEvents['tab:open']>(), 'tab:close': new Set<SessionSocketServerEvents['tab:close']>() }
@@ -232,14 +160,12 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const replies = new WeakMap<SessionSocket, RegisterReply>()
   /** The durable seq each registering socket said it had applied. */
   const appliedSeq = new WeakMap<SessionSocket, number | undefined>()
-  const durableOptions: DurableOptions = { ...DEFAULT_DURABLE, ...options.durable }
-  const durable = new DurableEvents(links, nsp, now, durableOptions)
+  const durable = new DurableEvents(links, nsp, now, o.durable)
   const timers: NodeJS.Timeout[] = []
-  const identify = options.identify ? identifyUser(options.identify) : undefined
   const users = createUsers({ nsp, links, now, identify })
 
   const sessions = new SessionBridge(
-    options.session,
+    o.session,
     {
       destroyed: (sessionId) => {
         endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
@@ -250,7 +176,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         void done.then(() => nsp.to(sessionRoom(fromId)).emit(EVENTS.REJOIN))
       },
     },
-    options.sessionStore,
+    o.sessionStore,
   )
 
   async function endSession(sessionId: string, reason: EndReason): Promise<void> {
@@ -263,12 +189,12 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const rpc = new RpcDispatcher({
     links,
     sessions,
-    limits: { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits },
-    resultTtl: options.resultTtl ?? 600_000,
-    callLease: options.callLease ?? 60_000,
-    maxInFlight: options.maxInFlight ?? 64,
-    touchInterval: options.touchInterval ?? 60_000,
-    sessionLockTimeout: options.sessionLockTimeout ?? 5_000,
+    limits: o.limits,
+    resultTtl: o.resultTtl,
+    callLease: o.callLease,
+    maxInFlight: o.maxInFlight,
+    touchInterval: o.touchInterval,
+    sessionLockTimeout: o.sessionLockTimeout,
     signal: closed.signal,
     now,
     onSessionGone: (sessionId) => {
@@ -376,7 +302,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
   io.engine.use(
     createHandshakeMiddleware({
-      session: options.session,
+      session: o.session,
       allowedOrigins,
       onStore: (store) => sessions.adopt(store),
       admit: (req) => {
@@ -537,7 +463,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     return tabs
   }
 
-  const checkEvery = options.sessionCheckInterval ?? 60_000
+  const checkEvery = o.sessionCheckInterval
   if (checkEvery > 0) {
     const timer = setInterval(() => {
       const ids = new Set<string>()
@@ -564,11 +490,11 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       if (data.sessionId === undefined || data.tabId === undefined) continue
       durable.seen(data.sessionId, data.tabId).catch((err) => debug('keeping a stream alive failed: %s', (err as Error).message))
     }
-  }, Math.max(1_000, durableOptions.window / 2))
+  }, Math.max(1_000, o.durable.window / 2))
   keepStreams.unref()
   timers.push(keepStreams)
 
-  const sweepEvery = options.sweepInterval ?? 600_000
+  const sweepEvery = o.sweepInterval
   if (sweepEvery > 0) {
     const timer = setInterval(() => {
       links.sweep(now()).catch((err) => debug('sweep failed: %s', (err as Error).message))
