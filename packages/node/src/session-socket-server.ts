@@ -21,8 +21,9 @@ import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
 import { DurableEvents, type DurableSendResult, type StreamPosition } from './durable.js'
 import { SessionBridge } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
-import { localSocketsIn, sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
+import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import { listTabs, placeTab } from './tabs.js'
+import { createSignIn } from './sign-in.js'
 import { createUsers } from './users.js'
 
 const debug = createDebug('session-socket:server')
@@ -163,6 +164,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const durable = new DurableEvents(links, nsp, now, o.durable)
   const timers: NodeJS.Timeout[] = []
   const users = createUsers({ nsp, links, now, identify })
+  const signIn = createSignIn({ nsp, links, now })
 
   const sessions = new SessionBridge(
     o.session,
@@ -170,11 +172,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       destroyed: (sessionId) => {
         endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
       },
-      regenerated: (fromId, _toId, done) => {
-        // Tabs prove they hold the new cookie by reconnecting; moving their tokens here would
-        // also move a session-fixation attacker's (see SECURITY.md).
-        void done.then(() => nsp.to(sessionRoom(fromId)).emit(EVENTS.REJOIN))
-      },
+      regenerated: signIn.regenerated,
     },
     o.sessionStore,
   )
@@ -201,34 +199,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
     },
     onSessionChanged: (socket, session) => users.joinUser(socket, session),
-    onRegenerated: (socket, fromId, toId) => moveBrowser(socket, fromId, toId),
+    onRegenerated: signIn.moveBrowser,
   })
-
-  /** Sockets to tell `ss:rejoin` once the reply of their current call is out. */
-  const rejoinAfterReply = new WeakSet<SessionSocket>()
-
-  /**
-   * A method handler regenerated the session (sign-in over RPC). Only the calling browser
-   * moves: its token (it proved it holds the session by calling) and its tabs on this node,
-   * at once, so their calls until they rejoin run in the new session. Every tab of the old
-   * session is then told to rejoin: the browser's to get its cookie restored to the new
-   * session, anyone else's (a session-fixation attacker's token) to land in a fresh one.
-   */
-  async function moveBrowser(caller: SessionSocket, fromId: string, toId: string): Promise<void> {
-    const { tokenHash } = caller.data
-    await links.touchLink(tokenHash, toId, now())
-    for (const socket of localSocketsIn(nsp, sessionRoom(fromId))) {
-      const data = socket.data
-      if (data.tokenHash !== tokenHash) continue
-      data.sessionId = toId
-      socket.leave(sessionRoom(fromId))
-      void socket.join(sessionRoom(toId))
-      if (socket !== caller) socket.emit(EVENTS.REJOIN)
-    }
-    nsp.to(sessionRoom(fromId)).emit(EVENTS.REJOIN)
-    rejoinAfterReply.add(caller)
-    debug('session regenerated in a method handler: the calling browser moved')
-  }
 
   async function register(socket: SessionSocket, request: RegisterRequest) {
     const ip = clientIp(socket.request)
@@ -443,10 +415,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     }
     rpc.dispatch(socket, raw, state)
       .then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
-      .finally(() => {
-        // After the reply, so the caller has its answer before it reconnects.
-        if (rejoinAfterReply.delete(socket)) socket.emit(EVENTS.REJOIN)
-      })
+      .finally(() => signIn.afterReply(socket))
   }
 
   function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
