@@ -25,6 +25,7 @@ import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSock
 import { listTabs, placeTab } from './tabs.js'
 import { createSignIn } from './sign-in.js'
 import { createUsers } from './users.js'
+import { createLifecycle } from './lifecycle.js'
 
 const debug = createDebug('session-socket:server')
 /** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
@@ -169,20 +170,14 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const sessions = new SessionBridge(
     o.session,
     {
-      destroyed: (sessionId) => {
-        endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
-      },
+      // Resolved when called: the bridge calls its hooks on a destroy or regenerate, never while it is built.
+      destroyed: (sessionId) => lifecycle.destroyed(sessionId),
       regenerated: signIn.regenerated,
     },
     o.sessionStore,
   )
 
-  async function endSession(sessionId: string, reason: EndReason): Promise<void> {
-    const revoked = await links.revokeSession(sessionId, now())
-    debug('session ended (%s): %d token(s) revoked', reason, revoked)
-    nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason })
-    nsp.in(sessionRoom(sessionId)).disconnectSockets(true)
-  }
+  const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
 
   const rpc = new RpcDispatcher({
     links,
@@ -195,9 +190,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     sessionLockTimeout: o.sessionLockTimeout,
     signal: closed.signal,
     now,
-    onSessionGone: (sessionId) => {
-      endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
-    },
+    onSessionGone: lifecycle.expired,
     onSessionChanged: (socket, session) => users.joinUser(socket, session),
     onRegenerated: signIn.moveBrowser,
   })
@@ -225,7 +218,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     }
     if (registration.reuseIn !== undefined) {
       security('rotated token reused after the grace window: ending its session')
-      await endSession(registration.reuseIn, 'revoked')
+      await lifecycle.endSession(registration.reuseIn, 'revoked')
     }
     const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
     if (tooMany > 0) {
@@ -432,24 +425,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     return tabs
   }
 
-  const checkEvery = o.sessionCheckInterval
-  if (checkEvery > 0) {
-    const timer = setInterval(() => {
-      const ids = new Set<string>()
-      for (const socket of nsp.sockets.values()) {
-        const id = socket.data.sessionId
-        if (id !== undefined) ids.add(id)
-      }
-      for (const id of ids) {
-        sessions.get(id).then(
-          (data) => (data ? undefined : endSession(id, 'expired')),
-          (err) => debug('session check failed: %s', (err as Error).message),
-        )
-      }
-    }, checkEvery)
-    timer.unref()
-    timers.push(timer)
-  }
+  const expiryCheck = lifecycle.startExpiryCheck(o.sessionCheckInterval)
+  if (expiryCheck) timers.push(expiryCheck)
   // A connected tab that neither reconnects nor gets events keeps its durable stream (and so
   // its numbering) alive: otherwise the next event would start a new stream and read as a gap.
   // The calls of one pass are one turn: DurableEvents writes them in batches (recordTabs).
@@ -513,22 +490,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
           })
         : nsp.to(userRoom(String(userId)))) as SessionSocketServer['toUser'],
     tabs: (sessionId) => listTabs(nsp, sessionId),
-    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
-    async endUser(userId, reason = 'logout') {
-      const id = String(userId)
-      for (const sessionId of await users.userSessionIds(id)) {
-        const data = await sessions.get(sessionId)
-        // The store names the user the session had when last seen; it may have another by now
-        // (changed over HTTP): leave that session alone and correct its links.
-        const current = data && identify?.(data)
-        if (data && identify && current !== id) {
-          await links.setSessionUser(sessionId, current ?? null)
-          continue
-        }
-        await endSession(sessionId, reason)
-        if (data) await sessions.destroy(sessionId)
-      }
-    },
+    disconnectSession: lifecycle.disconnectSession,
+    endUser: lifecycle.endUser,
     close() {
       for (const timer of timers) clearInterval(timer)
       closed.abort()
