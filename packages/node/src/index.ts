@@ -1,5 +1,6 @@
 export { createSessionSocketServer } from './session-socket-server.js'
-export type { DurableEmitter, DurableFlag, SessionSocketServer, SessionSocketServerEvents, TabEvent } from './session-socket-server.js'
+export type { SessionSocketServer, SessionSocketServerEvents, TabEvent } from './session-socket-server.js'
+export type { DurableEmitter, DurableFlag } from './targets.js'
 export type { SessionSocketServerOptions } from './options.js'
 export { DEFAULT_DURABLE } from './durable.js'
 export type { DurableOptions, DurableSendResult } from './durable.js'

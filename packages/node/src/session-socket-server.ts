@@ -18,7 +18,7 @@ import { resolveOptions, type SessionSocketServerOptions } from './options.js'
 import { mintRestoreCode, resolveRegistration } from './register.js'
 import { createRateLimiter, type RateLimits } from './rate-limiter.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
-import { DurableEvents, type DurableSendResult, type StreamPosition } from './durable.js'
+import { DurableEvents, type StreamPosition } from './durable.js'
 import { SessionBridge } from './session-bridge.js'
 import type { SocketData, TabInfo } from './socket-data.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
@@ -26,25 +26,11 @@ import { listTabs, placeTab } from './tabs.js'
 import { createSignIn } from './sign-in.js'
 import { createUsers } from './users.js'
 import { createLifecycle } from './lifecycle.js'
+import { createTargets, type DurableEmitter, type DurableFlag } from './targets.js'
 
 const debug = createDebug('session-socket:server')
 /** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
 const security = createDebug('session-socket:security')
-
-/** Sends an event that every targeted tab gets exactly once, in order, even if it is away now. */
-export interface DurableEmitter {
-  /**
-   * Keeps the event for each targeted tab (within the durable window) and emits it to those
-   * connected. Resolves with each tab's sequence number and the tabs whose quota was full.
-   */
-  emit(event: string, ...args: unknown[]): Promise<DurableSendResult>
-}
-
-/** `{ durable: true }`: see {@link DurableEmitter}. */
-export interface DurableFlag {
-  durable: true
-}
-
 
 /** A tab joined or left this node. */
 export interface TabEvent {
@@ -178,6 +164,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   )
 
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
+  const targets = createTargets({ nsp, links, now, durable, users })
 
   const rpc = new RpcDispatcher({
     links,
@@ -411,20 +398,6 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       .finally(() => signIn.afterReply(socket))
   }
 
-  function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
-    return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
-  }
-
-  /** The tabs of these sessions: live now on any node, or seen within the durable window. */
-  async function tabsOfSessions(sessionIds: Iterable<string>): Promise<Set<string>> {
-    const tabs = new Set<string>()
-    for (const sessionId of sessionIds) {
-      for (const tabId of await links.sessionTabs(sessionId, now())) tabs.add(tabId)
-      for (const socket of await nsp.in(sessionRoom(sessionId)).fetchSockets()) tabs.add(socket.data.tabId)
-    }
-    return tabs
-  }
-
   const expiryCheck = lifecycle.startExpiryCheck(o.sessionCheckInterval)
   if (expiryCheck) timers.push(expiryCheck)
   // A connected tab that neither reconnects nor gets events keeps its durable stream (and so
@@ -468,27 +441,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         perSession: limiter('restoresPerSession'),
       }),
     method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
-    toSession: ((sessionId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(sessionRoom(sessionId))) as SessionSocketServer['toSession'],
-    toTab: ((tabId: string, flag?: DurableFlag) =>
-      flag?.durable
-        ? {
-            // One tab: a full quota is this send's failure, as a typed error.
-            async emit(event: string, ...args: unknown[]) {
-              const result = await durable.send([tabId], event, args)
-              if (result.refused.length > 0) throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds as many unacknowledged durable events as it may`)
-              return result
-            },
-          }
-        : nsp.to(tabRoom(tabId))) as SessionSocketServer['toTab'],
-    toUser: ((userId: string | number, flag?: DurableFlag) =>
-      flag?.durable
-        ? durableEmitter(async () => {
-            // Also a browser of the user that is away now: its tabs seen within the window get
-            // the event when back.
-            return tabsOfSessions(await users.userSessionIds(String(userId)))
-          })
-        : nsp.to(userRoom(String(userId)))) as SessionSocketServer['toUser'],
+    ...targets,
     tabs: (sessionId) => listTabs(nsp, sessionId),
     disconnectSession: lifecycle.disconnectSession,
     endUser: lifecycle.endUser,
