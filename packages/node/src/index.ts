@@ -1,5 +1,6 @@
 export { createSessionSocketServer } from './session-socket-server.js'
-export type { SessionSocketServer, SessionSocketServerEvents, TabEvent } from './session-socket-server.js'
+export type { SessionSocketServer } from './session-socket-server.js'
+export type { SessionSocketServerEvents, TabEvent } from './tab-events.js'
 export type { DurableEmitter, DurableFlag } from './targets.js'
 export type { SessionSocketServerOptions } from './options.js'
 export { DEFAULT_DURABLE } from './durable.js'

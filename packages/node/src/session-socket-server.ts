@@ -11,43 +11,28 @@ import {
   type RegisterRequest,
   type WireError,
 } from '@session-socket/protocol'
-import { createHandshakeMiddleware, handshakeSession, refusedOrigin } from './handshake.js'
+import { createHandshakeMiddleware, refusedOrigin } from './handshake.js'
 import { createHttpRoutes } from './http-routes.js'
 import type { LinkStore } from './link-store.js'
 import { resolveOptions, type SessionSocketServerOptions } from './options.js'
-import { mintRestoreCode, resolveRegistration } from './register.js'
+import { mintRestoreCode } from './register.js'
 import { createRateLimiter, type RateLimits } from './rate-limiter.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
-import { DurableEvents, type StreamPosition } from './durable.js'
+import { DurableEvents } from './durable.js'
 import { SessionBridge } from './session-bridge.js'
-import type { SocketData, TabInfo } from './socket-data.js'
-import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
-import { listTabs, placeTab } from './tabs.js'
+import type { TabInfo } from './socket-data.js'
+import type { SessionNamespace, SessionSocket } from './rooms.js'
+import { listTabs } from './tabs.js'
 import { createSignIn } from './sign-in.js'
 import { createUsers } from './users.js'
 import { createLifecycle } from './lifecycle.js'
+import { createRegisterSocket } from './register-socket.js'
+import { TabEvents, type SessionSocketServerEvents } from './tab-events.js'
 import { createTargets, type DurableEmitter, type DurableFlag } from './targets.js'
 
 const debug = createDebug('session-socket:server')
 /** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
 const security = createDebug('session-socket:security')
-
-/** A tab joined or left this node. */
-export interface TabEvent {
-  sessionId: string
-  tabId: string
-  socketId: string
-  /** Only on `tab:open`: what register decided. */
-  restored?: boolean
-  /** Only on `tab:close`: Socket.IO's disconnect reason. */
-  reason?: string
-}
-
-/** Events of the server object (per node: each node reports the tabs it holds). */
-export interface SessionSocketServerEvents {
-  'tab:open': (event: TabEvent) => void
-  'tab:close': (event: TabEvent) => void
-}
 
 /** The object {@link createSessionSocketServer} returns. */
 export interface SessionSocketServer {
@@ -134,20 +119,9 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const registersPerSession = limiter('registersPerSession')
   const nsp = io.of('/') as SessionNamespace
   const closed = new AbortController()
-  const listeners = { 'tab:open': new Set<SessionSocketServerEvents['tab:open']>(), 'tab:close': new Set<SessionSocketServerEvents['tab:close']>() }
-  const tell = (event: keyof SessionSocketServerEvents, payload: TabEvent) => {
-    for (const listener of [...listeners[event]]) {
-      try {
-        listener(payload)
-      } catch (err) {
-        debug('%s listener threw: %O', event, err)
-      }
-    }
-  }
+  const tabEvents = new TabEvents()
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
   const replies = new WeakMap<SessionSocket, RegisterReply>()
-  /** The durable seq each registering socket said it had applied. */
-  const appliedSeq = new WeakMap<SessionSocket, number | undefined>()
   const durable = new DurableEvents(links, nsp, now, o.durable)
   const timers: NodeJS.Timeout[] = []
   const users = createUsers({ nsp, links, now, identify })
@@ -182,74 +156,21 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     onRegenerated: signIn.moveBrowser,
   })
 
-  async function register(socket: SessionSocket, request: RegisterRequest) {
-    const ip = clientIp(socket.request)
-    const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
-    if (blocked > 0) {
-      security('register refused: too many failed registers from one IP')
-      throw new SessionSocketError('RATE_LIMITED', 'too many failed registers; try again later', { retryAfter: blocked })
-    }
-    const registration = await resolveRegistration({
-      request,
-      handshake: handshakeSession(socket.request),
-      links,
-      sessions,
-      lifetimes,
-      rotation,
-      identify,
-      now: now(),
-    })
-    if (registration.failed) {
-      security('register with an unusable token (%s)', registration.reply.reason)
-      failedRegistersPerIp?.hit(ip)
-    }
-    if (registration.reuseIn !== undefined) {
-      security('rotated token reused after the grace window: ending its session')
-      await lifecycle.endSession(registration.reuseIn, 'revoked')
-    }
-    const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
-    if (tooMany > 0) {
-      security('register refused: too many registers for one session')
-      throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
-    }
-    registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId)
-    const data: SocketData = {
-      sessionId: registration.sessionId,
-      tabId: registration.reply.tabId,
-      since: now(),
-      tokenHash: registration.tokenHash,
-    }
-    // Known before the first event goes out, so a fresh tab is in its user room from the start.
-    if (registration.userId !== undefined) data.userId = registration.userId
-    socket.data = data
-    appliedSeq.set(socket, request.seq)
-    return registration.reply
-  }
-
-  /**
-   * Joins the socket's rooms, then reads its durable stream: events kept before the read are
-   * replayed, events kept after it arrive live (the client drops duplicates by seq).
-   */
-  async function enter(socket: SessionSocket, reply: RegisterReply): Promise<StreamPosition> {
-    attach(socket, reply.restored)
-    const data = socket.data
-    const position = await durable.enter(data.sessionId, data.tabId, appliedSeq.get(socket))
-    reply.seq = position.seq
-    if (position.gap) reply.gap = true
-    return position
-  }
-
-  function attach(socket: SessionSocket, restored: boolean): void {
-    const data = socket.data
-    const rooms = [sessionRoom(data.sessionId), tabRoom(data.tabId)]
-    if (data.userId !== undefined) rooms.push(userRoom(data.userId))
-    void socket.join(rooms)
-    socket.once('disconnect', (reason) => {
-      durable.seen(data.sessionId, data.tabId).catch((err) => debug('recording the tab failed: %s', (err as Error).message))
-      tell('tab:close', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, reason })
-    })
-    tell('tab:open', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, restored })
-  }
+  const registerSocket = createRegisterSocket({
+    nsp,
+    links,
+    sessions,
+    durable,
+    tabEvents,
+    lifetimes,
+    rotation,
+    identify,
+    now,
+    clientIp,
+    failedRegistersPerIp,
+    registersPerSession,
+    endSession: lifecycle.endSession,
+  })
 
   // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
   io.engine.use(
@@ -284,7 +205,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       failedRegistersPerIp?.hit(clientIp(socket.request))
       return next(connectError(err))
     }
-    register(socket, request).then(
+    registerSocket.register(socket, request).then(
       (reply) => {
         replies.set(socket, reply)
         next()
@@ -308,7 +229,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
-      enter(socket, reply).then(
+      registerSocket.enter(socket, reply).then(
         (position) => {
           socket.emit(EVENTS.REGISTERED, reply)
           durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
@@ -346,10 +267,10 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       return ack({ error: SessionSocketError.from(err).toWire() })
     }
     state.registering = true
-    register(socket, request).then(
+    registerSocket.register(socket, request).then(
       async (reply) => {
         try {
-          const position = await enter(socket, reply)
+          const position = await registerSocket.enter(socket, reply)
           state.registered = true
           state.registering = false
           ack(reply)
@@ -423,11 +344,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   }
 
   return {
-    on(event, listener) {
-      const set = listeners[event] as Set<typeof listener>
-      set.add(listener)
-      return () => void set.delete(listener)
-    },
+    on: (event, listener) => tabEvents.on(event, listener),
     store: links,
     http: () =>
       createHttpRoutes({
