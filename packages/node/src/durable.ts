@@ -2,6 +2,7 @@ import createDebug from 'debug'
 import type { Namespace } from 'socket.io'
 import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
 import type { EventQuota, LinkStore, StoredEvent, TabSeen } from './link-store.js'
+import { tabRoom, type SessionNamespace } from './rooms.js'
 
 const debug = createDebug('session-socket:durable')
 
@@ -145,7 +146,7 @@ export class DurableEvents {
       try {
         const seq = await this.#links.appendEvent(tabId, { event, args, bytes }, expiresAt, this.#quota, this.#now())
         result.seqs[tabId] = seq
-        this.#nsp.to(`tab:${tabId}`).emit(EVENTS.EVENT, { seq, e: event, a: args })
+        this.#nsp.to(tabRoom(tabId)).emit(EVENTS.EVENT, { seq, e: event, a: args })
       } catch (err) {
         if (err instanceof SessionSocketError && err.code === 'QUOTA_EXCEEDED') {
           debug('durable event refused for a tab: quota full')
@@ -157,4 +158,26 @@ export class DurableEvents {
     }
     return result
   }
+}
+
+/**
+ * Every half window (at least every second), records every registered tab of this node as
+ * seen. A connected tab that neither reconnects nor gets events keeps its durable stream (and
+ * so its numbering) alive: otherwise the next event would start a new stream and read as a
+ * gap. The calls of one pass are one turn: `seen` writes them in batches (`recordTabs`).
+ *
+ * @example
+ * const timer = keepStreamsAlive(nsp, durable, DEFAULT_DURABLE.window)
+ * clearInterval(timer) // on close
+ */
+export function keepStreamsAlive(nsp: SessionNamespace, durable: DurableEvents, window: number): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    for (const socket of nsp.sockets.values()) {
+      const data = socket.data
+      if (data.sessionId === undefined || data.tabId === undefined) continue
+      durable.seen(data.sessionId, data.tabId).catch((err) => debug('keeping a stream alive failed: %s', (err as Error).message))
+    }
+  }, Math.max(1_000, window / 2))
+  timer.unref()
+  return timer
 }

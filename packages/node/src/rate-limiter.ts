@@ -78,3 +78,14 @@ export class RateLimiter {
     if (this.#windows.size >= MAX_KEYS) this.#windows.clear()
   }
 }
+
+/**
+ * The limiter for one of `limits`, counting on `now`; undefined when rate limits are off.
+ *
+ * @example
+ * const perIp = createRateLimiter(DEFAULT_RATE_LIMITS, 'handshakesPerIp', Date.now)
+ * if (perIp?.hit(ip)) refuse()
+ */
+export function createRateLimiter(limits: RateLimits | undefined, key: keyof RateLimits, now: () => number): RateLimiter | undefined {
+  return limits ? new RateLimiter(limits[key], now) : undefined
+}

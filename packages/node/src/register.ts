@@ -83,7 +83,7 @@ const REASON_FOR: Record<Exclude<TokenState, 'valid'>, RegisterReason> = {
 }
 
 /**
- * Decides which session a registering socket belongs to (DESIGN.md, "The register step"):
+ * Decides which session a registering socket belongs to (PROTOCOL.md, "Decision rules"):
  * a valid token whose session is alive wins over a missing, expired or foreign-secret cookie;
  * a valid cookie naming a different live session wins over the token (the user signed in
  * again over HTTP); anything else links the handshake's session to a fresh token.

@@ -1,122 +1,25 @@
-import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
-import type { Namespace, Server, Socket } from 'socket.io'
-import type { Session, SessionData, Store } from 'express-session'
-import {
-  DEFAULT_PAYLOAD_LIMITS,
-  EVENTS,
-  SessionSocketError,
-  parseAck,
-  parseRegister,
-  type CallReply,
-  type EndReason,
-  type PayloadLimits,
-  type RegisterReply,
-  type RegisterRequest,
-  type WireError,
-} from '@session-socket/protocol'
-import { checkAllowedOrigins, createHandshakeMiddleware, handshakeSession, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import type { Namespace, Server } from 'socket.io'
+import type { EndReason } from '@session-socket/protocol'
+import { acceptConnections } from './connection.js'
+import { DurableEvents, keepStreamsAlive } from './durable.js'
 import { createHttpRoutes } from './http-routes.js'
+import { createLifecycle } from './lifecycle.js'
 import type { LinkStore } from './link-store.js'
-import { DEFAULT_LIFETIMES, mintRestoreCode, resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
-import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from './rate-limiter.js'
+import { resolveOptions, type SessionSocketServerOptions } from './options.js'
+import { createRateLimiter, type RateLimits } from './rate-limiter.js'
+import { createRegisterSocket } from './register-socket.js'
+import type { SessionNamespace } from './rooms.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
-import { DEFAULT_DURABLE, DurableEvents, type DurableOptions, type DurableSendResult, type StreamPosition } from './durable.js'
-import { SessionBridge, type SessionMiddleware } from './session-bridge.js'
-import type { SocketData, TabInfo } from './socket-data.js'
-import { listTabs, placeTab } from './tabs.js'
-import { MemoryLinkStore } from './stores/memory.js'
+import { SessionBridge } from './session-bridge.js'
+import { createSignIn } from './sign-in.js'
+import type { TabInfo } from './socket-data.js'
+import { TabEvents, type SessionSocketServerEvents } from './tab-events.js'
+import { listTabs } from './tabs.js'
+import { createTargets, type DurableEmitter, type DurableFlag } from './targets.js'
+import { createUsers } from './users.js'
 
 const debug = createDebug('session-socket:server')
-/** Security-relevant events (refused origin, bad token, rate limit, token reuse); never a token or cookie value. */
-const security = createDebug('session-socket:security')
-
-/** Options of {@link createSessionSocketServer}. */
-export interface SessionSocketServerOptions {
-  /** The app's express-session middleware, the same instance `app.use()` gets. */
-  session: SessionMiddleware
-  /** Where token links, restore codes and recent call results live. @default new MemoryLinkStore() */
-  store?: LinkStore
-  /** The express-session store, if it cannot be found by running `session` once at start-up. @default discovered */
-  sessionStore?: Store
-  /** Origins allowed to open a socket and call the restore endpoint. @default 'same-origin' */
-  allowedOrigins?: AllowedOrigins
-  /** URL prefix of the HTTP routes mounted by `ss.http()`. @default '/session-socket' */
-  path?: string
-  /**
-   * Names the user of a session, to enable `toUser` and `endUser`. `null`, `undefined` or `''`:
-   * no user. Asked at every register and after every call that changed the session; the link
-   * store keeps the answer with the session's tokens. @default undefined (no user rooms)
-   */
-  identify?: (session: Session & Partial<SessionData>) => string | number | null | undefined
-  /** Token and restore code lifetimes in ms. @default { idle: 30 days, absolute: 90 days, restoreCode: 60 s } */
-  lifetimes?: Partial<TokenLifetimes>
-  /** How often live sessions are checked against the store, to end tabs of expired ones (ms). @default 60000 */
-  sessionCheckInterval?: number
-  /** How often the link store is swept of expired rows (ms); 0 disables. @default 600000 */
-  sweepInterval?: number
-  /** How long a call's reply is kept to answer a resend of the same call id (ms). @default 600000 */
-  resultTtl?: number
-  /**
-   * How long a started call counts as running (ms). A resend of it on another node (or after a
-   * crash) within the lease is answered IN_PROGRESS; after it, the call runs again. Keep it
-   * above your slowest handler. @default 60000
-   */
-  callLease?: number
-  /** Most calls one socket may have running at once. @default 64 */
-  maxInFlight?: number
-  /** Least time between two expiry resets of one session by calls (ms); calls keep a session alive as HTTP requests do. @default 60000 */
-  touchInterval?: number
-  /**
-   * Session-using calls of one session run one after another on a node, so concurrent changes
-   * are not lost; a call waits at most this long (ms) for the one before it. @default 5000
-   */
-  sessionLockTimeout?: number
-  /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
-  limits?: Partial<PayloadLimits>
-  /** Rotate the token on every register; `true` for a 60 s grace window. @default false */
-  rotation?: boolean | Partial<RotationOptions>
-  /** Rate limits per node; `false` turns them all off (benchmarks). @default DEFAULT_RATE_LIMITS */
-  rateLimits?: Partial<RateLimits> | false
-  /** The client IP rate limits count by. Behind a proxy, read X-Forwarded-For here. @default req.socket.remoteAddress */
-  clientIp?: (req: IncomingMessage) => string
-  /** Durable events: how long they wait for an absent tab, and per-tab bounds. @default { window: 10 min, maxEvents: 1000, maxBytes: 1 MiB } */
-  durable?: Partial<DurableOptions>
-  /** Clock, for tests. @default Date.now */
-  now?: () => number
-}
-
-/** Sends an event that every targeted tab gets exactly once, in order, even if it is away now. */
-export interface DurableEmitter {
-  /**
-   * Keeps the event for each targeted tab (within the durable window) and emits it to those
-   * connected. Resolves with each tab's sequence number and the tabs whose quota was full.
-   */
-  emit(event: string, ...args: unknown[]): Promise<DurableSendResult>
-}
-
-/** `{ durable: true }`: see {@link DurableEmitter}. */
-export interface DurableFlag {
-  durable: true
-}
-
-
-/** A tab joined or left this node. */
-export interface TabEvent {
-  sessionId: string
-  tabId: string
-  socketId: string
-  /** Only on `tab:open`: what register decided. */
-  restored?: boolean
-  /** Only on `tab:close`: Socket.IO's disconnect reason. */
-  reason?: string
-}
-
-/** Events of the server object (per node: each node reports the tabs it holds). */
-export interface SessionSocketServerEvents {
-  'tab:open': (event: TabEvent) => void
-  'tab:close': (event: TabEvent) => void
-}
 
 /** The object {@link createSessionSocketServer} returns. */
 export interface SessionSocketServer {
@@ -174,13 +77,6 @@ export interface SessionSocketServer {
   close(): void
 }
 
-function connectError(err: unknown): Error {
-  const error = SessionSocketError.from(err)
-  const out = new Error(error.message) as Error & { data: unknown }
-  out.data = error.retryAfter === undefined ? { code: error.code } : { code: error.code, retryAfter: error.retryAfter }
-  return out
-}
-
 /**
  * Ties every Socket.IO connection of `io` to its express-session, through cookie loss,
  * restarts and network loss. Register happens in the CONNECT step, so a registered socket
@@ -195,440 +91,94 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   if (!io || typeof io.of !== 'function' || !io.engine) {
     throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
   }
-  if (!options || typeof options.session !== 'function') {
-    throw new TypeError('createSessionSocketServer(io, { session }): session must be your express-session middleware, e.g. session({ secret, resave: false, saveUninitialized: false })')
-  }
-  const now = options.now ?? Date.now
-  const links = options.store ?? new MemoryLinkStore()
-  const lifetimes: TokenLifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes }
-  const allowedOrigins = options.allowedOrigins ?? 'same-origin'
-  checkAllowedOrigins(allowedOrigins)
-  const rotation: RotationOptions | undefined = options.rotation
-    ? { grace: 60_000, ...(typeof options.rotation === 'object' ? options.rotation : {}) }
-    : undefined
-  const limits = options.rateLimits === false ? undefined : { ...DEFAULT_RATE_LIMITS, ...options.rateLimits }
-  const limiter = (key: keyof RateLimits) => (limits ? new RateLimiter(limits[key], now) : undefined)
-  const handshakesPerIp = limiter('handshakesPerIp')
+  const o = resolveOptions(options)
+  const { now, store: links, identify, clientIp } = o
+  const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
   const failedRegistersPerIp = limiter('failedRegistersPerIp')
-  const registersPerSession = limiter('registersPerSession')
-  const clientIp = options.clientIp ?? ((req: IncomingMessage) => req.socket?.remoteAddress ?? 'unknown')
-  const path = options.path ?? '/session-socket'
-  if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
-  const nsp = io.of('/')
+  const nsp = io.of('/') as SessionNamespace
   const closed = new AbortController()
-  const listeners = { 'tab:open': new Set<SessionSocketServerEvents['tab:open']>(), 'tab:close': new Set<SessionSocketServerEvents['tab:close']>() }
-  const tell = (event: keyof SessionSocketServerEvents, payload: TabEvent) => {
-    for (const listener of [...listeners[event]]) {
-      try {
-        listener(payload)
-      } catch (err) {
-        debug('%s listener threw: %O', event, err)
-      }
-    }
-  }
-  /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
-  const replies = new WeakMap<Socket, RegisterReply>()
-  /** The durable seq each registering socket said it had applied. */
-  const appliedSeq = new WeakMap<Socket, number | undefined>()
-  const durableOptions: DurableOptions = { ...DEFAULT_DURABLE, ...options.durable }
-  const durable = new DurableEvents(links, nsp, now, durableOptions)
-  const timers: NodeJS.Timeout[] = []
-
+  const tabEvents = new TabEvents()
+  const durable = new DurableEvents(links, nsp, now, o.durable)
+  const users = createUsers({ nsp, links, now, identify })
+  const signIn = createSignIn({ nsp, links, now })
   const sessions = new SessionBridge(
-    options.session,
+    o.session,
     {
-      destroyed: (sessionId) => {
-        endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
-      },
-      regenerated: (fromId, _toId, done) => {
-        // Tabs prove they hold the new cookie by reconnecting; moving their tokens here would
-        // also move a session-fixation attacker's (see SECURITY.md).
-        void done.then(() => nsp.to(`session:${fromId}`).emit(EVENTS.REJOIN))
-      },
+      // Resolved when called: the bridge calls its hooks on a destroy or regenerate, never while it is built.
+      destroyed: (sessionId) => lifecycle.destroyed(sessionId),
+      regenerated: signIn.regenerated,
     },
-    options.sessionStore,
+    o.sessionStore,
   )
-
-  async function endSession(sessionId: string, reason: EndReason): Promise<void> {
-    const revoked = await links.revokeSession(sessionId, now())
-    debug('session ended (%s): %d token(s) revoked', reason, revoked)
-    nsp.to(`session:${sessionId}`).emit(EVENTS.ENDED, { reason })
-    nsp.in(`session:${sessionId}`).disconnectSockets(true)
-  }
-
+  const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
+  const targets = createTargets({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
     links,
     sessions,
-    limits: { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits },
-    resultTtl: options.resultTtl ?? 600_000,
-    callLease: options.callLease ?? 60_000,
-    maxInFlight: options.maxInFlight ?? 64,
-    touchInterval: options.touchInterval ?? 60_000,
-    sessionLockTimeout: options.sessionLockTimeout ?? 5_000,
+    limits: o.limits,
+    resultTtl: o.resultTtl,
+    callLease: o.callLease,
+    maxInFlight: o.maxInFlight,
+    touchInterval: o.touchInterval,
+    sessionLockTimeout: o.sessionLockTimeout,
     signal: closed.signal,
     now,
-    onSessionGone: (sessionId) => {
-      endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
-    },
-    onSessionChanged: (socket, session) => joinUser(socket, session),
-    onRegenerated: (socket, fromId, toId) => moveBrowser(socket, fromId, toId),
+    onSessionGone: lifecycle.expired,
+    onSessionChanged: users.joinUser,
+    onRegenerated: signIn.moveBrowser,
+  })
+  const registerSocket = createRegisterSocket({
+    nsp,
+    links,
+    sessions,
+    durable,
+    tabEvents,
+    lifetimes: o.lifetimes,
+    rotation: o.rotation,
+    identify,
+    now,
+    clientIp,
+    failedRegistersPerIp,
+    registersPerSession: limiter('registersPerSession'),
+    endSession: lifecycle.endSession,
+  })
+  acceptConnections({
+    io,
+    nsp,
+    session: o.session,
+    allowedOrigins: o.allowedOrigins,
+    sessions,
+    registerSocket,
+    rpc,
+    durable,
+    signIn,
+    links,
+    lifetimes: o.lifetimes,
+    now,
+    clientIp,
+    handshakesPerIp: limiter('handshakesPerIp'),
+    failedRegistersPerIp,
   })
 
-  /** Sockets to tell `ss:rejoin` once the reply of their current call is out. */
-  const rejoinAfterReply = new WeakSet<Socket>()
-
-  /** This node's sockets in a room, from the adapter's room index (a copy: callers may leave it). */
-  function localSocketsIn(room: string): Socket[] {
-    const out: Socket[] = []
-    for (const id of nsp.adapter.rooms.get(room) ?? []) {
-      const socket = nsp.sockets.get(id)
-      if (socket) out.push(socket)
-    }
-    return out
-  }
-
-  /**
-   * A method handler regenerated the session (sign-in over RPC). Only the calling browser
-   * moves: its token (it proved it holds the session by calling) and its tabs on this node,
-   * at once, so their calls until they rejoin run in the new session. Every tab of the old
-   * session is then told to rejoin: the browser's to get its cookie restored to the new
-   * session, anyone else's (a session-fixation attacker's token) to land in a fresh one.
-   */
-  async function moveBrowser(caller: Socket, fromId: string, toId: string): Promise<void> {
-    const { tokenHash } = caller.data as SocketData
-    await links.touchLink(tokenHash, toId, now())
-    for (const socket of localSocketsIn(`session:${fromId}`)) {
-      const data = socket.data as Partial<SocketData>
-      if (data.tokenHash !== tokenHash) continue
-      data.sessionId = toId
-      socket.leave(`session:${fromId}`)
-      void socket.join(`session:${toId}`)
-      if (socket !== caller) socket.emit(EVENTS.REJOIN)
-    }
-    nsp.to(`session:${fromId}`).emit(EVENTS.REJOIN)
-    rejoinAfterReply.add(caller)
-    debug('session regenerated in a method handler: the calling browser moved')
-  }
-
-  /** The user `identify` names for a session's data, as a string; undefined for none. */
-  const identifyUser = options.identify
-    ? (session: object): string | undefined => {
-        const id = options.identify!(session as Session & Partial<SessionData>)
-        return id === null || id === undefined || id === '' ? undefined : String(id)
-      }
-    : undefined
-
-  function joinUser(socket: Socket, session: Session & Partial<SessionData>): void {
-    if (!identifyUser) return
-    const data = socket.data as SocketData
-    const userId = identifyUser(session)
-    if (userId === data.userId) return
-    // Every tab of the session changes user, not only the caller: the rooms move on every node
-    // through the adapter; local sockets also keep the new id in their data.
-    const tabs = nsp.in(`session:${session.id}`)
-    if (data.userId !== undefined) tabs.socketsLeave(`user:${data.userId}`)
-    if (userId !== undefined) tabs.socketsJoin(`user:${userId}`)
-    for (const local of localSocketsIn(`session:${session.id}`)) (local.data as Partial<SocketData>).userId = userId
-    data.userId = userId
-    // So that endUser finds the session when none of its tabs is connected. Should the write
-    // fail, the next register of one of its tabs writes it again (register compares).
-    links.setSessionUser(session.id, userId ?? null).catch((err) => debug('recording the user of a session failed: %s', (err as Error).message))
-  }
-
-  async function register(socket: Socket, request: RegisterRequest) {
-    const ip = clientIp(socket.request)
-    const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
-    if (blocked > 0) {
-      security('register refused: too many failed registers from one IP')
-      throw new SessionSocketError('RATE_LIMITED', 'too many failed registers; try again later', { retryAfter: blocked })
-    }
-    const registration = await resolveRegistration({
-      request,
-      handshake: handshakeSession(socket.request),
-      links,
-      sessions,
-      lifetimes,
-      rotation,
-      identify: identifyUser,
-      now: now(),
-    })
-    if (registration.failed) {
-      security('register with an unusable token (%s)', registration.reply.reason)
-      failedRegistersPerIp?.hit(ip)
-    }
-    if (registration.reuseIn !== undefined) {
-      security('rotated token reused after the grace window: ending its session')
-      await endSession(registration.reuseIn, 'revoked')
-    }
-    const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
-    if (tooMany > 0) {
-      security('register refused: too many registers for one session')
-      throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
-    }
-    registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId)
-    const data: SocketData = {
-      sessionId: registration.sessionId,
-      tabId: registration.reply.tabId,
-      since: now(),
-      tokenHash: registration.tokenHash,
-    }
-    // Known before the first event goes out, so a fresh tab is in its user room from the start.
-    if (registration.userId !== undefined) data.userId = registration.userId
-    socket.data = data
-    appliedSeq.set(socket, request.seq)
-    return registration.reply
-  }
-
-  /**
-   * Joins the socket's rooms, then reads its durable stream: events kept before the read are
-   * replayed, events kept after it arrive live (the client drops duplicates by seq).
-   */
-  async function enter(socket: Socket, reply: RegisterReply): Promise<StreamPosition> {
-    attach(socket, reply.restored)
-    const data = socket.data as SocketData
-    const position = await durable.enter(data.sessionId, data.tabId, appliedSeq.get(socket))
-    reply.seq = position.seq
-    if (position.gap) reply.gap = true
-    return position
-  }
-
-  function attach(socket: Socket, restored: boolean): void {
-    const data = socket.data as SocketData
-    const rooms = [`session:${data.sessionId}`, `tab:${data.tabId}`]
-    if (data.userId !== undefined) rooms.push(`user:${data.userId}`)
-    void socket.join(rooms)
-    socket.once('disconnect', (reason) => {
-      durable.seen(data.sessionId, data.tabId).catch((err) => debug('recording the tab failed: %s', (err as Error).message))
-      tell('tab:close', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, reason })
-    })
-    tell('tab:open', { sessionId: data.sessionId, tabId: data.tabId, socketId: socket.id, restored })
-  }
-
-  // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
-  io.engine.use(
-    createHandshakeMiddleware({
-      session: options.session,
-      allowedOrigins,
-      onStore: (store) => sessions.adopt(store),
-      admit: (req) => {
-        const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
-        if (wait === 0) return undefined
-        security('handshake refused: connection rate limit')
-        return `RATE_LIMITED: too many connections from this address; retry after ${wait} ms`
-      },
-    }),
-  )
-  const previousAllowRequest = io.engine.opts.allowRequest
-  io.engine.opts.allowRequest = (req, callback) => {
-    const refused = refusedOrigin(req)
-    if (refused) return callback(refused, false)
-    if (previousAllowRequest) return previousAllowRequest(req, callback)
-    callback(null, true)
-  }
-
-  nsp.use((socket, next) => {
-    const auth = socket.handshake.auth as Record<string, unknown>
-    // No register in CONNECT: the client may still send ss:register as its first event.
-    if (!auth || Object.keys(auth).length === 0) return next()
-    let request: RegisterRequest
-    try {
-      request = parseRegister(auth)
-    } catch (err) {
-      failedRegistersPerIp?.hit(clientIp(socket.request))
-      return next(connectError(err))
-    }
-    register(socket, request).then(
-      (reply) => {
-        replies.set(socket, reply)
-        next()
-      },
-      (err) => {
-        debug('register failed: %s', (err as Error).message)
-        next(connectError(err))
-      },
-    )
-  })
-
-  /** Per socket: calls in flight (`count`, as rpc.dispatch counts them) and where register stands. */
-  interface SocketState {
-    count: number
-    registered: boolean
-    registering: boolean
-  }
-
-  nsp.on('connection', (socket) => {
-    const state: SocketState = { count: 0, registered: (socket.data as Partial<SocketData>).sessionId !== undefined, registering: false }
-    const reply = replies.get(socket)
-    if (reply) {
-      replies.delete(socket)
-      enter(socket, reply).then(
-        (position) => {
-          socket.emit(EVENTS.REGISTERED, reply)
-          durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
-        },
-        (err) => {
-          // Without its stream position the tab could miss events: let it reconnect and retry.
-          debug('reading the durable stream failed: %s', (err as Error).message)
-          socket.disconnect(true)
-        },
-      )
-    }
-    // One packet middleware for every ss: event instead of a listener each: four closures fewer
-    // per socket, and the socket's listener table stays in its smallest dictionary (~0.7 KB per
-    // tab in all, measured with bench/heap-diff.ts). ss: events stop here; others go on.
-    socket.use((packet, next) => {
-      const [event, first, second] = packet as [unknown, unknown, unknown]
-      if (event === EVENTS.CALL) onCall(socket, state, first, second)
-      else if (event === EVENTS.ACK) onAck(socket, state, first)
-      else if (event === EVENTS.REGISTER) onRegister(socket, state, first, second)
-      else if (event === EVENTS.COOKIE) onCookie(socket, state, first)
-      else next()
-    })
-  })
-
-  function onRegister(socket: Socket, state: SocketState, raw: unknown, ack: unknown): void {
-    if (typeof ack !== 'function') return
-    if (state.registered || state.registering) {
-      return ack({ error: new SessionSocketError('BAD_REQUEST', 'this socket is already registered').toWire() })
-    }
-    let request: RegisterRequest
-    try {
-      request = parseRegister(raw)
-    } catch (err) {
-      failedRegistersPerIp?.hit(clientIp(socket.request))
-      return ack({ error: SessionSocketError.from(err).toWire() })
-    }
-    state.registering = true
-    register(socket, request).then(
-      async (reply) => {
-        try {
-          const position = await enter(socket, reply)
-          state.registered = true
-          state.registering = false
-          ack(reply)
-          durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
-        } catch (err) {
-          state.registering = false
-          ack({ error: SessionSocketError.from(err).toWire() })
-        }
-      },
-      (err) => {
-        state.registering = false
-        ack({ error: SessionSocketError.from(err).toWire() })
-      },
-    )
-  }
-
-  function onAck(socket: Socket, state: SocketState, raw: unknown): void {
-    if (!state.registered) return
-    let seq: number
-    try {
-      seq = parseAck(raw).seq
-    } catch {
-      return
-    }
-    durable.ack((socket.data as SocketData).tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
-  }
-
-  function onCookie(socket: Socket, state: SocketState, ack: unknown): void {
-    if (typeof ack !== 'function') return
-    const reply = ack as (r: { code: string } | { error: WireError }) => void
-    if (!state.registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
-    mintRestoreCode(links, (socket.data as SocketData).sessionId, now(), lifetimes).then(
-      (code) => reply({ code }),
-      (err) => reply({ error: SessionSocketError.from(err).toWire() }),
-    )
-  }
-
-  function onCall(socket: Socket, state: SocketState, raw: unknown, ack: unknown): void {
-    if (typeof ack !== 'function') return
-    const reply = ack as (r: CallReply) => void
-    if (!state.registered) {
-      return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
-    }
-    rpc.dispatch(socket, raw, state)
-      .then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
-      .finally(() => {
-        // After the reply, so the caller has its answer before it reconnects.
-        if (rejoinAfterReply.delete(socket)) socket.emit(EVENTS.REJOIN)
-      })
-  }
-
-  function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
-    return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
-  }
-
-  /**
-   * The sessions of a user: those the link store records for them (also a browser with no tab
-   * open now) and those of the user's live tabs on any node.
-   */
-  async function userSessionIds(userId: string): Promise<Set<string>> {
-    const ids = new Set(await links.userSessions(userId, now()))
-    for (const socket of await nsp.in(`user:${userId}`).fetchSockets()) ids.add((socket.data as SocketData).sessionId)
-    return ids
-  }
-
-  /** The tabs of these sessions: live now on any node, or seen within the durable window. */
-  async function tabsOfSessions(sessionIds: Iterable<string>): Promise<Set<string>> {
-    const tabs = new Set<string>()
-    for (const sessionId of sessionIds) {
-      for (const tabId of await links.sessionTabs(sessionId, now())) tabs.add(tabId)
-      for (const socket of await nsp.in(`session:${sessionId}`).fetchSockets()) tabs.add((socket.data as SocketData).tabId)
-    }
-    return tabs
-  }
-
-  const checkEvery = options.sessionCheckInterval ?? 60_000
-  if (checkEvery > 0) {
-    const timer = setInterval(() => {
-      const ids = new Set<string>()
-      for (const socket of nsp.sockets.values()) {
-        const id = (socket.data as Partial<SocketData>).sessionId
-        if (id !== undefined) ids.add(id)
-      }
-      for (const id of ids) {
-        sessions.get(id).then(
-          (data) => (data ? undefined : endSession(id, 'expired')),
-          (err) => debug('session check failed: %s', (err as Error).message),
-        )
-      }
-    }, checkEvery)
-    timer.unref()
-    timers.push(timer)
-  }
-  // A connected tab that neither reconnects nor gets events keeps its durable stream (and so
-  // its numbering) alive: otherwise the next event would start a new stream and read as a gap.
-  // The calls of one pass are one turn: DurableEvents writes them in batches (recordTabs).
-  const keepStreams = setInterval(() => {
-    for (const socket of nsp.sockets.values()) {
-      const data = socket.data as Partial<SocketData>
-      if (data.sessionId === undefined || data.tabId === undefined) continue
-      durable.seen(data.sessionId, data.tabId).catch((err) => debug('keeping a stream alive failed: %s', (err as Error).message))
-    }
-  }, Math.max(1_000, durableOptions.window / 2))
-  keepStreams.unref()
-  timers.push(keepStreams)
-
-  const sweepEvery = options.sweepInterval ?? 600_000
-  if (sweepEvery > 0) {
-    const timer = setInterval(() => {
+  const timers: NodeJS.Timeout[] = []
+  const expiryCheck = lifecycle.startExpiryCheck(o.sessionCheckInterval)
+  if (expiryCheck) timers.push(expiryCheck)
+  timers.push(keepStreamsAlive(nsp, durable, o.durable.window))
+  if (o.sweepInterval > 0) {
+    const sweep = setInterval(() => {
       links.sweep(now()).catch((err) => debug('sweep failed: %s', (err as Error).message))
-    }, sweepEvery)
-    timer.unref()
-    timers.push(timer)
+    }, o.sweepInterval)
+    sweep.unref()
+    timers.push(sweep)
   }
 
   return {
-    on(event, listener) {
-      const set = listeners[event] as Set<typeof listener>
-      set.add(listener)
-      return () => void set.delete(listener)
-    },
+    on: (event, listener) => tabEvents.on(event, listener),
     store: links,
     http: () =>
       createHttpRoutes({
-        path,
-        allowedOrigins,
+        path: o.path,
+        allowedOrigins: o.allowedOrigins,
         links,
         sessions,
         now,
@@ -637,44 +187,10 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         perSession: limiter('restoresPerSession'),
       }),
     method: (name, handler, methodOptions) => rpc.add(name, handler as MethodHandler, methodOptions),
-    toSession: ((sessionId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(`session:${sessionId}`)) as SessionSocketServer['toSession'],
-    toTab: ((tabId: string, flag?: DurableFlag) =>
-      flag?.durable
-        ? {
-            // One tab: a full quota is this send's failure, as a typed error.
-            async emit(event: string, ...args: unknown[]) {
-              const result = await durable.send([tabId], event, args)
-              if (result.refused.length > 0) throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds as many unacknowledged durable events as it may`)
-              return result
-            },
-          }
-        : nsp.to(`tab:${tabId}`)) as SessionSocketServer['toTab'],
-    toUser: ((userId: string | number, flag?: DurableFlag) =>
-      flag?.durable
-        ? durableEmitter(async () => {
-            // Also a browser of the user that is away now: its tabs seen within the window get
-            // the event when back.
-            return tabsOfSessions(await userSessionIds(String(userId)))
-          })
-        : nsp.to(`user:${String(userId)}`)) as SessionSocketServer['toUser'],
+    ...targets,
     tabs: (sessionId) => listTabs(nsp, sessionId),
-    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
-    async endUser(userId, reason = 'logout') {
-      const id = String(userId)
-      for (const sessionId of await userSessionIds(id)) {
-        const data = await sessions.get(sessionId)
-        // The store names the user the session had when last seen; it may have another by now
-        // (changed over HTTP): leave that session alone and correct its links.
-        const current = data && identifyUser?.(data)
-        if (data && identifyUser && current !== id) {
-          await links.setSessionUser(sessionId, current ?? null)
-          continue
-        }
-        await endSession(sessionId, reason)
-        if (data) await sessions.destroy(sessionId)
-      }
-    },
+    disconnectSession: lifecycle.disconnectSession,
+    endUser: lifecycle.endUser,
     close() {
       for (const timer of timers) clearInterval(timer)
       closed.abort()

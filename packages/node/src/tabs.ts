@@ -1,17 +1,17 @@
-import type { Namespace } from 'socket.io'
 import { nanoid } from 'nanoid'
 import { EVENTS, SessionSocketError } from '@session-socket/protocol'
-import type { SocketData, TabInfo } from './socket-data.js'
+import { sessionRoom, tabRoom, type SessionNamespace } from './rooms.js'
+import type { TabInfo } from './socket-data.js'
 
 /**
  * Where a registering tab goes, across nodes: the same tab id in the same session is the tab
  * reconnecting (its old socket is replaced); a tab id live in another session gets a new id.
  * Returns the tab id to use.
  */
-export async function placeTab(nsp: Namespace, sessionId: string, tabId: string): Promise<string> {
-  let holders: Awaited<ReturnType<Namespace['fetchSockets']>>
+export async function placeTab(nsp: SessionNamespace, sessionId: string, tabId: string): Promise<string> {
+  let holders: Awaited<ReturnType<SessionNamespace['fetchSockets']>>
   try {
-    holders = await nsp.in(`tab:${tabId}`).fetchSockets()
+    holders = await nsp.in(tabRoom(tabId)).fetchSockets()
   } catch (err) {
     // The adapter could not hear from every node (Redis away, a node frozen past the
     // adapter's requestsTimeout). Registering blind could leave two sockets for one tab, or
@@ -20,7 +20,7 @@ export async function placeTab(nsp: Namespace, sessionId: string, tabId: string)
   }
   let foreign = false
   for (const holder of holders) {
-    if ((holder.data as SocketData).sessionId === sessionId) {
+    if (holder.data.sessionId === sessionId) {
       holder.emit(EVENTS.REPLACED)
       holder.disconnect(true)
     } else {
@@ -31,10 +31,7 @@ export async function placeTab(nsp: Namespace, sessionId: string, tabId: string)
 }
 
 /** The live tabs of a session, on every node. */
-export async function listTabs(nsp: Namespace, sessionId: string): Promise<TabInfo[]> {
-  const sockets = await nsp.in(`session:${sessionId}`).fetchSockets()
-  return sockets.map((socket) => {
-    const data = socket.data as SocketData
-    return { tabId: data.tabId, since: data.since, socketId: socket.id }
-  })
+export async function listTabs(nsp: SessionNamespace, sessionId: string): Promise<TabInfo[]> {
+  const sockets = await nsp.in(sessionRoom(sessionId)).fetchSockets()
+  return sockets.map((socket) => ({ tabId: socket.data.tabId, since: socket.data.since, socketId: socket.id }))
 }

@@ -1,0 +1,203 @@
+import type { IncomingMessage } from 'node:http'
+import createDebug from 'debug'
+import type { Server } from 'socket.io'
+import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
+import type { DurableEvents } from './durable.js'
+import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import type { LinkStore } from './link-store.js'
+import type { RateLimiter } from './rate-limiter.js'
+import { mintRestoreCode, type TokenLifetimes } from './register.js'
+import type { RegisterSocket } from './register-socket.js'
+import type { SessionNamespace, SessionSocket } from './rooms.js'
+import type { RpcDispatcher } from './rpc.js'
+import type { SessionBridge, SessionMiddleware } from './session-bridge.js'
+import type { SignIn } from './sign-in.js'
+
+const debug = createDebug('session-socket:connection')
+/** Security-relevant events (refused origin, rate limit); never a token or cookie value. */
+const security = createDebug('session-socket:security')
+
+/** Per socket: calls in flight (`count`, as rpc.dispatch counts them) and where register stands. */
+interface SocketState {
+  count: number
+  registered: boolean
+  registering: boolean
+}
+
+/** A refusal in the CONNECT step: the client gets `connect_error` with `err.data = { code, retryAfter? }`. */
+function connectError(err: unknown): Error {
+  const error = SessionSocketError.from(err)
+  const out = new Error(error.message) as Error & { data: unknown }
+  out.data = error.retryAfter === undefined ? { code: error.code } : { code: error.code, retryAfter: error.retryAfter }
+  return out
+}
+
+/**
+ * Wires session-socket into `io`: the Engine.IO handshake middleware (Origin check, rate limit,
+ * express-session), `allowRequest`, register in the CONNECT step (namespace middleware), and
+ * per socket the `ss:` packet router (`ss:register`, `ss:call`, `ss:ack`, `ss:cookie`).
+ *
+ * @example
+ * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, failedRegistersPerIp })
+ */
+export function acceptConnections(deps: {
+  io: Server
+  nsp: SessionNamespace
+  session: SessionMiddleware
+  allowedOrigins: AllowedOrigins
+  sessions: SessionBridge
+  registerSocket: RegisterSocket
+  rpc: RpcDispatcher
+  durable: DurableEvents
+  signIn: SignIn
+  links: LinkStore
+  lifetimes: TokenLifetimes
+  now: () => number
+  clientIp: (req: IncomingMessage) => string
+  handshakesPerIp: RateLimiter | undefined
+  failedRegistersPerIp: RateLimiter | undefined
+}): void {
+  const { io, nsp, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now, clientIp, handshakesPerIp, failedRegistersPerIp } = deps
+  /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
+  const replies = new WeakMap<SessionSocket, RegisterReply>()
+
+  // Runs before express-session on every Engine.IO handshake; refused Origins never load a session.
+  io.engine.use(
+    createHandshakeMiddleware({
+      session: deps.session,
+      allowedOrigins: deps.allowedOrigins,
+      onStore: (store) => sessions.adopt(store),
+      admit: (req) => {
+        const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
+        if (wait === 0) return undefined
+        security('handshake refused: connection rate limit')
+        return `RATE_LIMITED: too many connections from this address; retry after ${wait} ms`
+      },
+    }),
+  )
+  const previousAllowRequest = io.engine.opts.allowRequest
+  io.engine.opts.allowRequest = (req, callback) => {
+    const refused = refusedOrigin(req)
+    if (refused) return callback(refused, false)
+    if (previousAllowRequest) return previousAllowRequest(req, callback)
+    callback(null, true)
+  }
+
+  nsp.use((socket, next) => {
+    const auth = socket.handshake.auth as Record<string, unknown>
+    // No register in CONNECT: the client may still send ss:register as its first event.
+    if (!auth || Object.keys(auth).length === 0) return next()
+    let request: RegisterRequest
+    try {
+      request = parseRegister(auth)
+    } catch (err) {
+      failedRegistersPerIp?.hit(clientIp(socket.request))
+      return next(connectError(err))
+    }
+    registerSocket.register(socket, request).then(
+      (reply) => {
+        replies.set(socket, reply)
+        next()
+      },
+      (err) => {
+        debug('register failed: %s', (err as Error).message)
+        next(connectError(err))
+      },
+    )
+  })
+
+  nsp.on('connection', (socket) => {
+    const state: SocketState = { count: 0, registered: socket.data.sessionId !== undefined, registering: false }
+    const reply = replies.get(socket)
+    if (reply) {
+      replies.delete(socket)
+      registerSocket.enter(socket, reply).then(
+        (position) => {
+          socket.emit(EVENTS.REGISTERED, reply)
+          durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
+        },
+        (err) => {
+          // Without its stream position the tab could miss events: let it reconnect and retry.
+          debug('reading the durable stream failed: %s', (err as Error).message)
+          socket.disconnect(true)
+        },
+      )
+    }
+    // One packet middleware for every ss: event instead of a listener each: four closures fewer
+    // per socket, and the socket's listener table stays in its smallest dictionary. ss: events
+    // stop here; others go on.
+    socket.use((packet, next) => {
+      const [event, first, second] = packet as [unknown, unknown, unknown]
+      if (event === EVENTS.CALL) onCall(socket, state, first, second)
+      else if (event === EVENTS.ACK) onAck(socket, state, first)
+      else if (event === EVENTS.REGISTER) onRegister(socket, state, first, second)
+      else if (event === EVENTS.COOKIE) onCookie(socket, state, first)
+      else next()
+    })
+  })
+
+  function onRegister(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
+    if (typeof ack !== 'function') return
+    if (state.registered || state.registering) {
+      return ack({ error: new SessionSocketError('BAD_REQUEST', 'this socket is already registered').toWire() })
+    }
+    let request: RegisterRequest
+    try {
+      request = parseRegister(raw)
+    } catch (err) {
+      failedRegistersPerIp?.hit(clientIp(socket.request))
+      return ack({ error: SessionSocketError.from(err).toWire() })
+    }
+    state.registering = true
+    registerSocket.register(socket, request).then(
+      async (reply) => {
+        try {
+          const position = await registerSocket.enter(socket, reply)
+          state.registered = true
+          state.registering = false
+          ack(reply)
+          durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
+        } catch (err) {
+          state.registering = false
+          ack({ error: SessionSocketError.from(err).toWire() })
+        }
+      },
+      (err) => {
+        state.registering = false
+        ack({ error: SessionSocketError.from(err).toWire() })
+      },
+    )
+  }
+
+  function onAck(socket: SessionSocket, state: SocketState, raw: unknown): void {
+    if (!state.registered) return
+    let seq: number
+    try {
+      seq = parseAck(raw).seq
+    } catch {
+      return
+    }
+    durable.ack(socket.data.tabId, seq).catch((err) => debug('ack failed: %s', (err as Error).message))
+  }
+
+  function onCookie(socket: SessionSocket, state: SocketState, ack: unknown): void {
+    if (typeof ack !== 'function') return
+    const reply = ack as (r: { code: string } | { error: WireError }) => void
+    if (!state.registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
+    mintRestoreCode(links, socket.data.sessionId, now(), lifetimes).then(
+      (code) => reply({ code }),
+      (err) => reply({ error: SessionSocketError.from(err).toWire() }),
+    )
+  }
+
+  function onCall(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
+    if (typeof ack !== 'function') return
+    const reply = ack as (r: CallReply) => void
+    if (!state.registered) {
+      return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
+    }
+    rpc.dispatch(socket, raw, state)
+      .then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
+      .finally(() => signIn.afterReply(socket))
+  }
+}

@@ -1,0 +1,73 @@
+import { SessionSocketError } from '@session-socket/protocol'
+import type { DurableEvents, DurableSendResult } from './durable.js'
+import type { LinkStore } from './link-store.js'
+import { sessionRoom, tabRoom, userRoom, type SessionNamespace } from './rooms.js'
+import type { SessionSocketServer } from './session-socket-server.js'
+import type { Users } from './users.js'
+
+/** Sends an event that every targeted tab gets exactly once, in order, even if it is away now. */
+export interface DurableEmitter {
+  /**
+   * Keeps the event for each targeted tab (within the durable window) and emits it to those
+   * connected. Resolves with each tab's sequence number and the tabs whose quota was full.
+   */
+  emit(event: string, ...args: unknown[]): Promise<DurableSendResult>
+}
+
+/** `{ durable: true }`: see {@link DurableEmitter}. */
+export interface DurableFlag {
+  durable: true
+}
+
+/** The emit targets of the server object: a session, a tab, a user; plain or durable. */
+export type Targets = Pick<SessionSocketServer, 'toSession' | 'toTab' | 'toUser'>
+
+/**
+ * `toSession`, `toTab` and `toUser` for one server: a room of the namespace, or with
+ * `{ durable: true }` the tabs the event is kept for.
+ *
+ * @example
+ * const { toSession } = createTargets({ nsp, links, now: Date.now, durable, users })
+ * await toSession(sessionId, { durable: true }).emit('invoice', { id })
+ */
+export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; now: () => number; durable: DurableEvents; users: Users }): Targets {
+  const { nsp, links, now, durable, users } = deps
+
+  function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
+    return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
+  }
+
+  /** The tabs of these sessions: live now on any node, or seen within the durable window. */
+  async function tabsOfSessions(sessionIds: Iterable<string>): Promise<Set<string>> {
+    const tabs = new Set<string>()
+    for (const sessionId of sessionIds) {
+      for (const tabId of await links.sessionTabs(sessionId, now())) tabs.add(tabId)
+      for (const socket of await nsp.in(sessionRoom(sessionId)).fetchSockets()) tabs.add(socket.data.tabId)
+    }
+    return tabs
+  }
+
+  return {
+    toSession: ((sessionId: string, flag?: DurableFlag) =>
+      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(sessionRoom(sessionId))) as Targets['toSession'],
+    toTab: ((tabId: string, flag?: DurableFlag) =>
+      flag?.durable
+        ? {
+            // One tab: a full quota is this send's failure, as a typed error.
+            async emit(event: string, ...args: unknown[]) {
+              const result = await durable.send([tabId], event, args)
+              if (result.refused.length > 0) throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds as many unacknowledged durable events as it may`)
+              return result
+            },
+          }
+        : nsp.to(tabRoom(tabId))) as Targets['toTab'],
+    toUser: ((userId: string | number, flag?: DurableFlag) =>
+      flag?.durable
+        ? durableEmitter(async () => {
+            // Also a browser of the user that is away now: its tabs seen within the window get
+            // the event when back.
+            return tabsOfSessions(await users.userSessionIds(String(userId)))
+          })
+        : nsp.to(userRoom(String(userId)))) as Targets['toUser'],
+  }
+}
