@@ -1,5 +1,5 @@
 import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
-import type { Logger } from './session-socket.js'
+import type { Logger } from './options.js'
 import { memoryTokenStorage, type TokenStorage } from './token-storage.js'
 
 /** Options of {@link idbTokenStorage}. */

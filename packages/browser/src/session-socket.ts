@@ -1,4 +1,4 @@
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client'
+import { io, type Socket } from 'socket.io-client'
 import {
   EVENTS,
   PROTOCOL_VERSION,
@@ -12,47 +12,11 @@ import {
   type RegisterReply,
   type DurableEventPayload,
 } from '@session-socket/protocol'
-import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
 import { Outbox, type PendingCall } from './outbox.js'
-import { browserLocks, browserPageLifecycle, type Locks, type PageEvent, type PageLifecycle } from './page-lifecycle.js'
-import { mintTabId, type TabIdStorage } from './tab-id.js'
-import type { TokenStorage } from './token-storage.js'
-import { defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
-
-/** An optional logger: free when absent. */
-export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: unknown) => void
-
-/** Options of {@link createSessionSocket}. */
-export interface SessionSocketOptions {
-  /** Server URL. @default the page's origin */
-  url?: string
-  /** URL prefix of the server's HTTP routes (`ss.http()`). @default '/session-socket' */
-  path?: string
-  /** Where the link token lives. @default defaultTokenStorage(logger): IndexedDB in browsers, memory elsewhere */
-  tokenStorage?: TokenStorage
-  /** Where this tab's id lives. @default defaultTabIdStorage(logger): sessionStorage in browsers, memory elsewhere */
-  tabIdStorage?: TabIdStorage
-  /** Most calls that may wait for a connection at once. @default 100 */
-  maxQueue?: number
-  /** Default call timeout (ms), counted from `call()`, queueing included. @default 30000 */
-  callTimeout?: number
-  /** Reconnect delay (ms) for the n-th attempt (0-based). @default exponential 0.5 s → 30 s with jitter */
-  backoff?: (attempt: number) => number
-  /** How long to wait for the cookie restore request (ms). @default 10000 */
-  restoreTimeout?: number
-  /** Extra Socket.IO client options (transports, socket.io `path`, extraHeaders in Node…). @default {} */
-  socketOptions?: Partial<ManagerOptions & SocketOptions>
-  /** fetch used for the cookie restore request. @default globalThis.fetch */
-  fetch?: typeof fetch
-  /** Receives debug, info, warn and error messages. @default undefined (silent) */
-  logger?: Logger
-  /** Connect at once; with false, call `connect()`. @default true */
-  autoConnect?: boolean
-  /** Page visibility, connectivity and bfcache events; null to ignore the page. @default browserPageLifecycle() */
-  page?: PageLifecycle | null
-  /** Web Locks, to let one tab at a time register without a token. @default navigator.locks when present */
-  locks?: Locks | null
-}
+import type { PageEvent } from './page-lifecycle.js'
+import { mintTabId } from './tab-id.js'
 
 /** Most durable events held back while waiting for the one before them. */
 const MAX_EARLY_EVENTS = 10_000
@@ -63,25 +27,6 @@ const STREAM_BLOCK = 1_000_000
 const HIDDEN_MIN_DELAY = 5_000
 /** Longest a tab holds the mint lock waiting for its register reply. */
 const MINT_LOCK_TIMEOUT = 10_000
-
-/** Options of one call. */
-export interface CallOptions {
-  /** Milliseconds before the call fails with TIMEOUT; `Infinity` for none. @default the client's callTimeout */
-  timeout?: number
-  /**
-   * The call's id (1–64 of [A-Za-z0-9_-]), to send again a call an earlier load of this tab
-   * made: the server answers a known id from memory instead of running it twice.
-   * @default a new random id
-   */
-  id?: string
-  /**
-   * Keep the call until answered, across reloads of the tab: needs `createDurableCalls(s)`
-   * from `@session-socket/browser/durable` (kept out of the core bundle). @default false
-   */
-  durable?: boolean
-  /** Aborting fails the call with CANCELLED (the server may still run it if it was sent). */
-  signal?: AbortSignal
-}
 
 /** Events a SessionSocket emits, besides the application's own server events. */
 export interface SessionSocketEvents {
@@ -101,17 +46,13 @@ type Listener = (...args: any[]) => void
  * while not ready and sends them once, in order, after register.
  */
 export class SessionSocket<M extends object = MethodMap> {
-  readonly #options: Required<Pick<SessionSocketOptions, 'path' | 'maxQueue' | 'callTimeout' | 'backoff' | 'restoreTimeout'>> & SessionSocketOptions
-  readonly #tokens: TokenStorage
-  readonly #tabIds: TabIdStorage
+  readonly #options: ResolvedOptions
   readonly #outbox: Outbox
   readonly #socket: Socket
   readonly #listeners = new Map<string, Set<Listener>>()
   #state: ConnectionState = { status: 'connecting' }
   #tabId: string
   readonly #tabIdReady: Promise<void>
-  readonly #page: PageLifecycle | null
-  readonly #locks: Locks | null
   #unsubscribePage: (() => void) | undefined
   #releaseMintLock: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
@@ -130,47 +71,20 @@ export class SessionSocket<M extends object = MethodMap> {
   #generation = 0
 
   constructor(options: SessionSocketOptions = {}) {
-    if (options.path !== undefined && (!options.path.startsWith('/') || options.path.endsWith('/'))) {
-      throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${options.path}')`)
-    }
-    this.#options = {
-      path: '/session-socket',
-      maxQueue: 100,
-      callTimeout: 30_000,
-      backoff: defaultBackoff,
-      restoreTimeout: 10_000,
-      ...options,
-    }
-    this.#tokens = options.tokenStorage ?? defaultTokenStorage(options.logger)
-    this.#tabIds = options.tabIdStorage ?? defaultTabIdStorage(options.logger)
-    this.#outbox = new Outbox(this.#options.maxQueue)
-    this.#page = options.page === undefined ? browserPageLifecycle() : options.page
-    this.#locks = options.locks === undefined ? browserLocks() : options.locks
+    const resolved = (this.#options = resolveOptions(options, (cb) => {
+      this.#setState({ status: 'registering' })
+      void this.#registerRequest().then(cb)
+    }))
+    this.#outbox = new Outbox(resolved.maxQueue)
     this.#tabId = ''
-    this.#tabIdReady = Promise.resolve(this.#tabIds.get()).then(
+    this.#tabIdReady = Promise.resolve(resolved.tabIdStorage.get()).then(
       (stored) => this.#adoptTabId(stored),
       (err: unknown) => {
-        this.#log('warn', 'tab id storage failed; using a new tab id', err)
+        resolved.log('warn', 'tab id storage failed; using a new tab id', err)
         this.#adoptTabId(null)
       },
     )
-
-    const socketOptions: Partial<ManagerOptions & SocketOptions> = {
-      withCredentials: true,
-      // socket.io's 20 s: a connect attempt into a silently dropped network waits it out in full.
-      timeout: 10_000,
-      ...options.socketOptions,
-      autoConnect: false,
-      // Reconnects are decided here (backoff, retry-after, terminal states), not by socket.io.
-      reconnection: false,
-      // socket.io-client calls this on every (re)connect: the token is read from storage each
-      // time and travels in the CONNECT packet, so register costs no extra round trip.
-      auth: (cb) => {
-        this.#setState({ status: 'registering' })
-        void this.#registerRequest().then(cb)
-      },
-    }
-    this.#socket = options.url === undefined ? io(socketOptions) : io(options.url, socketOptions)
+    this.#socket = options.url === undefined ? io(resolved.socketOptions) : io(options.url, resolved.socketOptions)
     this.#wire()
     if (options.autoConnect !== false) this.connect()
   }
@@ -179,14 +93,14 @@ export class SessionSocket<M extends object = MethodMap> {
     // A tab id set since (by a register reply) wins over what storage said.
     if (this.#tabId !== '') return
     this.#tabId = stored ?? mintTabId()
-    if (stored === null) this.#tabIds.set(this.#tabId)
+    if (stored === null) this.#options.tabIdStorage.set(this.#tabId)
   }
 
   async #readToken(): Promise<string | null> {
     try {
-      return await this.#tokens.get()
+      return await this.#options.tokenStorage.get()
     } catch (err) {
-      this.#log('warn', 'token storage failed; registering without a token', err)
+      this.#options.log('warn', 'token storage failed; registering without a token', err)
       return null
     }
   }
@@ -199,9 +113,9 @@ export class SessionSocket<M extends object = MethodMap> {
   async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string; seq?: number }> {
     await this.#tabIdReady
     let token = await this.#readToken()
-    if (token === null && this.#locks && !this.#releaseMintLock) {
+    if (token === null && this.#options.locks && !this.#releaseMintLock) {
       await new Promise<void>((acquired) => {
-        this.#locks!.request('session-socket:mint', () => {
+        this.#options.locks!.request('session-socket:mint', () => {
           acquired()
           return new Promise<void>((release) => {
             const timer = setTimeout(release, MINT_LOCK_TIMEOUT)
@@ -212,7 +126,7 @@ export class SessionSocket<M extends object = MethodMap> {
             }
           })
         }).catch((err: unknown) => {
-          this.#log('warn', 'Web Locks request failed', err)
+          this.#options.log('warn', 'Web Locks request failed', err)
           acquired()
         })
       })
@@ -268,7 +182,7 @@ export class SessionSocket<M extends object = MethodMap> {
   connect(): void {
     if (this.#state.status === 'ended') return
     if (this.#state.status === 'closed') this.#state = { status: 'connecting' }
-    this.#unsubscribePage ??= this.#page?.subscribe((event) => this.#onPage(event))
+    this.#unsubscribePage ??= this.#options.page?.subscribe((event) => this.#onPage(event))
     if (this.#socket.connected) return
     clearTimeout(this.#retryTimer)
     this.#setState({ status: 'connecting' })
@@ -344,7 +258,7 @@ export class SessionSocket<M extends object = MethodMap> {
       try {
         listener(...args)
       } catch (err) {
-        this.#log('error', `a '${event}' listener threw`, err)
+        this.#options.log('error', `a '${event}' listener threw`, err)
       }
     }
   }
@@ -354,10 +268,6 @@ export class SessionSocket<M extends object = MethodMap> {
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
     this.#state = state
     this.#emit('status', state)
-  }
-
-  #log(level: Parameters<Logger>[0], message: string, data?: unknown): void {
-    this.#options.logger?.(level, message, data)
   }
 
   #wire(): void {
@@ -381,7 +291,7 @@ export class SessionSocket<M extends object = MethodMap> {
     })
     socket.on(EVENTS.REJOIN, () => {
       // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
-      this.#log('info', 'session regenerated; rejoining')
+      this.#options.log('info', 'session regenerated; rejoining')
       socket.disconnect()
       this.#outbox.markAllUnsent()
       this.connect()
@@ -390,18 +300,18 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#releaseMintLock?.()
       const error = err.data ? SessionSocketError.from(err.data) : undefined
       if (error && !error.retryable) {
-        this.#log('error', `register refused: ${err.message}`, error)
+        this.#options.log('error', `register refused: ${err.message}`, error)
         this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
         return
       }
-      this.#log('warn', `connect failed: ${err.message}`)
+      this.#options.log('warn', `connect failed: ${err.message}`)
       this.#scheduleReconnect(error, error?.retryAfter)
     })
     socket.on('disconnect', (reason) => {
       this.#outbox.markAllUnsent()
       this.#releaseMintLock?.()
       if (isTerminal(this.#state.status) || this.#suspended) return
-      this.#log('info', `disconnected: ${reason}`)
+      this.#options.log('info', `disconnected: ${reason}`)
       this.#scheduleReconnect(undefined, undefined)
     })
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -412,15 +322,15 @@ export class SessionSocket<M extends object = MethodMap> {
   async #onRegistered(reply: RegisterReply, generation: number): Promise<void> {
     const stale = () => generation !== this.#generation || isTerminal(this.#state.status)
     try {
-      const stored = await this.#tokens.get()
-      if (stored !== reply.token) await this.#tokens.set(reply.token)
+      const stored = await this.#options.tokenStorage.get()
+      if (stored !== reply.token) await this.#options.tokenStorage.set(reply.token)
     } catch (err) {
-      this.#log('warn', 'could not store the link token', err)
+      this.#options.log('warn', 'could not store the link token', err)
     }
     this.#releaseMintLock?.()
     if (reply.tabId !== this.#tabId) {
       this.#tabId = reply.tabId
-      this.#tabIds.set(reply.tabId)
+      this.#options.tabIdStorage.set(reply.tabId)
     }
     if (stale()) return
     if (this.#wasReady && reply.newSession) {
@@ -491,7 +401,7 @@ export class SessionSocket<M extends object = MethodMap> {
   async #restoreCookie(code: string): Promise<boolean> {
     const doFetch = this.#options.fetch ?? globalThis.fetch
     if (typeof doFetch !== 'function') {
-      this.#log('warn', 'no fetch available: the session cookie cannot be restored')
+      this.#options.log('warn', 'no fetch available: the session cookie cannot be restored')
       return false
     }
     const base = this.#options.url ?? globalThis.location?.href
@@ -505,13 +415,13 @@ export class SessionSocket<M extends object = MethodMap> {
         signal: AbortSignal.timeout(this.#options.restoreTimeout),
       })
       if (!response.ok) {
-        this.#log('warn', `cookie restore answered ${response.status}`)
+        this.#options.log('warn', `cookie restore answered ${response.status}`)
         return false
       }
-      this.#log('info', 'session cookie restored')
+      this.#options.log('info', 'session cookie restored')
       return true
     } catch (err) {
-      this.#log('warn', 'cookie restore failed', err)
+      this.#options.log('warn', 'cookie restore failed', err)
       return false
     }
   }
@@ -531,11 +441,11 @@ export class SessionSocket<M extends object = MethodMap> {
     try {
       reply = await this.#socket.timeout(this.#options.restoreTimeout).emitWithAck(EVENTS.COOKIE)
     } catch (err) {
-      this.#log('warn', 'no restore code came', err)
+      this.#options.log('warn', 'no restore code came', err)
       return false
     }
     if (typeof reply?.code !== 'string') {
-      this.#log('warn', 'the server gave no restore code', reply?.error)
+      this.#options.log('warn', 'the server gave no restore code', reply?.error)
       return false
     }
     return this.#restoreCookie(reply.code)
@@ -570,7 +480,7 @@ export class SessionSocket<M extends object = MethodMap> {
     const attempt = this.#attempt++
     let retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
     // Hidden tabs retry slowly; becoming visible (or online) retries at once.
-    if (this.#page?.hidden()) retryIn = Math.max(retryIn * 4, HIDDEN_MIN_DELAY)
+    if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * 4, HIDDEN_MIN_DELAY)
     this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
     this.#retryTimer = setTimeout(() => {
       if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
@@ -581,11 +491,11 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #end(reason: EndReason): void {
     if (isTerminal(this.#state.status)) return
-    const token = this.#tokens.get()
+    const token = this.#options.tokenStorage.get()
     this.#stop({ status: 'ended', reason }, new SessionSocketError('SESSION_ENDED', `the session has ended (${reason})`))
     this.#emit('ended', reason)
     // The token is revoked server-side; forget it unless another tab already replaced it.
-    token.then((value) => (value ? this.#tokens.delete(value) : undefined)).catch(() => {})
+    token.then((value) => (value ? this.#options.tokenStorage.delete(value) : undefined)).catch(() => {})
   }
 
   #stop(state: ConnectionState, error: SessionSocketError): void {
