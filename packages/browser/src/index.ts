@@ -1,5 +1,5 @@
 export { SessionSocket, createSessionSocket } from './session-socket.js'
-export type { SessionSocketEvents } from './session-socket.js'
+export type { SessionSocketEvents } from './emitter.js'
 export type { CallOptions, Logger, SessionSocketOptions } from './options.js'
 export type { ConnectionState, Status } from './connection-state.js'
 export { defaultBackoff } from './connection-state.js'

@@ -13,6 +13,7 @@ import {
   type DurableEventPayload,
 } from '@session-socket/protocol'
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
 import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
 import { Outbox, type PendingCall } from './outbox.js'
 import type { PageEvent } from './page-lifecycle.js'
@@ -28,19 +29,6 @@ const HIDDEN_MIN_DELAY = 5_000
 /** Longest a tab holds the mint lock waiting for its register reply. */
 const MINT_LOCK_TIMEOUT = 10_000
 
-/** Events a SessionSocket emits, besides the application's own server events. */
-export interface SessionSocketEvents {
-  status: (state: ConnectionState) => void
-  /** `cookieRestored`: the session cookie was set again on the way (it had been lost, expired or signed with an old secret). */
-  ready: (reply: { restored: boolean; reason: RegisterReply['reason']; cookieRestored: boolean }) => void
-  ended: (reason: EndReason) => void
-  /** Durable events between the tab's last one and the next were lost (window passed, store forgotten): refetch state. */
-  gap: (info: { from: number; to: number }) => void
-}
-
-type Listener = (...args: any[]) => void
-
-
 /**
  * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
  * while not ready and sends them once, in order, after register.
@@ -49,7 +37,7 @@ export class SessionSocket<M extends object = MethodMap> {
   readonly #options: ResolvedOptions
   readonly #outbox: Outbox
   readonly #socket: Socket
-  readonly #listeners = new Map<string, Set<Listener>>()
+  readonly #events: Emitter
   #state: ConnectionState = { status: 'connecting' }
   #tabId: string
   readonly #tabIdReady: Promise<void>
@@ -76,6 +64,7 @@ export class SessionSocket<M extends object = MethodMap> {
       void this.#registerRequest().then(cb)
     }))
     this.#outbox = new Outbox(resolved.maxQueue)
+    this.#events = createEmitter(resolved.log)
     this.#tabId = ''
     this.#tabIdReady = Promise.resolve(resolved.tabIdStorage.get()).then(
       (stored) => this.#adoptTabId(stored),
@@ -239,12 +228,7 @@ export class SessionSocket<M extends object = MethodMap> {
   on<E extends keyof SessionSocketEvents>(event: E, listener: SessionSocketEvents[E]): () => void
   on(event: string, listener: Listener): () => void
   on(event: string, listener: Listener): () => void {
-    let set = this.#listeners.get(event)
-    if (!set) this.#listeners.set(event, (set = new Set()))
-    set.add(listener)
-    return () => {
-      set.delete(listener)
-    }
+    return this.#events.on(event, listener)
   }
 
   /** Closes the connection for good; waiting calls fail with CLOSED. */
@@ -253,21 +237,11 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#stop({ status: 'closed' }, new SessionSocketError('CLOSED', 'the client was closed'))
   }
 
-  #emit(event: string, ...args: unknown[]): void {
-    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        listener(...args)
-      } catch (err) {
-        this.#options.log('error', `a '${event}' listener threw`, err)
-      }
-    }
-  }
-
   #setState(state: ConnectionState): void {
     if (isTerminal(this.#state.status)) return
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
     this.#state = state
-    this.#emit('status', state)
+    this.#events.emit('status', state)
   }
 
   #wire(): void {
@@ -315,7 +289,7 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#scheduleReconnect(undefined, undefined)
     })
     socket.onAny((event: string, ...args: unknown[]) => {
-      if (!event.startsWith('ss:')) this.#emit(event, ...args)
+      if (!event.startsWith('ss:')) this.#events.emit(event, ...args)
     })
   }
 
@@ -344,7 +318,7 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#attempt = 0
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
-    this.#emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
+    this.#events.emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
     for (const call of this.#outbox.unsent()) this.#send(call)
   }
 
@@ -354,7 +328,7 @@ export class SessionSocket<M extends object = MethodMap> {
     const from = this.#seq ?? reply.seq
     this.#seq = reply.seq
     this.#positioned = true
-    if (reply.gap) this.#emit('gap', { from, to: reply.seq })
+    if (reply.gap) this.#events.emit('gap', { from, to: reply.seq })
     this.#drainEarly()
   }
 
@@ -375,7 +349,7 @@ export class SessionSocket<M extends object = MethodMap> {
     if (newest > Math.floor(this.#seq / STREAM_BLOCK)) {
       const from = this.#seq
       this.#seq = newest * STREAM_BLOCK
-      if (from !== 0) this.#emit('gap', { from, to: this.#seq })
+      if (from !== 0) this.#events.emit('gap', { from, to: this.#seq })
     }
     for (const seq of this.#early.keys()) if (seq <= this.#seq) this.#early.delete(seq)
     let applied = false
@@ -383,7 +357,7 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#early.delete(next.seq)
       this.#seq = next.seq
       applied = true
-      this.#emit(next.e, ...next.a)
+      this.#events.emit(next.e, ...next.a)
     }
     if (applied) this.#scheduleAck()
   }
@@ -493,7 +467,7 @@ export class SessionSocket<M extends object = MethodMap> {
     if (isTerminal(this.#state.status)) return
     const token = this.#options.tokenStorage.get()
     this.#stop({ status: 'ended', reason }, new SessionSocketError('SESSION_ENDED', `the session has ended (${reason})`))
-    this.#emit('ended', reason)
+    this.#events.emit('ended', reason)
     // The token is revoked server-side; forget it unless another tab already replaced it.
     token.then((value) => (value ? this.#options.tokenStorage.delete(value) : undefined)).catch(() => {})
   }
