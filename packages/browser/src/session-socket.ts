@@ -10,19 +10,14 @@ import {
   type MethodParams,
   type MethodResult,
   type RegisterReply,
-  type DurableEventPayload,
 } from '@session-socket/protocol'
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
 import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
 import { Outbox, type PendingCall } from './outbox.js'
 import type { PageEvent } from './page-lifecycle.js'
 import { mintTabId } from './tab-id.js'
-
-/** Most durable events held back while waiting for the one before them. */
-const MAX_EARLY_EVENTS = 10_000
-/** Durable streams are numbered in blocks of a million per stream (see the server's streamBase). */
-const STREAM_BLOCK = 1_000_000
 
 /** A hidden tab retries no sooner than this, so a restart is not met by every background tab. */
 const HIDDEN_MIN_DELAY = 5_000
@@ -38,6 +33,7 @@ export class SessionSocket<M extends object = MethodMap> {
   readonly #outbox: Outbox
   readonly #socket: Socket
   readonly #events: Emitter
+  readonly #durable: DurableEvents
   #state: ConnectionState = { status: 'connecting' }
   #tabId: string
   readonly #tabIdReady: Promise<void>
@@ -45,13 +41,6 @@ export class SessionSocket<M extends object = MethodMap> {
   #releaseMintLock: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
   #suspended = false
-  /** Last durable event applied; undefined until the first register reply (a fresh page). */
-  #seq: number | undefined
-  /** Durable events that arrived before their position was known or before their predecessor. */
-  readonly #early = new Map<number, DurableEventPayload>()
-  /** Between a new connection and its register reply, durable events wait. */
-  #positioned = false
-  #ackTimer: ReturnType<typeof setTimeout> | undefined
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #wasReady = false
@@ -74,6 +63,7 @@ export class SessionSocket<M extends object = MethodMap> {
       },
     )
     this.#socket = options.url === undefined ? io(resolved.socketOptions) : io(options.url, resolved.socketOptions)
+    this.#durable = createDurableEvents(this.#socket, this.#events.emit)
     this.#wire()
     if (options.autoConnect !== false) this.connect()
   }
@@ -122,7 +112,7 @@ export class SessionSocket<M extends object = MethodMap> {
       token = await this.#readToken()
     }
     // seq undefined (a fresh page) is left out by JSON on the wire.
-    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#seq }
+    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#durable.seq }
   }
 
   #onPage(event: PageEvent): void {
@@ -248,14 +238,10 @@ export class SessionSocket<M extends object = MethodMap> {
     const socket = this.#socket
     socket.on('connect', () => {
       this.#generation++
-      this.#positioned = false
     })
     socket.on(EVENTS.REGISTERED, (reply: RegisterReply) => {
-      // Positioned at once: durable events behind this packet are judged against it.
-      this.#position(reply)
       void this.#onRegistered(reply, this.#generation)
     })
-    socket.on(EVENTS.EVENT, (payload: DurableEventPayload) => this.#onDurableEvent(payload))
     socket.on(EVENTS.ENDED, (event: EndedEvent) => {
       this.#end(event.reason)
     })
@@ -320,55 +306,6 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
     this.#events.emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
     for (const call of this.#outbox.unsent()) this.#send(call)
-  }
-
-  /** Sets where this tab stands in its durable stream, from a register reply. */
-  #position(reply: RegisterReply): void {
-    if (typeof reply.seq !== 'number') return
-    const from = this.#seq ?? reply.seq
-    this.#seq = reply.seq
-    this.#positioned = true
-    if (reply.gap) this.#events.emit('gap', { from, to: reply.seq })
-    this.#drainEarly()
-  }
-
-  /** A durable event: applied once, in seq order; early ones wait for their predecessors. */
-  #onDurableEvent(payload: DurableEventPayload): void {
-    if (typeof payload?.seq !== 'number' || typeof payload.e !== 'string' || !Array.isArray(payload.a)) return
-    if (this.#positioned && this.#seq !== undefined && payload.seq <= this.#seq) return
-    if (this.#early.size < MAX_EARLY_EVENTS) this.#early.set(payload.seq, payload)
-    this.#drainEarly()
-  }
-
-  #drainEarly(): void {
-    if (!this.#positioned || this.#seq === undefined) return
-    // A stream the server started anew numbers from a later million block (streamBase): move
-    // to it, and say a gap unless this tab never had events.
-    let newest = -1
-    for (const seq of this.#early.keys()) newest = Math.max(newest, Math.floor(seq / STREAM_BLOCK))
-    if (newest > Math.floor(this.#seq / STREAM_BLOCK)) {
-      const from = this.#seq
-      this.#seq = newest * STREAM_BLOCK
-      if (from !== 0) this.#events.emit('gap', { from, to: this.#seq })
-    }
-    for (const seq of this.#early.keys()) if (seq <= this.#seq) this.#early.delete(seq)
-    let applied = false
-    for (let next = this.#early.get(this.#seq + 1); next; next = this.#early.get(this.#seq + 1)) {
-      this.#early.delete(next.seq)
-      this.#seq = next.seq
-      applied = true
-      this.#events.emit(next.e, ...next.a)
-    }
-    if (applied) this.#scheduleAck()
-  }
-
-  /** Acknowledges applied durable events, a little later so a burst costs one ack. */
-  #scheduleAck(): void {
-    if (this.#ackTimer !== undefined) return
-    this.#ackTimer = setTimeout(() => {
-      this.#ackTimer = undefined
-      if (this.#socket.connected && this.#seq !== undefined) this.#socket.emit(EVENTS.ACK, { seq: this.#seq })
-    }, 20)
   }
 
   /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
@@ -474,7 +411,7 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #stop(state: ConnectionState, error: SessionSocketError): void {
     clearTimeout(this.#retryTimer)
-    clearTimeout(this.#ackTimer)
+    this.#durable.stop()
     this.#unsubscribePage?.()
     this.#unsubscribePage = undefined
     this.#releaseMintLock?.()
