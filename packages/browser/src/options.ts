@@ -1,5 +1,5 @@
 import type { ManagerOptions, SocketOptions } from 'socket.io-client'
-import { defaultBackoff } from './connection-state.js'
+import { defaultBackoff } from './retry-policy.js'
 import { defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
 import { browserLocks, browserPageLifecycle, type Locks, type PageLifecycle } from './page-lifecycle.js'
 import type { TabIdStorage } from './tab-id.js'

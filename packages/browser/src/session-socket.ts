@@ -17,10 +17,9 @@ import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } 
 import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
 import { Outbox, type PendingCall } from './outbox.js'
 import type { PageEvent } from './page-lifecycle.js'
+import { CALL_RETRY_DELAY, HIDDEN_MIN_DELAY, HIDDEN_SLOWDOWN, RETRIED_CALL_CODES } from './retry-policy.js'
 import { mintTabId } from './tab-id.js'
 
-/** A hidden tab retries no sooner than this, so a restart is not met by every background tab. */
-const HIDDEN_MIN_DELAY = 5_000
 /** Longest a tab holds the mint lock waiting for its register reply. */
 const MINT_LOCK_TIMEOUT = 10_000
 
@@ -371,17 +370,12 @@ export class SessionSocket<M extends object = MethodMap> {
       if (call.attempt !== attempt) return
       if (reply.ok) return this.#outbox.settle(call, undefined, reply.r)
       const error = SessionSocketError.from(reply.e)
-      if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED' || error.code === 'STORE_UNAVAILABLE') {
-        // Same call id again later (a store outage is network trouble too): the server runs it
-        // at most once. The call's own timeout bounds the retries.
-        call.sent = false
-        setTimeout(() => {
-          // Not if sent again since (a reconnect) or settled (timed out, cancelled).
-          if (call.attempt === attempt && this.#state.status === 'ready') this.#send(call)
-        }, error.retryAfter ?? 500)
-        return
-      }
-      this.#outbox.settle(call, error)
+      if (!RETRIED_CALL_CODES.includes(error.code)) return this.#outbox.settle(call, error)
+      call.sent = false
+      setTimeout(() => {
+        // Not if sent again since (a reconnect) or settled (timed out, cancelled).
+        if (call.attempt === attempt && this.#state.status === 'ready') this.#send(call)
+      }, error.retryAfter ?? CALL_RETRY_DELAY)
     })
   }
 
@@ -390,8 +384,7 @@ export class SessionSocket<M extends object = MethodMap> {
     clearTimeout(this.#retryTimer)
     const attempt = this.#attempt++
     let retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
-    // Hidden tabs retry slowly; becoming visible (or online) retries at once.
-    if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * 4, HIDDEN_MIN_DELAY)
+    if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * HIDDEN_SLOWDOWN, HIDDEN_MIN_DELAY)
     this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
     this.#retryTimer = setTimeout(() => {
       if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
