@@ -3,7 +3,6 @@ import {
   EVENTS,
   PROTOCOL_VERSION,
   SessionSocketError,
-  type CallReply,
   type EndReason,
   type EndedEvent,
   type MethodMap,
@@ -15,9 +14,9 @@ import { isTerminal, type ConnectionState, type Status } from './connection-stat
 import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
 import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
-import { Outbox, type PendingCall } from './outbox.js'
+import { createOutbox, type Outbox } from './outbox.js'
 import type { PageEvent } from './page-lifecycle.js'
-import { CALL_RETRY_DELAY, HIDDEN_MIN_DELAY, HIDDEN_SLOWDOWN, RETRIED_CALL_CODES } from './retry-policy.js'
+import { HIDDEN_MIN_DELAY, HIDDEN_SLOWDOWN } from './retry-policy.js'
 import { mintTabId } from './tab-id.js'
 
 /** Longest a tab holds the mint lock waiting for its register reply. */
@@ -51,7 +50,6 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#setState({ status: 'registering' })
       void this.#registerRequest().then(cb)
     }))
-    this.#outbox = new Outbox(resolved.maxQueue)
     this.#events = createEmitter(resolved.log)
     this.#tabId = ''
     this.#tabIdReady = Promise.resolve(resolved.tabIdStorage.get()).then(
@@ -62,6 +60,7 @@ export class SessionSocket<M extends object = MethodMap> {
       },
     )
     this.#socket = options.url === undefined ? io(resolved.socketOptions) : io(options.url, resolved.socketOptions)
+    this.#outbox = createOutbox(resolved.maxQueue, this.#socket, () => this.#state.status === 'ready')
     this.#durable = createDurableEvents(this.#socket, this.#events.emit)
     this.#wire()
     if (options.autoConnect !== false) this.connect()
@@ -183,22 +182,7 @@ export class SessionSocket<M extends object = MethodMap> {
     }
     if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
     if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
-    if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
-    let call: PendingCall | undefined
-    const promise = new Promise<unknown>((resolve, reject) => {
-      // OUTBOX_FULL (or an id already waiting) thrown here rejects the promise.
-      call = this.#outbox.add(method, params, options.timeout ?? this.#options.callTimeout, resolve, reject, options.id)
-    })
-    const signal = options.signal
-    if (call && signal) {
-      const onAbort = () => this.#outbox.settle(call!, new SessionSocketError('CANCELLED', 'the call was aborted'))
-      // The listener goes when the call settles, however: a long-lived signal must not collect them.
-      const off = () => signal.removeEventListener('abort', onAbort)
-      signal.addEventListener('abort', onAbort)
-      promise.then(off, off)
-    }
-    if (call && this.#state.status === 'ready') this.#send(call)
-    return promise as Promise<MethodResult<M, K>>
+    return this.#outbox.add(method, params, options.timeout ?? this.#options.callTimeout, options) as Promise<MethodResult<M, K>>
   }
 
   /** This tab's id once read from its storage (a duplicated tab's new id included). */
@@ -304,7 +288,7 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
     this.#events.emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
-    for (const call of this.#outbox.unsent()) this.#send(call)
+    this.#outbox.flush()
   }
 
   /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
@@ -359,24 +343,6 @@ export class SessionSocket<M extends object = MethodMap> {
       return false
     }
     return this.#restoreCookie(reply.code)
-  }
-
-  #send(call: PendingCall): void {
-    if (!this.#socket.connected) return
-    call.sent = true
-    const attempt = ++call.attempt
-    this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {
-      // An answer to an earlier send; one to a call no longer waiting is dropped by settle.
-      if (call.attempt !== attempt) return
-      if (reply.ok) return this.#outbox.settle(call, undefined, reply.r)
-      const error = SessionSocketError.from(reply.e)
-      if (!RETRIED_CALL_CODES.includes(error.code)) return this.#outbox.settle(call, error)
-      call.sent = false
-      setTimeout(() => {
-        // Not if sent again since (a reconnect) or settled (timed out, cancelled).
-        if (call.attempt === attempt && this.#state.status === 'ready') this.#send(call)
-      }, error.retryAfter ?? CALL_RETRY_DELAY)
-    })
   }
 
   #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {
