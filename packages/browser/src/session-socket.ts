@@ -13,14 +13,12 @@ import {
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
 import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
+import { createLinkToken, type LinkToken } from './link-token.js'
 import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
 import { createOutbox, type Outbox } from './outbox.js'
 import type { PageEvent } from './page-lifecycle.js'
 import { HIDDEN_MIN_DELAY, HIDDEN_SLOWDOWN } from './retry-policy.js'
 import { mintTabId } from './tab-id.js'
-
-/** Longest a tab holds the mint lock waiting for its register reply. */
-const MINT_LOCK_TIMEOUT = 10_000
 
 /**
  * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
@@ -32,11 +30,11 @@ export class SessionSocket<M extends object = MethodMap> {
   readonly #socket: Socket
   readonly #events: Emitter
   readonly #durable: DurableEvents
+  readonly #token: LinkToken
   #state: ConnectionState = { status: 'connecting' }
   #tabId: string
   readonly #tabIdReady: Promise<void>
   #unsubscribePage: (() => void) | undefined
-  #releaseMintLock: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
   #suspended = false
   #attempt = 0
@@ -51,6 +49,7 @@ export class SessionSocket<M extends object = MethodMap> {
       void this.#registerRequest().then(cb)
     }))
     this.#events = createEmitter(resolved.log)
+    this.#token = createLinkToken(resolved.tokenStorage, resolved.locks, resolved.log)
     this.#tabId = ''
     this.#tabIdReady = Promise.resolve(resolved.tabIdStorage.get()).then(
       (stored) => this.#adoptTabId(stored),
@@ -73,42 +72,10 @@ export class SessionSocket<M extends object = MethodMap> {
     if (stored === null) this.#options.tabIdStorage.set(this.#tabId)
   }
 
-  async #readToken(): Promise<string | null> {
-    try {
-      return await this.#options.tokenStorage.get()
-    } catch (err) {
-      this.#options.log('warn', 'token storage failed; registering without a token', err)
-      return null
-    }
-  }
-
-  /**
-   * The register payload, read afresh for every connection. Without a token, the tab takes
-   * the browser-wide mint lock and reads again: a tab that opened at the same moment may have
-   * just stored one, and two tokens for one browser would split it into two sessions.
-   */
+  /** The register payload, read afresh for every connection. */
   async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string; seq?: number }> {
     await this.#tabIdReady
-    let token = await this.#readToken()
-    if (token === null && this.#options.locks && !this.#releaseMintLock) {
-      await new Promise<void>((acquired) => {
-        this.#options.locks!.request('session-socket:mint', () => {
-          acquired()
-          return new Promise<void>((release) => {
-            const timer = setTimeout(release, MINT_LOCK_TIMEOUT)
-            this.#releaseMintLock = () => {
-              clearTimeout(timer)
-              this.#releaseMintLock = undefined
-              release()
-            }
-          })
-        }).catch((err: unknown) => {
-          this.#options.log('warn', 'Web Locks request failed', err)
-          acquired()
-        })
-      })
-      token = await this.#readToken()
-    }
+    const token = await this.#token.read()
     // seq undefined (a fresh page) is left out by JSON on the wire.
     return { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#durable.seq }
   }
@@ -240,7 +207,7 @@ export class SessionSocket<M extends object = MethodMap> {
       this.connect()
     })
     socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
-      this.#releaseMintLock?.()
+      this.#token.release()
       const error = err.data ? SessionSocketError.from(err.data) : undefined
       if (error && !error.retryable) {
         this.#options.log('error', `register refused: ${err.message}`, error)
@@ -252,7 +219,7 @@ export class SessionSocket<M extends object = MethodMap> {
     })
     socket.on('disconnect', (reason) => {
       this.#outbox.markAllUnsent()
-      this.#releaseMintLock?.()
+      this.#token.release()
       if (isTerminal(this.#state.status) || this.#suspended) return
       this.#options.log('info', `disconnected: ${reason}`)
       this.#scheduleReconnect(undefined, undefined)
@@ -264,13 +231,7 @@ export class SessionSocket<M extends object = MethodMap> {
 
   async #onRegistered(reply: RegisterReply, generation: number): Promise<void> {
     const stale = () => generation !== this.#generation || isTerminal(this.#state.status)
-    try {
-      const stored = await this.#options.tokenStorage.get()
-      if (stored !== reply.token) await this.#options.tokenStorage.set(reply.token)
-    } catch (err) {
-      this.#options.log('warn', 'could not store the link token', err)
-    }
-    this.#releaseMintLock?.()
+    await this.#token.store(reply.token)
     if (reply.tabId !== this.#tabId) {
       this.#tabId = reply.tabId
       this.#options.tabIdStorage.set(reply.tabId)
@@ -361,11 +322,10 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #end(reason: EndReason): void {
     if (isTerminal(this.#state.status)) return
-    const token = this.#options.tokenStorage.get()
+    // The token is revoked server-side; forget it unless another tab already replaced it.
+    this.#token.forget()
     this.#stop({ status: 'ended', reason }, new SessionSocketError('SESSION_ENDED', `the session has ended (${reason})`))
     this.#events.emit('ended', reason)
-    // The token is revoked server-side; forget it unless another tab already replaced it.
-    token.then((value) => (value ? this.#options.tokenStorage.delete(value) : undefined)).catch(() => {})
   }
 
   #stop(state: ConnectionState, error: SessionSocketError): void {
@@ -373,7 +333,7 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#durable.stop()
     this.#unsubscribePage?.()
     this.#unsubscribePage = undefined
-    this.#releaseMintLock?.()
+    this.#token.release()
     this.#setState(state)
     this.#socket.disconnect()
     this.#outbox.rejectAll(error)
