@@ -11,6 +11,7 @@ import {
   type RegisterReply,
 } from '@session-socket/protocol'
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { requestRestoreCode, restoreCookie } from './cookie-restore.js'
 import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
 import { createLinkToken, type LinkToken } from './link-token.js'
@@ -32,7 +33,7 @@ export class SessionSocket<M extends object = MethodMap> {
   readonly #durable: DurableEvents
   readonly #token: LinkToken
   #state: ConnectionState = { status: 'connecting' }
-  #tabId: string
+  #tabId = ''
   readonly #tabIdReady: Promise<void>
   #unsubscribePage: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
@@ -50,7 +51,6 @@ export class SessionSocket<M extends object = MethodMap> {
     }))
     this.#events = createEmitter(resolved.log)
     this.#token = createLinkToken(resolved.tokenStorage, resolved.locks, resolved.log)
-    this.#tabId = ''
     this.#tabIdReady = Promise.resolve(resolved.tabIdStorage.get()).then(
       (stored) => this.#adoptTabId(stored),
       (err: unknown) => {
@@ -72,7 +72,11 @@ export class SessionSocket<M extends object = MethodMap> {
     if (stored === null) this.#options.tabIdStorage.set(this.#tabId)
   }
 
-  /** The register payload, read afresh for every connection. */
+  /**
+   * The register payload, read afresh for every connection. Without a token, the tab takes
+   * the browser-wide mint lock and reads again: a tab that opened at the same moment may have
+   * just stored one.
+   */
   async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string; seq?: number }> {
     await this.#tabIdReady
     const token = await this.#token.read()
@@ -177,6 +181,21 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#stop({ status: 'closed' }, new SessionSocketError('CLOSED', 'the client was closed'))
   }
 
+  /**
+   * Sets the session cookie again without reconnecting, for when plain HTTP requests find the
+   * session gone while the socket is fine (the cookie expired or was deleted meanwhile).
+   * Resolves true once the cookie is set.
+   *
+   * @example
+   * const res = await fetch('/api/cart')
+   * if (res.status === 401 && (await s.restoreCookie())) retry()
+   */
+  async restoreCookie(): Promise<boolean> {
+    if (this.#state.status !== 'ready' || !this.#socket.connected) return false
+    const code = await requestRestoreCode(this.#socket, this.#options)
+    return code !== undefined && restoreCookie(code, this.#options)
+  }
+
   #setState(state: ConnectionState): void {
     if (isTerminal(this.#state.status)) return
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
@@ -243,67 +262,13 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#end(reply.reason === 'revoked-token' ? 'revoked' : 'expired')
       return
     }
-    const cookieRestored = reply.restoreCode !== undefined && (await this.#restoreCookie(reply.restoreCode))
+    const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, this.#options))
     if (stale()) return
     this.#attempt = 0
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
     this.#events.emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
     this.#outbox.flush()
-  }
-
-  /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
-  async #restoreCookie(code: string): Promise<boolean> {
-    const doFetch = this.#options.fetch ?? globalThis.fetch
-    if (typeof doFetch !== 'function') {
-      this.#options.log('warn', 'no fetch available: the session cookie cannot be restored')
-      return false
-    }
-    const base = this.#options.url ?? globalThis.location?.href
-    const url = new URL(`${this.#options.path}/restore`, base).toString()
-    try {
-      const response = await doFetch(url, {
-        method: 'POST',
-        credentials: 'include',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ code }),
-        signal: AbortSignal.timeout(this.#options.restoreTimeout),
-      })
-      if (!response.ok) {
-        this.#options.log('warn', `cookie restore answered ${response.status}`)
-        return false
-      }
-      this.#options.log('info', 'session cookie restored')
-      return true
-    } catch (err) {
-      this.#options.log('warn', 'cookie restore failed', err)
-      return false
-    }
-  }
-
-  /**
-   * Sets the session cookie again without reconnecting, for when plain HTTP requests find the
-   * session gone while the socket is fine (the cookie expired or was deleted meanwhile).
-   * Resolves true once the cookie is set.
-   *
-   * @example
-   * const res = await fetch('/api/cart')
-   * if (res.status === 401 && (await s.restoreCookie())) retry()
-   */
-  async restoreCookie(): Promise<boolean> {
-    if (this.#state.status !== 'ready' || !this.#socket.connected) return false
-    let reply: { code?: string; error?: unknown }
-    try {
-      reply = await this.#socket.timeout(this.#options.restoreTimeout).emitWithAck(EVENTS.COOKIE)
-    } catch (err) {
-      this.#options.log('warn', 'no restore code came', err)
-      return false
-    }
-    if (typeof reply?.code !== 'string') {
-      this.#options.log('warn', 'the server gave no restore code', reply?.error)
-      return false
-    }
-    return this.#restoreCookie(reply.code)
   }
 
   #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {
