@@ -62,6 +62,9 @@ export default defineConfig(({ mode }) => ({
         ? { entry: entry('script.ts'), formats: ['iife'], name: 'SessionSocket', fileName: () => 'session-socket.iife.js' }
         : { entry: { index: entry('index.ts'), react: entry('react/index.ts'), durable: entry('durable.ts') }, formats: ['es'], fileName: (_format, name) => `${name}.js` },
     rolldownOptions: {
+      // Constants imported from another module (timeouts, the protocol version) are written
+      // where they are used instead of kept as variables: the core is split into small modules.
+      optimization: { inlineConst: { mode: 'all', pass: 2 } },
       // Keep react/jsx-runtime external too, not just "react".
       external: mode === 'iife' ? [] : [/^react($|\/)/, /^socket\.io-client($|\/)/],
       // Fully minified (Vite keeps whitespace in ES libraries), like socket.io-client's own ESM build:

@@ -19,12 +19,3 @@ export type Status = ConnectionState['status']
 export function isTerminal(status: Status): boolean {
   return status === 'ended' || status === 'closed'
 }
-
-/**
- * Default reconnect delay: exponential from 500 ms, capped at 30 s, with "equal jitter"
- * (half fixed, half random) so a server restart is not met by every tab at the same instant.
- */
-export function defaultBackoff(attempt: number): number {
-  const base = Math.min(30_000, 500 * 2 ** Math.min(attempt, 16))
-  return Math.round(base / 2 + (Math.random() * base) / 2)
-}

@@ -1,6 +1,6 @@
 import { idbTokenStorage } from './idb-token-storage.js'
 import { sessionStorageTabId } from './session-storage-tab-id.js'
-import type { Logger } from './session-socket.js'
+import type { Logger } from './options.js'
 import { memoryTabIdStorage, type TabIdStorage } from './tab-id.js'
 import { memoryTokenStorage, type TokenStorage } from './token-storage.js'
 

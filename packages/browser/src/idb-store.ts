@@ -1,5 +1,5 @@
 import { createStore, del, entries, get, set, update, type UseStore } from 'idb-keyval'
-import type { Logger } from './session-socket.js'
+import type { Logger } from './options.js'
 
 /** A small key-value store: IndexedDB, or memory once IndexedDB has failed. */
 export interface KeyValueStore {

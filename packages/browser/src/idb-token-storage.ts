@@ -1,5 +1,5 @@
-import { createStore, get, promisifyRequest, set, type UseStore } from 'idb-keyval'
-import type { Logger } from './session-socket.js'
+import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
+import type { Logger } from './options.js'
 import { memoryTokenStorage, type TokenStorage } from './token-storage.js'
 
 /** Options of {@link idbTokenStorage}. */
@@ -72,16 +72,21 @@ export function idbTokenStorage(options: IdbTokenStorageOptions = {}): TokenStor
     }
   }
 
+  // Reads and writes go through the store directly, as delete does: idb-keyval's get and set
+  // would bring its default store (a database of its own) into the bundle, never used here.
   return {
     get: () =>
       run(
-        async (s) => (lastKnown = (await get<string>(key, s)) ?? null),
+        async (s) => (lastKnown = (await s('readonly', (objectStore) => promisifyRequest<string | undefined>(objectStore.get(key)))) ?? null),
         (m) => m.get(),
       ),
     set: (token) =>
       run(
         async (s) => {
-          await set(key, token, s)
+          await s('readwrite', (objectStore) => {
+            objectStore.put(token, key)
+            return promisifyRequest(objectStore.transaction)
+          })
           lastKnown = token
         },
         (m) => m.set(token),

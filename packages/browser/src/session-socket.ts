@@ -1,128 +1,43 @@
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client'
+import { io, type Socket } from 'socket.io-client'
 import {
   EVENTS,
   PROTOCOL_VERSION,
   SessionSocketError,
-  type CallReply,
   type EndReason,
   type EndedEvent,
   type MethodMap,
   type MethodParams,
   type MethodResult,
   type RegisterReply,
-  type DurableEventPayload,
 } from '@session-socket/protocol'
-import { defaultBackoff, isTerminal, type ConnectionState, type Status } from './connection-state.js'
-import { Outbox, type PendingCall } from './outbox.js'
-import { browserLocks, browserPageLifecycle, type Locks, type PageEvent, type PageLifecycle } from './page-lifecycle.js'
-import { mintTabId, type TabIdStorage } from './tab-id.js'
-import type { TokenStorage } from './token-storage.js'
-import { defaultTabIdStorage, defaultTokenStorage } from './default-storage.js'
-
-/** An optional logger: free when absent. */
-export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: unknown) => void
-
-/** Options of {@link createSessionSocket}. */
-export interface SessionSocketOptions {
-  /** Server URL. @default the page's origin */
-  url?: string
-  /** URL prefix of the server's HTTP routes (`ss.http()`). @default '/session-socket' */
-  path?: string
-  /** Where the link token lives. @default defaultTokenStorage(logger): IndexedDB in browsers, memory elsewhere */
-  tokenStorage?: TokenStorage
-  /** Where this tab's id lives. @default defaultTabIdStorage(logger): sessionStorage in browsers, memory elsewhere */
-  tabIdStorage?: TabIdStorage
-  /** Most calls that may wait for a connection at once. @default 100 */
-  maxQueue?: number
-  /** Default call timeout (ms), counted from `call()`, queueing included. @default 30000 */
-  callTimeout?: number
-  /** Reconnect delay (ms) for the n-th attempt (0-based). @default exponential 0.5 s → 30 s with jitter */
-  backoff?: (attempt: number) => number
-  /** How long to wait for the cookie restore request (ms). @default 10000 */
-  restoreTimeout?: number
-  /** Extra Socket.IO client options (transports, socket.io `path`, extraHeaders in Node…). @default {} */
-  socketOptions?: Partial<ManagerOptions & SocketOptions>
-  /** fetch used for the cookie restore request. @default globalThis.fetch */
-  fetch?: typeof fetch
-  /** Receives debug, info, warn and error messages. @default undefined (silent) */
-  logger?: Logger
-  /** Connect at once; with false, call `connect()`. @default true */
-  autoConnect?: boolean
-  /** Page visibility, connectivity and bfcache events; null to ignore the page. @default browserPageLifecycle() */
-  page?: PageLifecycle | null
-  /** Web Locks, to let one tab at a time register without a token. @default navigator.locks when present */
-  locks?: Locks | null
-}
-
-/** Most durable events held back while waiting for the one before them. */
-const MAX_EARLY_EVENTS = 10_000
-/** Durable streams are numbered in blocks of a million per stream (see the server's streamBase). */
-const STREAM_BLOCK = 1_000_000
-
-/** A hidden tab retries no sooner than this, so a restart is not met by every background tab. */
-const HIDDEN_MIN_DELAY = 5_000
-/** Longest a tab holds the mint lock waiting for its register reply. */
-const MINT_LOCK_TIMEOUT = 10_000
-
-/** Options of one call. */
-export interface CallOptions {
-  /** Milliseconds before the call fails with TIMEOUT; `Infinity` for none. @default the client's callTimeout */
-  timeout?: number
-  /**
-   * The call's id (1–64 of [A-Za-z0-9_-]), to send again a call an earlier load of this tab
-   * made: the server answers a known id from memory instead of running it twice.
-   * @default a new random id
-   */
-  id?: string
-  /**
-   * Keep the call until answered, across reloads of the tab: needs `createDurableCalls(s)`
-   * from `@session-socket/browser/durable` (kept out of the core bundle). @default false
-   */
-  durable?: boolean
-  /** Aborting fails the call with CANCELLED (the server may still run it if it was sent). */
-  signal?: AbortSignal
-}
-
-/** Events a SessionSocket emits, besides the application's own server events. */
-export interface SessionSocketEvents {
-  status: (state: ConnectionState) => void
-  /** `cookieRestored`: the session cookie was set again on the way (it had been lost, expired or signed with an old secret). */
-  ready: (reply: { restored: boolean; reason: RegisterReply['reason']; cookieRestored: boolean }) => void
-  ended: (reason: EndReason) => void
-  /** Durable events between the tab's last one and the next were lost (window passed, store forgotten): refetch state. */
-  gap: (info: { from: number; to: number }) => void
-}
-
-type Listener = (...args: any[]) => void
-
+import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { requestRestoreCode, restoreCookie } from './cookie-restore.js'
+import { createDurableEvents, type DurableEvents } from './durable-events.js'
+import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
+import { createLinkToken, type LinkToken } from './link-token.js'
+import { resolveOptions, type CallOptions, type ResolvedOptions, type SessionSocketOptions } from './options.js'
+import { createOutbox, type Outbox } from './outbox.js'
+import type { PageEvent } from './page-lifecycle.js'
+import { HIDDEN_MIN_DELAY, HIDDEN_SLOWDOWN } from './retry-policy.js'
+import { mintTabId } from './tab-id.js'
 
 /**
  * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
  * while not ready and sends them once, in order, after register.
  */
 export class SessionSocket<M extends object = MethodMap> {
-  readonly #options: Required<Pick<SessionSocketOptions, 'path' | 'maxQueue' | 'callTimeout' | 'backoff' | 'restoreTimeout'>> & SessionSocketOptions
-  readonly #tokens: TokenStorage
-  readonly #tabIds: TabIdStorage
+  readonly #options: ResolvedOptions
   readonly #outbox: Outbox
   readonly #socket: Socket
-  readonly #listeners = new Map<string, Set<Listener>>()
+  readonly #events: Emitter
+  readonly #durable: DurableEvents
+  readonly #token: LinkToken
   #state: ConnectionState = { status: 'connecting' }
-  #tabId: string
+  #tabId = ''
   readonly #tabIdReady: Promise<void>
-  readonly #page: PageLifecycle | null
-  readonly #locks: Locks | null
   #unsubscribePage: (() => void) | undefined
-  #releaseMintLock: (() => void) | undefined
   /** Disconnected on pagehide; reconnects on pageshow. */
   #suspended = false
-  /** Last durable event applied; undefined until the first register reply (a fresh page). */
-  #seq: number | undefined
-  /** Durable events that arrived before their position was known or before their predecessor. */
-  readonly #early = new Map<number, DurableEventPayload>()
-  /** Between a new connection and its register reply, durable events wait. */
-  #positioned = false
-  #ackTimer: ReturnType<typeof setTimeout> | undefined
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #wasReady = false
@@ -130,47 +45,22 @@ export class SessionSocket<M extends object = MethodMap> {
   #generation = 0
 
   constructor(options: SessionSocketOptions = {}) {
-    if (options.path !== undefined && (!options.path.startsWith('/') || options.path.endsWith('/'))) {
-      throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${options.path}')`)
-    }
-    this.#options = {
-      path: '/session-socket',
-      maxQueue: 100,
-      callTimeout: 30_000,
-      backoff: defaultBackoff,
-      restoreTimeout: 10_000,
-      ...options,
-    }
-    this.#tokens = options.tokenStorage ?? defaultTokenStorage(options.logger)
-    this.#tabIds = options.tabIdStorage ?? defaultTabIdStorage(options.logger)
-    this.#outbox = new Outbox(this.#options.maxQueue)
-    this.#page = options.page === undefined ? browserPageLifecycle() : options.page
-    this.#locks = options.locks === undefined ? browserLocks() : options.locks
-    this.#tabId = ''
-    this.#tabIdReady = Promise.resolve(this.#tabIds.get()).then(
+    const resolved = (this.#options = resolveOptions(options, (cb) => {
+      this.#setState({ status: 'registering' })
+      void this.#registerRequest().then(cb)
+    }))
+    this.#events = createEmitter(resolved.log)
+    this.#token = createLinkToken(resolved.tokenStorage, resolved.locks, resolved.log)
+    this.#tabIdReady = Promise.resolve(resolved.tabIdStorage.get()).then(
       (stored) => this.#adoptTabId(stored),
       (err: unknown) => {
-        this.#log('warn', 'tab id storage failed; using a new tab id', err)
+        resolved.log('warn', 'tab id storage failed; using a new tab id', err)
         this.#adoptTabId(null)
       },
     )
-
-    const socketOptions: Partial<ManagerOptions & SocketOptions> = {
-      withCredentials: true,
-      // socket.io's 20 s: a connect attempt into a silently dropped network waits it out in full.
-      timeout: 10_000,
-      ...options.socketOptions,
-      autoConnect: false,
-      // Reconnects are decided here (backoff, retry-after, terminal states), not by socket.io.
-      reconnection: false,
-      // socket.io-client calls this on every (re)connect: the token is read from storage each
-      // time and travels in the CONNECT packet, so register costs no extra round trip.
-      auth: (cb) => {
-        this.#setState({ status: 'registering' })
-        void this.#registerRequest().then(cb)
-      },
-    }
-    this.#socket = options.url === undefined ? io(socketOptions) : io(options.url, socketOptions)
+    this.#socket = options.url === undefined ? io(resolved.socketOptions) : io(options.url, resolved.socketOptions)
+    this.#outbox = createOutbox(resolved.maxQueue, this.#socket, () => this.#state.status === 'ready')
+    this.#durable = createDurableEvents(this.#socket, this.#events.emit)
     this.#wire()
     if (options.autoConnect !== false) this.connect()
   }
@@ -179,47 +69,19 @@ export class SessionSocket<M extends object = MethodMap> {
     // A tab id set since (by a register reply) wins over what storage said.
     if (this.#tabId !== '') return
     this.#tabId = stored ?? mintTabId()
-    if (stored === null) this.#tabIds.set(this.#tabId)
-  }
-
-  async #readToken(): Promise<string | null> {
-    try {
-      return await this.#tokens.get()
-    } catch (err) {
-      this.#log('warn', 'token storage failed; registering without a token', err)
-      return null
-    }
+    if (stored === null) this.#options.tabIdStorage.set(this.#tabId)
   }
 
   /**
    * The register payload, read afresh for every connection. Without a token, the tab takes
    * the browser-wide mint lock and reads again: a tab that opened at the same moment may have
-   * just stored one, and two tokens for one browser would split it into two sessions.
+   * just stored one.
    */
   async #registerRequest(): Promise<{ v: number; token: string | null; tabId: string; seq?: number }> {
     await this.#tabIdReady
-    let token = await this.#readToken()
-    if (token === null && this.#locks && !this.#releaseMintLock) {
-      await new Promise<void>((acquired) => {
-        this.#locks!.request('session-socket:mint', () => {
-          acquired()
-          return new Promise<void>((release) => {
-            const timer = setTimeout(release, MINT_LOCK_TIMEOUT)
-            this.#releaseMintLock = () => {
-              clearTimeout(timer)
-              this.#releaseMintLock = undefined
-              release()
-            }
-          })
-        }).catch((err: unknown) => {
-          this.#log('warn', 'Web Locks request failed', err)
-          acquired()
-        })
-      })
-      token = await this.#readToken()
-    }
+    const token = await this.#token.read()
     // seq undefined (a fresh page) is left out by JSON on the wire.
-    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#seq }
+    return { v: PROTOCOL_VERSION, token, tabId: this.#tabId, seq: this.#durable.seq }
   }
 
   #onPage(event: PageEvent): void {
@@ -268,7 +130,7 @@ export class SessionSocket<M extends object = MethodMap> {
   connect(): void {
     if (this.#state.status === 'ended') return
     if (this.#state.status === 'closed') this.#state = { status: 'connecting' }
-    this.#unsubscribePage ??= this.#page?.subscribe((event) => this.#onPage(event))
+    this.#unsubscribePage ??= this.#options.page?.subscribe((event) => this.#onPage(event))
     if (this.#socket.connected) return
     clearTimeout(this.#retryTimer)
     this.#setState({ status: 'connecting' })
@@ -291,22 +153,7 @@ export class SessionSocket<M extends object = MethodMap> {
     }
     if (this.#state.status === 'ended') return Promise.reject(new SessionSocketError('SESSION_ENDED', `the session has ended (${this.#state.reason})`))
     if (this.#state.status === 'closed') return Promise.reject(new SessionSocketError('CLOSED', 'this client is closed'))
-    if (options.signal?.aborted) return Promise.reject(new SessionSocketError('CANCELLED', 'the call was aborted'))
-    let call: PendingCall | undefined
-    const promise = new Promise<unknown>((resolve, reject) => {
-      // OUTBOX_FULL (or an id already waiting) thrown here rejects the promise.
-      call = this.#outbox.add(method, params, options.timeout ?? this.#options.callTimeout, resolve, reject, options.id)
-    })
-    const signal = options.signal
-    if (call && signal) {
-      const onAbort = () => this.#outbox.settle(call!, new SessionSocketError('CANCELLED', 'the call was aborted'))
-      // The listener goes when the call settles, however: a long-lived signal must not collect them.
-      const off = () => signal.removeEventListener('abort', onAbort)
-      signal.addEventListener('abort', onAbort)
-      promise.then(off, off)
-    }
-    if (call && this.#state.status === 'ready') this.#send(call)
-    return promise as Promise<MethodResult<M, K>>
+    return this.#outbox.add(method, params, options.timeout ?? this.#options.callTimeout, options) as Promise<MethodResult<M, K>>
   }
 
   /** This tab's id once read from its storage (a duplicated tab's new id included). */
@@ -325,195 +172,13 @@ export class SessionSocket<M extends object = MethodMap> {
   on<E extends keyof SessionSocketEvents>(event: E, listener: SessionSocketEvents[E]): () => void
   on(event: string, listener: Listener): () => void
   on(event: string, listener: Listener): () => void {
-    let set = this.#listeners.get(event)
-    if (!set) this.#listeners.set(event, (set = new Set()))
-    set.add(listener)
-    return () => {
-      set.delete(listener)
-    }
+    return this.#events.on(event, listener)
   }
 
   /** Closes the connection for good; waiting calls fail with CLOSED. */
   close(): void {
     if (this.#state.status === 'closed') return
     this.#stop({ status: 'closed' }, new SessionSocketError('CLOSED', 'the client was closed'))
-  }
-
-  #emit(event: string, ...args: unknown[]): void {
-    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        listener(...args)
-      } catch (err) {
-        this.#log('error', `a '${event}' listener threw`, err)
-      }
-    }
-  }
-
-  #setState(state: ConnectionState): void {
-    if (isTerminal(this.#state.status)) return
-    if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
-    this.#state = state
-    this.#emit('status', state)
-  }
-
-  #log(level: Parameters<Logger>[0], message: string, data?: unknown): void {
-    this.#options.logger?.(level, message, data)
-  }
-
-  #wire(): void {
-    const socket = this.#socket
-    socket.on('connect', () => {
-      this.#generation++
-      this.#positioned = false
-    })
-    socket.on(EVENTS.REGISTERED, (reply: RegisterReply) => {
-      // Positioned at once: durable events behind this packet are judged against it.
-      this.#position(reply)
-      void this.#onRegistered(reply, this.#generation)
-    })
-    socket.on(EVENTS.EVENT, (payload: DurableEventPayload) => this.#onDurableEvent(payload))
-    socket.on(EVENTS.ENDED, (event: EndedEvent) => {
-      this.#end(event.reason)
-    })
-    socket.on(EVENTS.REPLACED, () => {
-      const error = new SessionSocketError('CLOSED', 'another connection of this tab replaced this one')
-      this.#stop({ status: 'closed', error }, error)
-    })
-    socket.on(EVENTS.REJOIN, () => {
-      // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
-      this.#log('info', 'session regenerated; rejoining')
-      socket.disconnect()
-      this.#outbox.markAllUnsent()
-      this.connect()
-    })
-    socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
-      this.#releaseMintLock?.()
-      const error = err.data ? SessionSocketError.from(err.data) : undefined
-      if (error && !error.retryable) {
-        this.#log('error', `register refused: ${err.message}`, error)
-        this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
-        return
-      }
-      this.#log('warn', `connect failed: ${err.message}`)
-      this.#scheduleReconnect(error, error?.retryAfter)
-    })
-    socket.on('disconnect', (reason) => {
-      this.#outbox.markAllUnsent()
-      this.#releaseMintLock?.()
-      if (isTerminal(this.#state.status) || this.#suspended) return
-      this.#log('info', `disconnected: ${reason}`)
-      this.#scheduleReconnect(undefined, undefined)
-    })
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (!event.startsWith('ss:')) this.#emit(event, ...args)
-    })
-  }
-
-  async #onRegistered(reply: RegisterReply, generation: number): Promise<void> {
-    const stale = () => generation !== this.#generation || isTerminal(this.#state.status)
-    try {
-      const stored = await this.#tokens.get()
-      if (stored !== reply.token) await this.#tokens.set(reply.token)
-    } catch (err) {
-      this.#log('warn', 'could not store the link token', err)
-    }
-    this.#releaseMintLock?.()
-    if (reply.tabId !== this.#tabId) {
-      this.#tabId = reply.tabId
-      this.#tabIds.set(reply.tabId)
-    }
-    if (stale()) return
-    if (this.#wasReady && reply.newSession) {
-      // The session this tab was in is gone (revoked, expired, forgotten): do not carry on
-      // silently in a fresh, empty one.
-      this.#end(reply.reason === 'revoked-token' ? 'revoked' : 'expired')
-      return
-    }
-    const cookieRestored = reply.restoreCode !== undefined && (await this.#restoreCookie(reply.restoreCode))
-    if (stale()) return
-    this.#attempt = 0
-    this.#wasReady = true
-    this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
-    this.#emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
-    for (const call of this.#outbox.unsent()) this.#send(call)
-  }
-
-  /** Sets where this tab stands in its durable stream, from a register reply. */
-  #position(reply: RegisterReply): void {
-    if (typeof reply.seq !== 'number') return
-    const from = this.#seq ?? reply.seq
-    this.#seq = reply.seq
-    this.#positioned = true
-    if (reply.gap) this.#emit('gap', { from, to: reply.seq })
-    this.#drainEarly()
-  }
-
-  /** A durable event: applied once, in seq order; early ones wait for their predecessors. */
-  #onDurableEvent(payload: DurableEventPayload): void {
-    if (typeof payload?.seq !== 'number' || typeof payload.e !== 'string' || !Array.isArray(payload.a)) return
-    if (this.#positioned && this.#seq !== undefined && payload.seq <= this.#seq) return
-    if (this.#early.size < MAX_EARLY_EVENTS) this.#early.set(payload.seq, payload)
-    this.#drainEarly()
-  }
-
-  #drainEarly(): void {
-    if (!this.#positioned || this.#seq === undefined) return
-    // A stream the server started anew numbers from a later million block (streamBase): move
-    // to it, and say a gap unless this tab never had events.
-    let newest = -1
-    for (const seq of this.#early.keys()) newest = Math.max(newest, Math.floor(seq / STREAM_BLOCK))
-    if (newest > Math.floor(this.#seq / STREAM_BLOCK)) {
-      const from = this.#seq
-      this.#seq = newest * STREAM_BLOCK
-      if (from !== 0) this.#emit('gap', { from, to: this.#seq })
-    }
-    for (const seq of this.#early.keys()) if (seq <= this.#seq) this.#early.delete(seq)
-    let applied = false
-    for (let next = this.#early.get(this.#seq + 1); next; next = this.#early.get(this.#seq + 1)) {
-      this.#early.delete(next.seq)
-      this.#seq = next.seq
-      applied = true
-      this.#emit(next.e, ...next.a)
-    }
-    if (applied) this.#scheduleAck()
-  }
-
-  /** Acknowledges applied durable events, a little later so a burst costs one ack. */
-  #scheduleAck(): void {
-    if (this.#ackTimer !== undefined) return
-    this.#ackTimer = setTimeout(() => {
-      this.#ackTimer = undefined
-      if (this.#socket.connected && this.#seq !== undefined) this.#socket.emit(EVENTS.ACK, { seq: this.#seq })
-    }, 20)
-  }
-
-  /** Trades the one-time code for the session cookie, so plain HTTP requests see the session again. */
-  async #restoreCookie(code: string): Promise<boolean> {
-    const doFetch = this.#options.fetch ?? globalThis.fetch
-    if (typeof doFetch !== 'function') {
-      this.#log('warn', 'no fetch available: the session cookie cannot be restored')
-      return false
-    }
-    const base = this.#options.url ?? globalThis.location?.href
-    const url = new URL(`${this.#options.path}/restore`, base).toString()
-    try {
-      const response = await doFetch(url, {
-        method: 'POST',
-        credentials: 'include',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ code }),
-        signal: AbortSignal.timeout(this.#options.restoreTimeout),
-      })
-      if (!response.ok) {
-        this.#log('warn', `cookie restore answered ${response.status}`)
-        return false
-      }
-      this.#log('info', 'session cookie restored')
-      return true
-    } catch (err) {
-      this.#log('warn', 'cookie restore failed', err)
-      return false
-    }
   }
 
   /**
@@ -527,41 +192,83 @@ export class SessionSocket<M extends object = MethodMap> {
    */
   async restoreCookie(): Promise<boolean> {
     if (this.#state.status !== 'ready' || !this.#socket.connected) return false
-    let reply: { code?: string; error?: unknown }
-    try {
-      reply = await this.#socket.timeout(this.#options.restoreTimeout).emitWithAck(EVENTS.COOKIE)
-    } catch (err) {
-      this.#log('warn', 'no restore code came', err)
-      return false
-    }
-    if (typeof reply?.code !== 'string') {
-      this.#log('warn', 'the server gave no restore code', reply?.error)
-      return false
-    }
-    return this.#restoreCookie(reply.code)
+    const code = await requestRestoreCode(this.#socket, this.#options)
+    return code !== undefined && restoreCookie(code, this.#options)
   }
 
-  #send(call: PendingCall): void {
-    if (!this.#socket.connected) return
-    call.sent = true
-    const attempt = ++call.attempt
-    this.#socket.emit(EVENTS.CALL, { id: call.id, m: call.method, p: call.params }, (reply: CallReply) => {
-      // An answer to an earlier send; one to a call no longer waiting is dropped by settle.
-      if (call.attempt !== attempt) return
-      if (reply.ok) return this.#outbox.settle(call, undefined, reply.r)
-      const error = SessionSocketError.from(reply.e)
-      if (error.code === 'IN_PROGRESS' || error.code === 'RATE_LIMITED' || error.code === 'UNREGISTERED' || error.code === 'STORE_UNAVAILABLE') {
-        // Same call id again later (a store outage is network trouble too): the server runs it
-        // at most once. The call's own timeout bounds the retries.
-        call.sent = false
-        setTimeout(() => {
-          // Not if sent again since (a reconnect) or settled (timed out, cancelled).
-          if (call.attempt === attempt && this.#state.status === 'ready') this.#send(call)
-        }, error.retryAfter ?? 500)
+  #setState(state: ConnectionState): void {
+    if (isTerminal(this.#state.status)) return
+    if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
+    this.#state = state
+    this.#events.emit('status', state)
+  }
+
+  #wire(): void {
+    const socket = this.#socket
+    socket.on('connect', () => {
+      this.#generation++
+    })
+    socket.on(EVENTS.REGISTERED, (reply: RegisterReply) => {
+      void this.#onRegistered(reply, this.#generation)
+    })
+    socket.on(EVENTS.ENDED, (event: EndedEvent) => {
+      this.#end(event.reason)
+    })
+    socket.on(EVENTS.REPLACED, () => {
+      const error = new SessionSocketError('CLOSED', 'another connection of this tab replaced this one')
+      this.#stop({ status: 'closed', error }, error)
+    })
+    socket.on(EVENTS.REJOIN, () => {
+      // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
+      this.#options.log('info', 'session regenerated; rejoining')
+      socket.disconnect()
+      this.#outbox.markAllUnsent()
+      this.connect()
+    })
+    socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
+      this.#token.release()
+      const error = err.data ? SessionSocketError.from(err.data) : undefined
+      if (error && !error.retryable) {
+        this.#options.log('error', `register refused: ${err.message}`, error)
+        this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
         return
       }
-      this.#outbox.settle(call, error)
+      this.#options.log('warn', `connect failed: ${err.message}`)
+      this.#scheduleReconnect(error, error?.retryAfter)
     })
+    socket.on('disconnect', (reason) => {
+      this.#outbox.markAllUnsent()
+      this.#token.release()
+      if (isTerminal(this.#state.status) || this.#suspended) return
+      this.#options.log('info', `disconnected: ${reason}`)
+      this.#scheduleReconnect(undefined, undefined)
+    })
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (!event.startsWith('ss:')) this.#events.emit(event, ...args)
+    })
+  }
+
+  async #onRegistered(reply: RegisterReply, generation: number): Promise<void> {
+    const stale = () => generation !== this.#generation || isTerminal(this.#state.status)
+    await this.#token.store(reply.token)
+    if (reply.tabId !== this.#tabId) {
+      this.#tabId = reply.tabId
+      this.#options.tabIdStorage.set(reply.tabId)
+    }
+    if (stale()) return
+    if (this.#wasReady && reply.newSession) {
+      // The session this tab was in is gone (revoked, expired, forgotten): do not carry on
+      // silently in a fresh, empty one.
+      this.#end(reply.reason === 'revoked-token' ? 'revoked' : 'expired')
+      return
+    }
+    const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, this.#options))
+    if (stale()) return
+    this.#attempt = 0
+    this.#wasReady = true
+    this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
+    this.#events.emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
+    this.#outbox.flush()
   }
 
   #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {
@@ -569,8 +276,7 @@ export class SessionSocket<M extends object = MethodMap> {
     clearTimeout(this.#retryTimer)
     const attempt = this.#attempt++
     let retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
-    // Hidden tabs retry slowly; becoming visible (or online) retries at once.
-    if (this.#page?.hidden()) retryIn = Math.max(retryIn * 4, HIDDEN_MIN_DELAY)
+    if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * HIDDEN_SLOWDOWN, HIDDEN_MIN_DELAY)
     this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
     this.#retryTimer = setTimeout(() => {
       if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
@@ -581,19 +287,18 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #end(reason: EndReason): void {
     if (isTerminal(this.#state.status)) return
-    const token = this.#tokens.get()
-    this.#stop({ status: 'ended', reason }, new SessionSocketError('SESSION_ENDED', `the session has ended (${reason})`))
-    this.#emit('ended', reason)
     // The token is revoked server-side; forget it unless another tab already replaced it.
-    token.then((value) => (value ? this.#tokens.delete(value) : undefined)).catch(() => {})
+    this.#token.forget()
+    this.#stop({ status: 'ended', reason }, new SessionSocketError('SESSION_ENDED', `the session has ended (${reason})`))
+    this.#events.emit('ended', reason)
   }
 
   #stop(state: ConnectionState, error: SessionSocketError): void {
     clearTimeout(this.#retryTimer)
-    clearTimeout(this.#ackTimer)
+    this.#durable.stop()
     this.#unsubscribePage?.()
     this.#unsubscribePage = undefined
-    this.#releaseMintLock?.()
+    this.#token.release()
     this.#setState(state)
     this.#socket.disconnect()
     this.#outbox.rejectAll(error)

@@ -1,5 +1,5 @@
 import { browserLocks } from './page-lifecycle.js'
-import type { Logger } from './session-socket.js'
+import type { Logger } from './options.js'
 import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
 
 /** Options of {@link sessionStorageTabId}. */

@@ -18,12 +18,11 @@ afterEach(async () => {
 /** Params of every 'log' call, in the order the server received them. */
 let received: unknown[] = []
 
-/** A server with a method that never answers and one that logs, behind a proxy the test can cut. */
+/** A server with a method that logs, behind a proxy the test can cut. */
 async function start() {
   received = []
   server = await startTestServer({
     setup: (ss) => {
-      ss.method('hang', () => new Promise(() => {}), { session: false })
       ss.method('log', (params: unknown) => {
         received.push(params)
         return params
@@ -72,58 +71,6 @@ describe('SessionSocket', () => {
     expect(received).toEqual([1, 2])
   })
 
-  it('should fail a call with TIMEOUT when the server does not answer in time', async () => {
-    const { proxy } = await start()
-    const tab = makeBrowser(proxy.url).open({ page: fakePage() })
-    await waitForStatus(tab)
-    const started = Date.now()
-    const error = await rejection(tab.call('hang', undefined, { timeout: 100 }))
-    expect(error.code).toBe('TIMEOUT')
-    expect(Date.now() - started).toBeLessThan(1000)
-    // The connection is fine: later calls are answered.
-    expect(await tab.call('counter.increment')).toEqual({ count: 1 })
-  })
-
-  it('should time out each call at its own deadline, a short one made after a long one first', async () => {
-    const { proxy } = await start()
-    const tab = makeBrowser(proxy.url).open({ page: fakePage() })
-    await waitForStatus(tab)
-    const started = Date.now()
-    const settled = (promise: Promise<unknown>) => promise.then(() => Date.now() - started, () => Date.now() - started)
-    const long = tab.call('hang', undefined, { timeout: 600 })
-    const short = rejection(tab.call('hang', undefined, { timeout: 100 }))
-    const never = tab.call('hang', undefined, { timeout: Infinity })
-    const answered = tab.call('log', 'answered', { timeout: 150 })
-    expect((await short).code).toBe('TIMEOUT')
-    expect(Date.now() - started).toBeLessThan(500)
-    expect(await answered).toBe('answered')
-    const longError = await rejection(long)
-    expect(longError).toMatchObject({ code: 'TIMEOUT', message: "'hang' got no answer in 600 ms" })
-    expect(Date.now() - started).toBeGreaterThanOrEqual(590)
-    // A call with no timeout is still waiting; it fails only when the client closes.
-    const neverSettled = settled(never)
-    await sleep(100)
-    tab.close()
-    expect(await neverSettled).toBeGreaterThanOrEqual(700)
-    expect((await rejection(never)).code).toBe('CLOSED')
-  })
-
-  it('should time out calls made after the client closed and connected again', async () => {
-    const { proxy } = await start()
-    const tab = makeBrowser(proxy.url).open({ page: fakePage() })
-    await waitForStatus(tab)
-    // The first call's deadline comes before the second's: the one timer must not be left
-    // thinking it is armed for it.
-    const first = rejection(tab.call('hang', undefined, { timeout: 300 }))
-    tab.close()
-    expect((await first).code).toBe('CLOSED')
-    tab.connect()
-    await waitForStatus(tab)
-    const started = Date.now()
-    expect((await rejection(tab.call('hang', undefined, { timeout: 400 }))).code).toBe('TIMEOUT')
-    expect(Date.now() - started).toBeLessThan(1500)
-  })
-
   it('should refuse a call whose id is already waiting, and take the id again once it is answered', async () => {
     const { proxy } = await start()
     const tab = makeBrowser(proxy.url).open({ page: fakePage(), autoConnect: false })
@@ -135,30 +82,6 @@ describe('SessionSocket', () => {
     // The server remembers the id: the same id again is answered with the first reply.
     expect(await tab.call('log', 'again', { id: 'order-1' })).toBe('first')
     expect(received).toEqual(['first'])
-  })
-
-  it('should not send again a call that timed out while it waited to retry', async () => {
-    received = []
-    let release: () => void = () => {}
-    server = await startTestServer({
-      ss: { maxInFlight: 1 },
-      setup: (ss) => {
-        ss.method('hold', () => new Promise<void>((resolve) => (release = resolve)), { session: false })
-        ss.method('log', (params: unknown) => void received.push(params), { session: false })
-      },
-    })
-    const tab = makeBrowser(server.url).open({ page: fakePage() })
-    await waitForStatus(tab)
-    const held = tab.call('hold')
-    await sleep(20)
-    // Answered RATE_LIMITED (retryAfter 100 ms); it times out before its retry.
-    expect((await rejection(tab.call('log', 'late', { timeout: 40 }))).code).toBe('TIMEOUT')
-    release()
-    await held
-    await sleep(250)
-    expect(received).toEqual([])
-    await tab.call('log', 'next')
-    expect(received).toEqual(['next'])
   })
 
   it('should count the call timeout from call(), time spent queued included', async () => {
@@ -174,36 +97,9 @@ describe('SessionSocket', () => {
     const call = tab.call('log', 'aborted', { signal: controller.signal })
     controller.abort()
     expect((await rejection(call)).code).toBe('CANCELLED')
-    expect((await rejection(tab.call('log', 'pre-aborted', { signal: AbortSignal.abort() }))).code).toBe('CANCELLED')
     tab.connect()
     expect(await tab.call('log', 'sent')).toBe('sent')
     expect(received).toEqual(['sent'])
-  })
-
-  it('should take its abort listener off a long-lived signal once the call is answered', async () => {
-    const { proxy } = await start()
-    const tab = makeBrowser(proxy.url).open({ page: fakePage() })
-    const controller = new AbortController()
-    const listening = new Set<unknown>()
-    const add = controller.signal.addEventListener.bind(controller.signal)
-    const remove = controller.signal.removeEventListener.bind(controller.signal)
-    controller.signal.addEventListener = ((type: string, listener: unknown, options?: unknown) => {
-      listening.add(listener)
-      add(type, listener as EventListener, options as AddEventListenerOptions)
-    }) as typeof controller.signal.addEventListener
-    controller.signal.removeEventListener = ((type: string, listener: unknown, options?: unknown) => {
-      listening.delete(listener)
-      remove(type, listener as EventListener, options as EventListenerOptions)
-    }) as typeof controller.signal.removeEventListener
-    for (let i = 0; i < 5; i++) expect(await tab.call('log', i, { signal: controller.signal })).toBe(i)
-    expect((await rejection(tab.call('hang', undefined, { signal: controller.signal, timeout: 50 }))).code).toBe('TIMEOUT')
-    expect(listening.size).toBe(0)
-    // Aborting now touches no call of the past.
-    const pending = tab.call('hang', undefined, { signal: controller.signal })
-    expect(listening.size).toBe(1)
-    controller.abort()
-    expect((await rejection(pending)).code).toBe('CANCELLED')
-    expect(listening.size).toBe(0)
   })
 
   it('should wait backoff(attempt) before each reconnect attempt', async () => {

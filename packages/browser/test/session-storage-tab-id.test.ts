@@ -1,6 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Logger, TabIdStorage } from '@session-socket/browser'
+import { fakeLocks } from './helpers/fake-locks.js'
 
 /**
  * A sessionStorage of one tab. Each test "document" imports the module afresh (vi.resetModules),
@@ -132,35 +133,6 @@ describe('sessionStorageTabId', () => {
     expect(warnings).toEqual([expect.stringMatching(/sessionStorage is unavailable/)])
   })
 })
-
-/** A LockManager as browsers have it, for the tabs of one test: exclusive locks by name. */
-function fakeLocks() {
-  const held = new Set<string>()
-  const waiting = new Map<string, Array<() => void>>()
-  const grant = async (name: string, callback: (lock: unknown) => Promise<void> | undefined) => {
-    held.add(name)
-    try {
-      await callback({ name })
-    } finally {
-      held.delete(name)
-      waiting.get(name)?.shift()?.()
-    }
-  }
-  return {
-    held,
-    request(name: string, optionsOrCallback: unknown, maybeCallback?: unknown): Promise<unknown> {
-      const options = (typeof optionsOrCallback === 'function' ? {} : optionsOrCallback) as { ifAvailable?: boolean }
-      const callback = (typeof optionsOrCallback === 'function' ? optionsOrCallback : maybeCallback) as (lock: unknown) => Promise<void> | undefined
-      if (!held.has(name)) return grant(name, callback)
-      if (options.ifAvailable) return Promise.resolve(callback(null))
-      return new Promise<void>((resolve) => {
-        const queue = waiting.get(name) ?? []
-        queue.push(() => void grant(name, callback).then(resolve))
-        waiting.set(name, queue)
-      })
-    },
-  }
-}
 
 describe('sessionStorageTabId with Web Locks', () => {
   afterEach(() => {
