@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, LaunchOptions, Page } from '@playwright/test'
 import type { chromium as ChromiumType } from '@playwright/test'
-import { pollInPage, type Engine, type EngineContext, type EngineCookie, type EnginePage, type PageFunction } from './driver.js'
+import { pollInPage, unexpired, type Engine, type EngineContext, type EngineCookie, type EnginePage, type PageFunction } from './driver.js'
 
 /**
  * Chromium through Playwright: a context per profile, a page per tab.
@@ -22,9 +22,9 @@ function wrapContext(context: BrowserContext): EngineContext {
   return {
     newPage: async () => wrapPage(await context.newPage()),
     async cookies(url) {
-      return (await context.cookies(url)).map(
+      return unexpired((await context.cookies(url)).map(
         (cookie): EngineCookie => ({ name: cookie.name, value: cookie.value, httpOnly: cookie.httpOnly, ...(cookie.expires > 0 ? { expires: cookie.expires } : {}) }),
-      )
+      ))
     },
     async clearCookies(url) {
       await context.clearCookies({ domain: new URL(url).hostname })

@@ -37,7 +37,7 @@ export interface EnginePage {
 /** A browser profile of its own: cookie jar, IndexedDB, Web Locks and BroadcastChannel shared by its tabs only. */
 export interface EngineContext {
   newPage(): Promise<EnginePage>
-  /** The cookies the profile holds for `url`'s host. */
+  /** The cookies the profile holds for `url`'s host and would still send (expired ones left out). */
   cookies(url: string): Promise<EngineCookie[]>
   /** Deletes every cookie of the profile for `url`'s host. */
   clearCookies(url: string): Promise<void>
@@ -51,6 +51,15 @@ export interface Engine {
   readonly name: EngineName
   newContext(): Promise<EngineContext>
   close(): Promise<void>
+}
+
+/**
+ * Leaves out cookies past their expiry: Firefox's BiDi storage still lists an expired cookie
+ * until it purges it, though it no longer sends it.
+ */
+export function unexpired(cookies: EngineCookie[]): EngineCookie[] {
+  const now = Date.now() / 1000
+  return cookies.filter((cookie) => cookie.expires === undefined || cookie.expires > now)
 }
 
 /** Longest wait of `waitFor` unless told. */

@@ -1,5 +1,5 @@
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core'
-import { pollInPage, type Engine, type EngineContext, type EnginePage, type PageFunction } from './driver.js'
+import { pollInPage, unexpired, type Engine, type EngineContext, type EnginePage, type PageFunction } from './driver.js'
 
 /** Debian's Firefox ESR. */
 export const FIREFOX_PATH = '/usr/bin/firefox-esr'
@@ -36,7 +36,7 @@ function wrapContext(context: BrowserContext): EngineContext {
     // SDK rightly reconnects a hidden tab more slowly.
     newPage: async () => wrapPage(await context.newPage({ type: 'window' })),
     async cookies(url) {
-      return (await forHost(url)).map((cookie) => ({ name: cookie.name, value: cookie.value, httpOnly: cookie.httpOnly ?? false, ...(cookie.expires > 0 ? { expires: cookie.expires } : {}) }))
+      return unexpired((await forHost(url)).map((cookie) => ({ name: cookie.name, value: cookie.value, httpOnly: cookie.httpOnly ?? false, ...(cookie.expires > 0 ? { expires: cookie.expires } : {}) })))
     },
     async clearCookies(url) {
       const cookies = await forHost(url)
@@ -45,7 +45,9 @@ function wrapContext(context: BrowserContext): EngineContext {
     async expireCookie(url, name, inMs) {
       const cookie = (await forHost(url)).find((c) => c.name === name)
       if (!cookie) throw new Error(`no cookie ${name} for ${url}`)
-      await context.setCookie({ name, value: cookie.value, domain: cookie.domain, path: cookie.path, httpOnly: cookie.httpOnly, sameSite: cookie.sameSite, expires: (Date.now() + inMs) / 1000 })
+      const { value, domain, path, httpOnly, sameSite } = cookie
+      // BiDi takes whole seconds only.
+      await context.setCookie({ name, value, domain, path, httpOnly, sameSite, expires: Math.ceil((Date.now() + inMs) / 1000) })
     },
     close: () => context.close(),
   }

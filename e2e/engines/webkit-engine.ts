@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import WebDriver, { type Client } from 'webdriver'
-import { pollInPage, type Engine, type EngineContext, type EngineCookie, type EnginePage, type PageFunction } from './driver.js'
+import { pollInPage, unexpired, type Engine, type EngineContext, type EngineCookie, type EnginePage, type PageFunction } from './driver.js'
 import { startXvfb, type Xvfb } from './xvfb.js'
 
 /** WebKitGTK's WebDriver server (Debian: webkit2gtk-driver) and the browser it automates. */
@@ -168,12 +168,12 @@ async function openSession(xvfb: Xvfb, onClose: () => void): Promise<EngineConte
     newPage,
     cookies: (url) =>
       run(anyTab(), async () =>
-        (await hostCookies(url)).map((cookie): EngineCookie => ({
+        unexpired((await hostCookies(url)).map((cookie): EngineCookie => ({
           name: cookie.name,
           value: cookie.value,
           httpOnly: cookie.httpOnly ?? false,
           ...(cookie.expiry ? { expires: cookie.expiry } : {}),
-        })),
+        }))),
       ),
     clearCookies: (url) =>
       run(anyTab(), async () => {
