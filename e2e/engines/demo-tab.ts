@@ -46,7 +46,15 @@ export async function waitText(page: EnginePage, id: string, expected: string | 
     )
   } catch (err) {
     const now = await textOf(page, id).catch(() => '(page unreachable)')
-    throw new Error(`[data-testid=${id}] did not show ${JSON.stringify(String(expected))} within ${timeout} ms; it shows ${JSON.stringify(now)}`, { cause: err })
+    // What the page's client says about itself (SS_TEST), for a status that never came.
+    const client = await page
+      .evaluate(() => {
+        const c = (window as unknown as { client?: { state: { error?: { code?: string; message?: string } } } }).client
+        const lastEvent = document.querySelector('[data-testid="last-event"]')?.textContent
+        return JSON.stringify({ lastEvent, state: c?.state, error: c?.state.error && { code: c.state.error.code, message: c.state.error.message } })
+      })
+      .catch(() => '(page unreachable)')
+    throw new Error(`[data-testid=${id}] did not show ${JSON.stringify(String(expected))} within ${timeout} ms; it shows ${JSON.stringify(now)}; page: ${client}`, { cause: err })
   }
 }
 

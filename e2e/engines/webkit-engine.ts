@@ -131,7 +131,9 @@ async function openSession(xvfb: Xvfb, onClose: () => void): Promise<EngineConte
   let closed = false
 
   const newPage = async (): Promise<EnginePage> => {
-    const handle = await run(null, async () => {
+    // New Window acts from an open window: after a tab's window closed, from another one.
+    const from = spare ?? (open.has(current) ? current : (open.values().next().value ?? null))
+    const handle = await run(from, async () => {
       if (spare !== undefined) {
         const taken = spare
         spare = undefined
