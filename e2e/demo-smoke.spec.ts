@@ -104,20 +104,6 @@ test.describe('the demo page', () => {
     await expect(first.getByTestId('tab-item')).toHaveCount(1)
   })
 
-  test('should end every tab of the browser when one tab signs out', async ({ context }) => {
-    const first = await openTab(context)
-    await signIn(first, 'Ada')
-    const second = await openTab(context)
-    await expect(first.getByTestId('tab-item')).toHaveCount(2)
-
-    await second.getByTestId('signout').click()
-    await expect(second.getByTestId('status')).toHaveText('ended')
-    await expect(first.getByTestId('status')).toHaveText('ended')
-    await expect(second.getByTestId('last-event')).toHaveText('ended: you signed out')
-    await expect(first.getByTestId('last-event')).toHaveText('ended: signed out in another tab')
-    expect((await cookieSession(first)).sessionId).toBeNull()
-  })
-
   test('should keep the tab in its session across a clean restart (SIGTERM, exit 0)', async ({ context }) => {
     const page = await openTab(context)
     await signIn(page, 'Ada')

@@ -3,8 +3,9 @@ import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-proces
 import { registerWithToken } from './helpers/raw-register.js'
 import { LOG_REGISTERS, cookieSession, expectEndedForGood, openRecordedTab, serverRegisters, serverView, signIn, storedToken } from './helpers/recorded-tab.js'
 
-// "Sign out" in one tab ends every tab of that browser at once, for good: no reconnect loop,
-// and the old link token is refused. "Sign out everywhere" ends the user's other browsers too.
+// "Sign out everywhere" ends the user's other browsers too, for good: no
+// reconnect loop, and the old link token is refused. "Sign out" in one tab ending every tab of
+// the browser runs in every engine (scenarios/sign-out.spec.ts).
 
 let demo: DemoProcess | undefined
 const extraContexts: BrowserContext[] = []
@@ -28,40 +29,6 @@ async function newContext(browser: Browser): Promise<BrowserContext> {
   extraContexts.push(context)
   return context
 }
-
-test('should end every tab of the browser at once when one tab signs out, with no reconnect and the old token refused', async ({ context }) => {
-  test.setTimeout(60_000)
-  const url = demo!.url
-  const first = await openRecordedTab(context, url)
-  await signIn(first.page, 'Ada')
-  const second = await openRecordedTab(context, url)
-  const third = await openRecordedTab(context, url)
-  const { sessionId } = await serverView(first.page)
-  for (const tab of [second, third]) expect((await serverView(tab.page)).sessionId).toBe(sessionId)
-  // The token every tab of this browser registers with, read as the SDK stores it.
-  const token = await storedToken(first.page)
-  expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/)
-  const registersBefore = registers()
-  expect(registersBefore).toBeGreaterThanOrEqual(3)
-
-  await second.page.getByTestId('signout').click()
-
-  await Promise.all([
-    expectEndedForGood(second, 'ended: you signed out'),
-    expectEndedForGood(first, 'ended: signed out in another tab'),
-    expectEndedForGood(third, 'ended: signed out in another tab'),
-  ])
-  // Not one register reached the server since the sign-out.
-  expect(registers()).toBe(registersBefore)
-  expect(await cookieSession(first.page, url)).toMatchObject({ sessionId: null })
-  // The page offers nothing that would wait for a connection that will not come.
-  await expect(first.page.getByTestId('counter-rpc')).toBeDisabled()
-
-  // The old token is refused on a reconnect: a fresh, unrelated link instead.
-  const outcome = await registerWithToken(url, token)
-  expect(outcome).toMatchObject({ registered: { restored: false, reason: 'revoked-token', newSession: true } })
-  expect('registered' in outcome && outcome.registered.token).not.toBe(token)
-})
 
 test("should end the user's other browser too on sign out everywhere, and no one else's", async ({ browser, context }) => {
   test.setTimeout(60_000)

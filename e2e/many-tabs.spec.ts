@@ -13,14 +13,12 @@ import {
 } from './helpers/recorded-tab.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js'
 
-// Several tabs of one browser share one session, each with its own tab id; a reload keeps a
-// tab's id, a duplicated tab gets a new one, another browser is another session. Run with
-// token rotation off and on (TOKEN_ROTATION=1: a new token at every register), and with every
-// tab reconnecting at once, so tabs race to rotate the one token they share in IndexedDB: none
-// may leave its session.
-
-/** sessionStorage key of the tab id (sessionStorageTabId's default). */
-const TAB_ID_KEY = 'session-socket:tab-id'
+// Several tabs of one browser share one session, each with its own tab
+// id; a reload keeps a tab's id, another browser is another session. Run with token rotation
+// off and on (TOKEN_ROTATION=1: a new token at every register), and with every tab
+// reconnecting at once, so tabs race to rotate the one token they share in IndexedDB: none may
+// leave its session. Two tabs, a reload and a duplicated tab run in every engine
+// (scenarios/tabs.spec.ts).
 
 let demo: DemoProcess | undefined
 let proxy: TcpProxy | undefined
@@ -150,41 +148,3 @@ for (const rotation of [false, true]) {
     })
   })
 }
-
-test.describe('a duplicated tab', () => {
-  test('should get a new id while the original keeps its own, even if the original is busy', async ({ context }) => {
-    test.setTimeout(60_000)
-    demo = await startDemo()
-    const original = await openRecordedTab(context, demo.url)
-    const id = await tabIdOf(original.page)
-    const { sessionId } = await serverView(original.page)
-    // The original runs a 1 s long task when the copy starts (told over a channel of its own,
-    // ahead of the copy's claim): a busy tab, made certain.
-    await original.page.evaluate(() => {
-      new BroadcastChannel('e2e:busy').onmessage = () => {
-        const end = Date.now() + 1_000
-        while (Date.now() < end);
-      }
-    })
-    // Chromium's "Duplicate tab" copies sessionStorage, tab id included, into the new tab
-    // before its page runs.
-    const duplicate = await openRecordedTab(context, demo.url, (page) =>
-      page.addInitScript(
-        ([key, value]) => {
-          if (sessionStorage.getItem(key) !== null) return
-          sessionStorage.setItem(key, value)
-          new BroadcastChannel('e2e:busy').postMessage('now')
-        },
-        [TAB_ID_KEY, id] as const,
-      ),
-    )
-    const duplicateId = await tabIdOf(duplicate.page)
-    expect(duplicateId).not.toBe(id)
-    expect(await serverView(duplicate.page)).toEqual({ sessionId, tabId: duplicateId })
-    // The original kept its id and its socket.
-    await expect(original.page.getByTestId('status')).toHaveText('ready')
-    expect(await serverView(original.page)).toEqual({ sessionId, tabId: id })
-    for (const tab of [original, duplicate]) await expectListedTabs(tab.page, [id, duplicateId])
-    expectNeverEnded([original, duplicate])
-  })
-})

@@ -10,13 +10,22 @@ import { createSessionSocketServer } from '../../packages/node/dist/index.js'
 const browserDist = fileURLToPath(new URL('../../packages/browser/dist/', import.meta.url))
 const socketIoEsm = fileURLToPath(new URL('../../node_modules/socket.io-client/dist/socket.io.esm.min.js', import.meta.url))
 
-/** The page script, the same for both bundles: `api` is the SDK's public API. */
+/**
+ * The page script, the same for both bundles: `api` is the SDK's public API. Query flags set
+ * up the page before the client starts, the same way in every engine (WebDriver classic has no
+ * init scripts): `transports=websocket` (no long-polling), `no-idb` (IndexedDB throws, as when
+ * storage is blocked), `no-locks` (no Web Locks, as on a plain-http page).
+ */
 const pageScript = (api: string) => `
   const { createSessionSocket, idbTokenStorage, sessionStorageTabId } = ${api}
+  const flags = new URLSearchParams(location.search)
+  if (flags.has('no-idb')) IDBFactory.prototype.open = () => { throw new DOMException('The operation is insecure.', 'SecurityError') }
+  if (flags.has('no-locks')) Object.defineProperty(navigator, 'locks', { value: undefined })
+  const socketOptions = flags.get('transports') ? { transports: flags.get('transports').split(',') } : {}
   window.logs = []
   const logger = (level, message) => window.logs.push({ level, message })
   window.tokens = idbTokenStorage({ logger })
-  window.client = createSessionSocket({ tokenStorage: window.tokens, tabIdStorage: sessionStorageTabId({ logger }), logger })
+  window.client = createSessionSocket({ tokenStorage: window.tokens, tabIdStorage: sessionStorageTabId({ logger }), logger, socketOptions })
 `
 
 /** The pages, by name: each loads one BUILT bundle of @session-socket/browser. */
