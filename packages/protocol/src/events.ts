@@ -91,6 +91,25 @@ export interface DurableEventPayload {
   a: unknown[]
 }
 
+/**
+ * Durable event numbers come in blocks of a million per stream: a stream's number divided by
+ * this, rounded down, tells which stream it belongs to.
+ */
+export const STREAM_BLOCK = 1_000_000
+
+/**
+ * Where a new durable stream's numbering starts: whole seconds since the epoch × 1,000,000
+ * (a {@link STREAM_BLOCK}). A tab holding a number of an older (forgotten) stream sees the new
+ * stream's numbers in another block and knows events may have been lost, instead of taking
+ * them for duplicates.
+ *
+ * @example
+ * const first = streamBase(Date.now()) + 1 // the first event of a new stream
+ */
+export function streamBase(now: number): number {
+  return Math.floor(now / 1000) * STREAM_BLOCK
+}
+
 /** An RPC call on the wire. */
 export interface CallRequest {
   /** Call id, unique per tab: the server answers a resent id from memory. */
