@@ -128,6 +128,41 @@ export interface EndedEvent {
   reason: EndReason
 }
 
+/**
+ * An event map: event names to listener signatures, as an interface or a type alias (the
+ * shape of Socket.IO's `EventsMap`).
+ *
+ * @example
+ * interface AppEvents { counter: (value: number) => void }
+ */
+export interface EventMap {
+  [event: string]: any
+}
+
+/** The app event map when none is given: any event name, any arguments (Socket.IO's `DefaultEventsMap`). */
+export interface AnyEvents {
+  [event: string]: (...args: any[]) => void
+}
+
+/** The names of the browser client's own events: `s.on('status' | 'ready' | 'ended' | 'gap')`. */
+export type ClientEventName = 'status' | 'ready' | 'ended' | 'gap'
+
+/**
+ * An app event map with the SDK's names refused: an `ss:` name (the wire's own) or a client
+ * event name (the server's app events reach the same `on` as the client's own) turns its entry
+ * into this message, so the map no longer satisfies the constraint `E extends AppEventMap<E>`.
+ *
+ * @example
+ * function typed<E extends EventMap & AppEventMap<E>>(events: E) {}
+ */
+export type AppEventMap<E> = {
+  [K in keyof E]: K extends `ss:${string}`
+    ? 'event names starting with ss: are reserved by session-socket'
+    : K extends ClientEventName
+      ? 'status, ready, ended and gap are the session-socket client\'s own events'
+      : E[K]
+}
+
 /** Events the server sends to the client (besides application events). */
 export interface ServerToClientEvents {
   [EVENTS.REGISTERED]: (reply: RegisterReply) => void
