@@ -14,10 +14,10 @@ const rootDir = fileURLToPath(root)
 const PACKAGES = ['protocol', 'node', 'browser'] as const
 /** The compiled snippets of each README: a README that loses a marker fails here too. */
 const SNIPPETS: Record<string, number> = {
-  'README.md': 2,
+  'README.md': 3,
   'packages/protocol/README.md': 1,
-  'packages/node/README.md': 2,
-  'packages/browser/README.md': 3,
+  'packages/node/README.md': 3,
+  'packages/browser/README.md': 4,
 }
 /** Installed beside the tarballs at the repository's own ranges, so the repository's install has them in the npm cache. */
 const APP_DEPENDENCIES = ['express', 'express-session', 'socket.io', 'socket.io-client', '@types/node', '@types/express', '@types/express-session', '@types/better-sqlite3', '@types/react']

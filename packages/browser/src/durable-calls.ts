@@ -108,7 +108,7 @@ const newId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) =
  * durable.onSettled(({ id, ok, result }) => markDone(id, ok, result))
  * await durable.call('order.place', { sku: 'A-1' })
  */
-export function createDurableCalls<M extends object = MethodMap>(s: SessionSocket<M>, options: DurableCallsOptions = {}): DurableCalls<M> {
+export function createDurableCalls<M extends object = MethodMap>(s: SessionSocket<M, any>, options: DurableCallsOptions = {}): DurableCalls<M> {
   const storage = options.storage ?? (typeof indexedDB === 'undefined' ? memoryDurableCallStorage() : idbDurableCallStorage())
   const ttl = options.ttl ?? 600_000
   const waiting = new Map<string, { record: DurableCall; controller: AbortController }>()

@@ -1,10 +1,8 @@
 import type { Socket } from 'socket.io-client'
-import { EVENTS, type DurableEventPayload, type RegisterReply } from '@session-socket/protocol'
+import { EVENTS, STREAM_BLOCK, type DurableEventPayload, type RegisterReply } from '@session-socket/protocol'
 
 /** Most durable events held back while waiting for the one before them. */
 const MAX_EARLY_EVENTS = 10_000
-/** Durable streams are numbered in blocks of a million per stream (the server's streamBase). */
-const STREAM_BLOCK = 1_000_000
 /** Applied events are acknowledged this much later (ms), so a burst costs one ack. */
 const ACK_DELAY = 20
 

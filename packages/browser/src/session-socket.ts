@@ -3,8 +3,11 @@ import {
   EVENTS,
   PROTOCOL_VERSION,
   SessionSocketError,
+  type AnyEvents,
+  type AppEventMap,
   type EndReason,
   type EndedEvent,
+  type EventMap,
   type MethodMap,
   type MethodParams,
   type MethodResult,
@@ -23,9 +26,10 @@ import { mintTabId } from './tab-id.js'
 
 /**
  * One tab's connection to its HTTP session: registers on every (re)connect, queues calls
- * while not ready and sends them once, in order, after register.
+ * while not ready and sends them once, in order, after register. `M` types `call`, `AppEvents`
+ * (the map the server's `createSessionSocketServer<AppEvents>` takes) types `on`.
  */
-export class SessionSocket<M extends object = MethodMap> {
+export class SessionSocket<M extends object = MethodMap, AppEvents extends EventMap & AppEventMap<AppEvents> = AnyEvents> {
   readonly #options: ResolvedOptions
   readonly #outbox: Outbox
   readonly #socket: Socket
@@ -163,14 +167,14 @@ export class SessionSocket<M extends object = MethodMap> {
   }
 
   /**
-   * Listens to a status change, `ready`, `ended`, or an application event the server emits.
-   * Returns a function that removes the listener.
+   * Listens to a status change, `ready`, `ended`, `gap`, or an application event the server
+   * emits (typed by `AppEvents`). Returns a function that removes the listener.
    *
    * @example
    * const off = s.on('status', (state) => render(state.status))
    */
   on<E extends keyof SessionSocketEvents>(event: E, listener: SessionSocketEvents[E]): () => void
-  on(event: string, listener: Listener): () => void
+  on<E extends keyof AppEvents & string>(event: E, listener: AppEvents[E]): () => void
   on(event: string, listener: Listener): () => void {
     return this.#events.on(event, listener)
   }
@@ -306,13 +310,18 @@ export class SessionSocket<M extends object = MethodMap> {
 }
 
 /**
- * Creates a tab's connection to its HTTP session.
+ * Creates a tab's connection to its HTTP session. `M` types `call`; `AppEvents`, the map of the
+ * app's server-to-client events shared with the server, types `on`.
  *
  * @example
- * const s = createSessionSocket({ url: 'https://app.example.com' })
+ * interface AppEvents { counter: (value: number) => void }
+ * const s = createSessionSocket<Methods, AppEvents>({ url: 'https://app.example.com' })
  * s.on('ready', () => console.log('tab', s.tabId, 'is ready'))
+ * s.on('counter', (value) => render(value))
  * const { value } = await s.call('counter.increment', { by: 1 })
  */
-export function createSessionSocket<M extends object = MethodMap>(options: SessionSocketOptions = {}): SessionSocket<M> {
-  return new SessionSocket<M>(options)
+export function createSessionSocket<M extends object = MethodMap, AppEvents extends EventMap & AppEventMap<AppEvents> = AnyEvents>(
+  options: SessionSocketOptions = {},
+): SessionSocket<M, AppEvents> {
+  return new SessionSocket<M, AppEvents>(options)
 }

@@ -1,24 +1,35 @@
-import type { Namespace, Socket } from 'socket.io'
+import type { DefaultEventsMap, Namespace, Server, Socket } from 'socket.io'
+import type { AnyEvents, ClientToServerEvents, EventMap, ServerToClientEvents } from '@session-socket/protocol'
 import type { SocketData } from './socket-data.js'
 
 /**
- * The main namespace as session-socket uses it: `socket.data` is {@link SocketData} once the
- * socket has registered (before that it is Socket.IO's empty object; code that may meet an
- * unregistered socket checks `data.sessionId`). App events stay untyped here.
+ * A Socket.IO server as `createSessionSocketServer` takes it: the protocol's events both ways,
+ * plus the app's own events to the client. Any `new Server(httpServer)` fits, typed or not.
+ *
+ * @example
+ * const io: SessionServer<{ counter: (value: number) => void }> = new Server(httpServer)
+ */
+export type SessionServer<AppEvents extends EventMap = AnyEvents> = Server<ClientToServerEvents, ServerToClientEvents & AppEvents, DefaultEventsMap, any>
+
+/**
+ * The main namespace as session-socket uses it: the protocol's events (so the SDK's own `ss:`
+ * emits are type-checked), and `socket.data` is {@link SocketData} once the socket has
+ * registered (before that it is Socket.IO's empty object; code that may meet an unregistered
+ * socket checks `data.sessionId`). App events go out through `ss.toSession` and the like.
  *
  * @example
  * const nsp = io.of('/') as SessionNamespace
  */
-export type SessionNamespace = Namespace<any, any, any, SocketData>
+export type SessionNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, DefaultEventsMap, SocketData>
 
 /** A socket of {@link SessionNamespace}. */
-export type SessionSocket = Socket<any, any, any, SocketData>
+export type SessionSocket = Socket<ClientToServerEvents, ServerToClientEvents, DefaultEventsMap, SocketData>
 
 /**
  * The room of every tab of a session, on every node.
  *
  * @example
- * nsp.to(sessionRoom(sessionId)).emit('news', 'hello')
+ * nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason: 'logout' })
  */
 export function sessionRoom(sessionId: string): string {
   return `session:${sessionId}`
@@ -28,7 +39,7 @@ export function sessionRoom(sessionId: string): string {
  * The room of one tab (one socket at a time), on whichever node holds it.
  *
  * @example
- * nsp.to(tabRoom(tabId)).emit('news', 'only you')
+ * nsp.to(tabRoom(tabId)).emit(EVENTS.REPLACED)
  */
 export function tabRoom(tabId: string): string {
   return `tab:${tabId}`
@@ -38,7 +49,7 @@ export function tabRoom(tabId: string): string {
  * The room of every tab of every session of a user (`identify` names the user).
  *
  * @example
- * nsp.to(userRoom('alice')).emit('news', 'hello alice')
+ * nsp.in(userRoom('alice')).fetchSockets()
  */
 export function userRoom(userId: string): string {
   return `user:${userId}`

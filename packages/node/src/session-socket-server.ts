@@ -1,6 +1,6 @@
 import createDebug from 'debug'
-import type { Namespace, Server } from 'socket.io'
-import type { EndReason } from '@session-socket/protocol'
+import type { DefaultEventsMap, Namespace } from 'socket.io'
+import type { AnyEvents, AppEventMap, EndReason, EventMap } from '@session-socket/protocol'
 import { acceptConnections } from './connection.js'
 import { DurableEvents, keepStreamsAlive } from './durable.js'
 import { createHttpRoutes } from './http-routes.js'
@@ -9,7 +9,7 @@ import type { LinkStore } from './link-store.js'
 import { resolveOptions, type SessionSocketServerOptions } from './options.js'
 import { createRateLimiter, type RateLimits } from './rate-limiter.js'
 import { createRegisterSocket } from './register-socket.js'
-import type { SessionNamespace } from './rooms.js'
+import type { SessionNamespace, SessionServer } from './rooms.js'
 import { RpcDispatcher, type MethodHandler, type MethodOptions } from './rpc.js'
 import { SessionBridge } from './session-bridge.js'
 import { createSignIn } from './sign-in.js'
@@ -21,8 +21,11 @@ import { createUsers } from './users.js'
 
 const debug = createDebug('session-socket:server')
 
-/** The object {@link createSessionSocketServer} returns. */
-export interface SessionSocketServer {
+/**
+ * The object {@link createSessionSocketServer} returns. `AppEvents` types what `toSession`,
+ * `toTab` and `toUser` emit (plain and durable); without it any event name and arguments pass.
+ */
+export interface SessionSocketServer<AppEvents extends EventMap = AnyEvents> {
   /**
    * Listens to tabs registering on (`tab:open`) or leaving (`tab:close`) this node, e.g. to
    * push a fresh tab list. Returns a function that removes the listener.
@@ -39,20 +42,20 @@ export interface SessionSocketServer {
    * Emits to every tab of a session, on every node. With `{ durable: true }`, tabs seen within
    * the durable window get it too when they come back, exactly once and in order.
    */
-  toSession(sessionId: string): ReturnType<Namespace['to']>
-  toSession(sessionId: string, options: DurableFlag): DurableEmitter
+  toSession(sessionId: string): ReturnType<Namespace<DefaultEventsMap, AppEvents>['to']>
+  toSession(sessionId: string, options: DurableFlag): DurableEmitter<AppEvents>
   /**
    * Emits to one tab, on whichever node holds it; `{ durable: true }` as for toSession, and
    * the send rejects with QUOTA_EXCEEDED when the tab's durable events are full.
    */
-  toTab(tabId: string): ReturnType<Namespace['to']>
-  toTab(tabId: string, options: DurableFlag): DurableEmitter
+  toTab(tabId: string): ReturnType<Namespace<DefaultEventsMap, AppEvents>['to']>
+  toTab(tabId: string, options: DurableFlag): DurableEmitter<AppEvents>
   /**
    * Emits to every tab of every session of a user (needs `identify`). With `{ durable: true }`,
    * it reaches the sessions that have a live tab now, and all their tabs seen within the window.
    */
-  toUser(userId: string | number): ReturnType<Namespace['to']>
-  toUser(userId: string | number, options: DurableFlag): DurableEmitter
+  toUser(userId: string | number): ReturnType<Namespace<DefaultEventsMap, AppEvents>['to']>
+  toUser(userId: string | number, options: DurableFlag): DurableEmitter<AppEvents>
   /** The live tabs of a session, across nodes. */
   tabs(sessionId: string): Promise<TabInfo[]>
   /** Ends every tab of a session (terminal on the client) and revokes its tokens. The HTTP session stays. */
@@ -82,12 +85,24 @@ export interface SessionSocketServer {
  * restarts and network loss. Register happens in the CONNECT step, so a registered socket
  * costs no round trip over a bare Socket.IO connect.
  *
+ * `AppEvents`, the app's own server-to-client events (the same map the browser's
+ * `createSessionSocket<Methods, AppEvents>()` takes), types `toSession`, `toTab` and `toUser`;
+ * a name starting with `ss:` or one of the client's `status`, `ready`, `ended`, `gap` is a
+ * type error. Without it, any event passes.
+ *
  * @example
- * const ss = createSessionSocketServer(io, { session: sessionMiddleware })
+ * interface AppEvents { counter: (value: number) => void }
+ * const ss = createSessionSocketServer<AppEvents>(io, { session: sessionMiddleware })
  * app.use(ss.http())
- * ss.method('counter.increment', async (params, { session }) => ({ value: (session.count = (session.count ?? 0) + 1) }))
+ * ss.method('counter.increment', (_params, { session, sessionId }) => {
+ *   session!.count = (session!.count ?? 0) + 1
+ *   ss.toSession(sessionId).emit('counter', session!.count) // every tab of the session
+ * })
  */
-export function createSessionSocketServer(io: Server, options: SessionSocketServerOptions): SessionSocketServer {
+export function createSessionSocketServer<AppEvents extends EventMap & AppEventMap<AppEvents> = AnyEvents>(
+  io: SessionServer<AppEvents>,
+  options: SessionSocketServerOptions,
+): SessionSocketServer<AppEvents> {
   if (!io || typeof io.of !== 'function' || !io.engine) {
     throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
   }
@@ -111,7 +126,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     o.sessionStore,
   )
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
-  const targets = createTargets({ nsp, links, now, durable, users })
+  const targets = createTargets<AppEvents>({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
     links,
     sessions,

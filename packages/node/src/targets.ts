@@ -1,17 +1,20 @@
-import { SessionSocketError } from '@session-socket/protocol'
+import { SessionSocketError, type AnyEvents, type EventMap } from '@session-socket/protocol'
 import type { DurableEvents, DurableSendResult } from './durable.js'
 import type { LinkStore } from './link-store.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace } from './rooms.js'
 import type { SessionSocketServer } from './session-socket-server.js'
 import type { Users } from './users.js'
 
-/** Sends an event that every targeted tab gets exactly once, in order, even if it is away now. */
-export interface DurableEmitter {
+/**
+ * Sends an event that every targeted tab gets exactly once, in order, even if it is away now.
+ * Typed by the app's event map, as the plain emitters are.
+ */
+export interface DurableEmitter<AppEvents extends EventMap = AnyEvents> {
   /**
    * Keeps the event for each targeted tab (within the durable window) and emits it to those
    * connected. Resolves with each tab's sequence number and the tabs whose quota was full.
    */
-  emit(event: string, ...args: unknown[]): Promise<DurableSendResult>
+  emit<E extends keyof AppEvents & string>(event: E, ...args: Parameters<AppEvents[E]>): Promise<DurableSendResult>
 }
 
 /** `{ durable: true }`: see {@link DurableEmitter}. */
@@ -20,7 +23,7 @@ export interface DurableFlag {
 }
 
 /** The emit targets of the server object: a session, a tab, a user; plain or durable. */
-export type Targets = Pick<SessionSocketServer, 'toSession' | 'toTab' | 'toUser'>
+export type Targets<AppEvents extends EventMap = AnyEvents> = Pick<SessionSocketServer<AppEvents>, 'toSession' | 'toTab' | 'toUser'>
 
 /**
  * `toSession`, `toTab` and `toUser` for one server: a room of the namespace, or with
@@ -30,7 +33,7 @@ export type Targets = Pick<SessionSocketServer, 'toSession' | 'toTab' | 'toUser'
  * const { toSession } = createTargets({ nsp, links, now: Date.now, durable, users })
  * await toSession(sessionId, { durable: true }).emit('invoice', { id })
  */
-export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; now: () => number; durable: DurableEvents; users: Users }): Targets {
+export function createTargets<AppEvents extends EventMap = AnyEvents>(deps: { nsp: SessionNamespace; links: LinkStore; now: () => number; durable: DurableEvents; users: Users }): Targets<AppEvents> {
   const { nsp, links, now, durable, users } = deps
 
   function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
@@ -49,7 +52,7 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
 
   return {
     toSession: ((sessionId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(sessionRoom(sessionId))) as Targets['toSession'],
+      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(sessionRoom(sessionId))) as Targets<AppEvents>['toSession'],
     toTab: ((tabId: string, flag?: DurableFlag) =>
       flag?.durable
         ? {
@@ -60,7 +63,7 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
               return result
             },
           }
-        : nsp.to(tabRoom(tabId))) as Targets['toTab'],
+        : nsp.to(tabRoom(tabId))) as Targets<AppEvents>['toTab'],
     toUser: ((userId: string | number, flag?: DurableFlag) =>
       flag?.durable
         ? durableEmitter(async () => {
@@ -68,6 +71,6 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
             // the event when back.
             return tabsOfSessions(await users.userSessionIds(String(userId)))
           })
-        : nsp.to(userRoom(String(userId)))) as Targets['toUser'],
+        : nsp.to(userRoom(String(userId)))) as Targets<AppEvents>['toUser'],
   }
 }

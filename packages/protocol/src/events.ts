@@ -91,6 +91,25 @@ export interface DurableEventPayload {
   a: unknown[]
 }
 
+/**
+ * Durable event numbers come in blocks of a million per stream: a stream's number divided by
+ * this, rounded down, tells which stream it belongs to.
+ */
+export const STREAM_BLOCK = 1_000_000
+
+/**
+ * Where a new durable stream's numbering starts: whole seconds since the epoch × 1,000,000
+ * (a {@link STREAM_BLOCK}). A tab holding a number of an older (forgotten) stream sees the new
+ * stream's numbers in another block and knows events may have been lost, instead of taking
+ * them for duplicates.
+ *
+ * @example
+ * const first = streamBase(Date.now()) + 1 // the first event of a new stream
+ */
+export function streamBase(now: number): number {
+  return Math.floor(now / 1000) * STREAM_BLOCK
+}
+
 /** An RPC call on the wire. */
 export interface CallRequest {
   /** Call id, unique per tab: the server answers a resent id from memory. */
@@ -107,6 +126,41 @@ export type CallReply = { ok: true; r: unknown } | { ok: false; e: WireError }
 /** Payload of `ss:ended`. */
 export interface EndedEvent {
   reason: EndReason
+}
+
+/**
+ * An event map: event names to listener signatures, as an interface or a type alias (the
+ * shape of Socket.IO's `EventsMap`).
+ *
+ * @example
+ * interface AppEvents { counter: (value: number) => void }
+ */
+export interface EventMap {
+  [event: string]: any
+}
+
+/** The app event map when none is given: any event name, any arguments (Socket.IO's `DefaultEventsMap`). */
+export interface AnyEvents {
+  [event: string]: (...args: any[]) => void
+}
+
+/** The names of the browser client's own events: `s.on('status' | 'ready' | 'ended' | 'gap')`. */
+export type ClientEventName = 'status' | 'ready' | 'ended' | 'gap'
+
+/**
+ * An app event map with the SDK's names refused: an `ss:` name (the wire's own) or a client
+ * event name (the server's app events reach the same `on` as the client's own) turns its entry
+ * into this message, so the map no longer satisfies the constraint `E extends AppEventMap<E>`.
+ *
+ * @example
+ * function typed<E extends EventMap & AppEventMap<E>>(events: E) {}
+ */
+export type AppEventMap<E> = {
+  [K in keyof E]: K extends `ss:${string}`
+    ? 'event names starting with ss: are reserved by session-socket'
+    : K extends ClientEventName
+      ? 'status, ready, ended and gap are the session-socket client\'s own events'
+      : E[K]
 }
 
 /** Events the server sends to the client (besides application events). */

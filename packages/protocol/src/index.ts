@@ -1,14 +1,18 @@
 export { ERROR_CODES, SessionSocketError, isErrorCode } from './errors.js'
 export type { ErrorCode, WireError } from './errors.js'
-export { EVENTS, PROTOCOL_VERSION } from './events.js'
+export { EVENTS, PROTOCOL_VERSION, STREAM_BLOCK, streamBase } from './events.js'
 export type {
+  AnyEvents,
+  AppEventMap,
   CallReply,
   CallRequest,
+  ClientEventName,
   ClientToServerEvents,
   ConnectErrorData,
   DurableEventPayload,
   EndReason,
   EndedEvent,
+  EventMap,
   MethodMap,
   MethodParams,
   MethodResult,

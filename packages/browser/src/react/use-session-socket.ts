@@ -1,5 +1,15 @@
 import { useEffect, useMemo, useSyncExternalStore } from 'react'
-import { createSessionSocket, type ConnectionState, type MethodMap, type SessionSocket, type SessionSocketOptions, type Status } from '../index.js'
+import {
+  createSessionSocket,
+  type AnyEvents,
+  type AppEventMap,
+  type ConnectionState,
+  type EventMap,
+  type MethodMap,
+  type SessionSocket,
+  type SessionSocketOptions,
+  type Status,
+} from '../index.js'
 
 /** Options of {@link useSessionSocket}: the client's options, plus how long an unused client lingers. */
 export interface UseSessionSocketOptions extends SessionSocketOptions {
@@ -8,7 +18,7 @@ export interface UseSessionSocketOptions extends SessionSocketOptions {
 }
 
 /** What {@link useSessionSocket} returns. `call` and `on` keep their identity across renders. */
-export interface UseSessionSocketResult<M extends object = MethodMap> {
+export interface UseSessionSocketResult<M extends object = MethodMap, AppEvents extends EventMap & AppEventMap<AppEvents> = AnyEvents> {
   /** The current status; the component re-renders when it changes. */
   status: Status
   /** The current state with its details (the same object until it changes). */
@@ -16,20 +26,20 @@ export interface UseSessionSocketResult<M extends object = MethodMap> {
   /** This tab's id ('' until the tab id storage has answered). */
   tabId: string
   /** {@link SessionSocket.call}, bound. */
-  call: SessionSocket<M>['call']
+  call: SessionSocket<M, AppEvents>['call']
   /** {@link SessionSocket.on}, bound: subscribe in an effect and return what it returns. */
-  on: SessionSocket<M>['on']
+  on: SessionSocket<M, AppEvents>['on']
   /** The shared client itself. */
-  socket: SessionSocket<M>
+  socket: SessionSocket<M, AppEvents>
 }
 
 interface Entry {
   readonly key: string
-  readonly client: SessionSocket<any>
+  readonly client: SessionSocket<any, any>
   readonly subscribe: (onChange: () => void) => () => void
   readonly getSnapshot: () => ConnectionState
-  readonly call: SessionSocket<any>['call']
-  readonly on: SessionSocket<any>['on']
+  readonly call: SessionSocket<any, any>['call']
+  readonly on: SessionSocket<any, any>['on']
   refs: number
   closeTimer: ReturnType<typeof setTimeout> | undefined
 }
@@ -79,7 +89,8 @@ function scheduleClose(entry: Entry, delay = 1_000): void {
 /**
  * The session-socket client for React: re-renders on every status change. Components that
  * pass the same `url` and `path` share one client (the first one's other options win); it is
- * closed `closeDelay` ms after the last of them unmounts.
+ * closed `closeDelay` ms after the last of them unmounts. `M` types `call` and `AppEvents` types
+ * `on`, as for `createSessionSocket<M, AppEvents>()`.
  *
  * @example
  * function Counter() {
@@ -87,7 +98,9 @@ function scheduleClose(entry: Entry, delay = 1_000): void {
  *   return <button disabled={status !== 'ready'} onClick={() => call('counter.increment', { by: 1 })}>+1</button>
  * }
  */
-export function useSessionSocket<M extends object = MethodMap>(options: UseSessionSocketOptions = {}): UseSessionSocketResult<M> {
+export function useSessionSocket<M extends object = MethodMap, AppEvents extends EventMap & AppEventMap<AppEvents> = AnyEvents>(
+  options: UseSessionSocketOptions = {},
+): UseSessionSocketResult<M, AppEvents> {
   const key = `${options.url ?? ''}|${options.path ?? '/session-socket'}`
   // Only url and path pick the client: the other options belong to it, set by its first user.
   const entry = useMemo(() => acquire(key, options), [key])
@@ -99,10 +112,10 @@ export function useSessionSocket<M extends object = MethodMap>(options: UseSessi
       if (--entry.refs === 0) scheduleClose(entry, options.closeDelay)
     }
   }, [entry])
-  const client = entry.client as SessionSocket<M>
+  const client = entry.client as SessionSocket<M, AppEvents>
   const tabId = client.tabId
   return useMemo(
-    () => ({ status: state.status, state, tabId, call: entry.call as SessionSocket<M>['call'], on: entry.on as SessionSocket<M>['on'], socket: client }),
+    () => ({ status: state.status, state, tabId, call: entry.call as SessionSocket<M, AppEvents>['call'], on: entry.on as SessionSocket<M, AppEvents>['on'], socket: client }),
     [state, tabId, entry],
   )
 }

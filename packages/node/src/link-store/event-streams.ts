@@ -15,18 +15,6 @@ export interface StoredEvent {
 }
 
 /**
- * Where a new stream's numbering starts: whole seconds since the epoch × 1,000,000. A tab
- * holding a number of an older (forgotten) stream sees the new stream's numbers in another
- * million block and knows events may have been lost, instead of taking them for duplicates.
- *
- * @example
- * const first = streamBase(Date.now()) + 1 // the first event of a new stream
- */
-export function streamBase(now: number): number {
-  return Math.floor(now / 1000) * 1_000_000
-}
-
-/**
  * Bounds on one tab's stored durable events.
  *
  * @example

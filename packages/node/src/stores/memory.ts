@@ -1,6 +1,6 @@
-import { SessionSocketError, type CallReply } from '@session-socket/protocol'
+import { SessionSocketError, streamBase, type CallReply } from '@session-socket/protocol'
 import { MemoryCallResults } from './memory-call-results.js'
-import { streamBase, type CallClaim, type EventQuota, type EventRead, type LinkRecord, type LinkStore, type RestoreCodeRecord, type StoredEvent, type TabSeen } from '../link-store.js'
+import type { CallClaim, EventQuota, EventRead, LinkRecord, LinkStore, RestoreCodeRecord, StoredEvent, TabSeen } from '../link-store.js'
 
 interface TabStream {
   lastSeq: number

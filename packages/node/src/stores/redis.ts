@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto'
 import createDebug from 'debug'
 import { ErrorReply, type RedisClientType } from 'redis'
-import { SessionSocketError, type CallReply } from '@session-socket/protocol'
-import {
-  streamBase,
-  type CallClaim,
-  type EventQuota,
-  type EventRead,
-  type LinkRecord,
-  type LinkStore,
-  type RestoreCodeRecord,
-  type StoredEvent,
-  type TabSeen,
+import { SessionSocketError, streamBase, type CallReply } from '@session-socket/protocol'
+import type {
+  CallClaim,
+  EventQuota,
+  EventRead,
+  LinkRecord,
+  LinkStore,
+  RestoreCodeRecord,
+  StoredEvent,
+  TabSeen,
 } from '../link-store.js'
 
 const debug = createDebug('session-socket:redis')

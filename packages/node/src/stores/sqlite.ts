@@ -1,16 +1,15 @@
 import Database from 'better-sqlite3'
 import createDebug from 'debug'
-import { SessionSocketError, type CallReply } from '@session-socket/protocol'
-import {
-  streamBase,
-  type CallClaim,
-  type EventQuota,
-  type EventRead,
-  type LinkRecord,
-  type LinkStore,
-  type RestoreCodeRecord,
-  type StoredEvent,
-  type TabSeen,
+import { SessionSocketError, streamBase, type CallReply } from '@session-socket/protocol'
+import type {
+  CallClaim,
+  EventQuota,
+  EventRead,
+  LinkRecord,
+  LinkStore,
+  RestoreCodeRecord,
+  StoredEvent,
+  TabSeen,
 } from '../link-store.js'
 
 const debug = createDebug('session-socket:sqlite')

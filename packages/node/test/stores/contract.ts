@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { CallReply } from '@session-socket/protocol'
-import { streamBase, type LinkRecord, type LinkStore } from '../../src/link-store.js'
+import { streamBase, type CallReply } from '@session-socket/protocol'
+import type { LinkRecord, LinkStore } from '../../src/link-store.js'
 
 /** What a store does differently from the in-memory reference, where the contract allows it. */
 export interface StoreTraits {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { streamBase, type LinkStore } from '../../src/link-store.js'
+import { streamBase } from '@session-socket/protocol'
+import type { LinkStore } from '../../src/link-store.js'
 
 const MINUTE = 60_000
 
