@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
 
@@ -23,8 +23,7 @@ describe('tab:open and tab:close', () => {
     await waitForStatus(tab)
     const id = tab.tabId
     tab.close()
-    const deadline = Date.now() + 2000
-    while (events.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    await vi.waitFor(() => expect(events).toHaveLength(2))
     expect(events).toEqual([`open:${id}:false`, `close:${id}`])
   })
 })

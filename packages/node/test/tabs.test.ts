@@ -28,8 +28,7 @@ describe('tabs', () => {
     expect(tabs.map((t) => t.tabId).sort()).toEqual([a.tabId, b.tabId].sort())
     expect(tabs.every((t) => typeof t.since === 'number' && typeof t.socketId === 'string')).toBe(true)
     b.close()
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect((await server.ss.tabs(sessionId)).map((t) => t.tabId)).toEqual([a.tabId])
+    await expect.poll(async () => (await server!.ss.tabs(sessionId)).map((t) => t.tabId)).toEqual([a.tabId])
   })
 
   it('should replace the old socket when the same tab registers again', async () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
 import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
@@ -29,9 +29,9 @@ describe('toSession, toTab, toUser', () => {
     for (const [name, tab] of [['a', a], ['b', b], ['other', other]] as const) tab.on('news', (text: string) => got.push(`${name}:${text}`))
     server.ss.toSession(sessionId).emit('news', 'all')
     server.ss.toTab(b.tabId).emit('news', 'only-b')
-    const deadline = Date.now() + 2000
-    while (got.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await vi.waitFor(() => expect(got).toHaveLength(3))
+    // A call answered on each socket after the emits: anything emitted to it before has arrived.
+    await Promise.all([a, b, other].map((tab) => tab.call('whoami')))
     expect(got.sort()).toEqual(['a:all', 'b:all', 'b:only-b'])
   })
 

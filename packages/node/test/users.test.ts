@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
 import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
@@ -36,9 +36,9 @@ describe('user rooms', () => {
     for (const [name, tab] of [['caller', caller], ['other', other]] as const) tab.on('hello', (to: string) => got.push(`${name}:${to}`))
     server.ss.toUser('erin').emit('hello', 'erin')
     server.ss.toUser('dana').emit('hello', 'dana')
-    const deadline = Date.now() + 2000
-    while (got.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await vi.waitFor(() => expect(got).toHaveLength(2))
+    // A call answered on each socket after the emits: anything emitted to it before has arrived.
+    await Promise.all([caller, other].map((tab) => tab.call('whoami')))
     expect(got.sort()).toEqual(['caller:erin', 'other:erin'])
   })
 })
