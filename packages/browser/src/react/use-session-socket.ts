@@ -55,7 +55,9 @@ function acquire(key: string, options: UseSessionSocketOptions): Entry {
   const cached = entries.get(key)
   if (cached && cached.client.status !== 'closed') return cached
   const { closeDelay, ...clientOptions } = options
-  const client = createSessionSocket(clientOptions)
+  // Connected by the first component that mounts, not here: a render React throws away must
+  // not open a socket, and a mount that comes late must find its client still usable.
+  const client = createSessionSocket({ ...clientOptions, autoConnect: false })
   const entry: Entry = {
     key,
     client,
@@ -67,7 +69,7 @@ function acquire(key: string, options: UseSessionSocketOptions): Entry {
     closeTimer: undefined,
   }
   entries.set(key, entry)
-  // Created during render: if React discards that render and nothing mounts, close it anyway.
+  // Created during render: if React discards that render and nothing mounts, let it go.
   scheduleClose(entry, closeDelay)
   return entry
 }
@@ -108,6 +110,10 @@ export function useSessionSocket<M extends object = MethodMap, AppEvents extends
   useEffect(() => {
     entry.refs++
     clearTimeout(entry.closeTimer)
+    // The render-time timer may have closed the client before this effect ran (a slow page):
+    // take it back and (re)open it. connect() is a no-op on a client already connecting.
+    if (entries.get(key) !== entry) entries.set(key, entry)
+    if (options.autoConnect !== false) entry.client.connect()
     return () => {
       if (--entry.refs === 0) scheduleClose(entry, options.closeDelay)
     }

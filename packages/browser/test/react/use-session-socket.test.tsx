@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import { StrictMode, useEffect } from 'react'
+import { StrictMode, useEffect, useLayoutEffect } from 'react'
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { memoryTabIdStorage, memoryTokenStorage } from '@session-socket/browser'
 import { useSessionSocket, type UseSessionSocketOptions, type UseSessionSocketResult } from '@session-socket/browser/react'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
@@ -67,6 +67,27 @@ describe('useSessionSocket', () => {
     expect(connections()).toBe(1)
     expect(serverSockets()).toBe(1)
     expect(screen.getByTestId('a').textContent).toMatch(/^ready/)
+  })
+
+  it('should reach ready when the mount effect runs after the close delay (a slow page closed the client before it mounted)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    // Layout effects run in the commit, before passive effects: time passing here is a page too
+    // busy to run the hook's mount effect before the render-time close timer fires.
+    function SlowPage() {
+      useLayoutEffect(() => {
+        vi.advanceTimersByTime(options.closeDelay! + 1)
+        vi.useRealTimers()
+      }, [])
+      return null
+    }
+    render(
+      <>
+        <Status name="a" />
+        <SlowPage />
+      </>,
+    )
+    await waitFor(() => expect(screen.getByTestId('a').textContent).toMatch(/^ready/), { timeout: 5000 })
+    expect(serverSockets()).toBe(1)
   })
 
   it('should share one socket between components with the same url and path', async () => {
