@@ -75,7 +75,8 @@ export function createDurableEvents(socket: Socket, emit: (event: string, ...arg
   socket.on(EVENTS.EVENT, (payload: DurableEventPayload) => {
     if (typeof payload?.seq !== 'number' || typeof payload.e !== 'string' || !Array.isArray(payload.a)) return
     if (positioned && seq !== undefined && payload.seq <= seq) return
-    if (early.size < MAX_EARLY_EVENTS) early.set(payload.seq, payload)
+    // The next one is always taken, even with the buffer full: it is what the others wait for.
+    if (early.size < MAX_EARLY_EVENTS || (seq !== undefined && payload.seq === seq + 1)) early.set(payload.seq, payload)
     drain()
   })
 
@@ -85,6 +86,8 @@ export function createDurableEvents(socket: Socket, emit: (event: string, ...arg
     },
     stop() {
       clearTimeout(ackTimer)
+      // A client connected again after close() acknowledges again.
+      ackTimer = undefined
     },
   }
 }

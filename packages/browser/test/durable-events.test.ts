@@ -148,18 +148,36 @@ describe('createDurableEvents', () => {
     expect(acks).toEqual([])
   })
 
-  it('should hold back at most 10,000 events waiting for their predecessor', async () => {
+  it('should hold back at most 10,000 events waiting for their predecessor, and still take the predecessor', async () => {
     const { seen, open } = await start()
     const socket = await open()
     registered(socket, 0)
     // 2 … 10,001 wait for 1; 10,002 finds the buffer full and is dropped.
     for (let seq = 2; seq <= 10_002; seq++) event(socket, seq)
-    // A register reply past the missing one applies what waited.
-    registered(socket, 1)
-    await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(10_000)
+    // 1, the one they wait for, is taken although the buffer is full, and releases them.
+    event(socket, 1)
+    await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(10_001)
+    expect(seen[0]).toBe('counter:1')
     expect(seen.at(-1)).toBe('counter:10001')
-    event(socket, 10_003)
-    await sleep(50)
-    expect(seen).toHaveLength(10_000)
+  })
+
+  it('should acknowledge again on a new connection after stop', async () => {
+    // Stopped (the client closed) just after 2 is applied, before its ack is due.
+    const { client, seen, acks, durable, open } = await start(() => {
+      if (seen.at(-1) === 'counter:2') queueMicrotask(() => durable.stop())
+    })
+    const first = await open()
+    registered(first, 0)
+    event(first, 1)
+    await expect.poll(() => acks).toEqual([1])
+    event(first, 2)
+    await expect.poll(() => seen).toHaveLength(2)
+    client.disconnect()
+    // Connected again: 3 is applied and acknowledged, with no ack of 2 on the way.
+    const again = await open()
+    registered(again, 2)
+    event(again, 3)
+    await expect.poll(() => seen).toEqual(['counter:1', 'counter:2', 'counter:3'])
+    await expect.poll(() => acks).toEqual([1, 3])
   })
 })
