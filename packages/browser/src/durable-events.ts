@@ -76,7 +76,7 @@ export function createDurableEvents(socket: Socket, emit: (event: string, ...arg
     if (typeof payload?.seq !== 'number' || typeof payload.e !== 'string' || !Array.isArray(payload.a)) return
     if (positioned && seq !== undefined && payload.seq <= seq) return
     // The next one is always taken, even with the buffer full: it is what the others wait for.
-    if (early.size < MAX_EARLY_EVENTS || (seq !== undefined && payload.seq === seq + 1)) early.set(payload.seq, payload)
+    if (early.size < MAX_EARLY_EVENTS || payload.seq === seq! + 1) early.set(payload.seq, payload)
     drain()
   })
 

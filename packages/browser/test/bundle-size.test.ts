@@ -19,10 +19,14 @@ const importsOf = (code: Buffer) => [...code.toString().matchAll(/(?:import|expo
 const socketIoOwn = read(new URL('../../../node_modules/socket.io-client/dist/socket.io.min.js', import.meta.url))
 
 describe('bundles', () => {
-  it('should keep the ESM core within 6 KB gzip, socket.io-client not included', () => {
+  // The budget: 7 KB gzip for the core and the <script> bundle's own part. Raised from 6 KB when
+  // typed handshake refusals, sign-in without a flash of offline, namespaces and the rest of the
+  // second round of behaviour came in (the move into modules itself cost nothing): it keeps
+  // growth visible and deliberate, it does not forbid a feature users need.
+  it('should keep the ESM core within 7 KB gzip, socket.io-client not included', () => {
     const core = read(dist('index.js'))
     expect(importsOf(core)).toEqual(['socket.io-client'])
-    expect(gzip(core)).toBeLessThanOrEqual(6 * KB)
+    expect(gzip(core)).toBeLessThanOrEqual(7 * KB)
     expect(brotli(core)).toBeLessThan(gzip(core))
   })
 
@@ -38,11 +42,11 @@ describe('bundles', () => {
     expect(gzip(durable)).toBeLessThanOrEqual(2.5 * KB)
   })
 
-  it("should keep the <script> bundle within socket.io-client's own minified bundle + 6 KB gzip", () => {
+  it("should keep the <script> bundle within socket.io-client's own minified bundle + 7 KB gzip", () => {
     const iife = read(dist('session-socket.iife.js'))
     expect(iife.toString()).toMatch(/^var SessionSocket=/)
     expect(importsOf(iife)).toEqual([])
-    expect(gzip(iife)).toBeLessThanOrEqual(gzip(socketIoOwn) + 6 * KB)
+    expect(gzip(iife)).toBeLessThanOrEqual(gzip(socketIoOwn) + 7 * KB)
   })
 
   it('should leave the server-side payload schemas (and valibot) out of every browser bundle', () => {
