@@ -94,7 +94,6 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const o = resolveOptions(options)
   const { now, store: links, identify, clientIp } = o
   const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
-  const failedRegistersPerIp = limiter('failedRegistersPerIp')
   const nsp = io.of('/') as SessionNamespace
   const closed = new AbortController()
   const tabEvents = new TabEvents()
@@ -110,7 +109,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     },
     o.sessionStore,
   )
-  const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
+  const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users, emptySessionTtl: o.emptySessionTtl })
   const targets = createTargets({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
     links,
@@ -138,8 +137,9 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     identify,
     now,
     clientIp,
-    failedRegistersPerIp,
+    newSessionsPerIp: limiter('newSessionsPerIp'),
     registersPerSession: limiter('registersPerSession'),
+    emptySessionTtl: o.emptySessionTtl,
     endSession: lifecycle.endSession,
   })
   acceptConnections({
@@ -157,7 +157,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     now,
     clientIp,
     handshakesPerIp: limiter('handshakesPerIp'),
-    failedRegistersPerIp,
+    cookieCodesPerSocket: limiter('cookieCodesPerSocket'),
+    cookieCodesPerIp: limiter('cookieCodesPerIp'),
   })
 
   const timers: NodeJS.Timeout[] = []
