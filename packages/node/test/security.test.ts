@@ -211,6 +211,21 @@ describe('token rotation', () => {
     expect(fresh.reply).toMatchObject({ reason: 'no-token', newSession: true })
   })
 
+  it('should close the tab that comes back with a reused token with SESSION_ENDED, not retry it', async () => {
+    let offset = 0
+    server = await startTestServer({ ss: { rotation: { grace: 1_000 }, now: () => Date.now() + offset } })
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const stolen = (await browser.tokens.get())!
+    const thief = keep(await rawEngineRegister(server.url, { token: stolen, tabId: 'thief' }))
+    keep(await rawEngineRegister(server.url, { token: thief.reply!.token, tabId: 'thief' }))
+    offset = 5_000
+    proxy.cut()
+    expect(await waitForStatus(tab, 'closed')).toMatchObject({ status: 'closed', error: { code: 'SESSION_ENDED' } })
+  })
+
   it('should keep two tabs of one browser in their session when they reconnect at once', async () => {
     server = await startTestServer({ ss: { rotation: true } })
     const proxy = await jar()
