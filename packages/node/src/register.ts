@@ -105,7 +105,7 @@ function isUninitialized(session: object): boolean {
 }
 
 /** Enough of a tab id to tell tabs apart in a log, not enough to register as one. */
-export function logTabId(tabId: string): string {
+function logTabId(tabId: string): string {
   return tabId.length > 4 ? `${tabId.slice(0, 4)}…` : '…'
 }
 
