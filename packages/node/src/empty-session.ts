@@ -3,7 +3,7 @@ import { SessionSocketError } from '@session-socket/protocol'
 import type { SessionBridge } from './session-bridge.js'
 
 /** True when a session holds nothing but its cookie: express-session's "uninitialized". */
-export function isEmptySession(session: object): boolean {
+function isEmptySession(session: object): boolean {
   return Object.keys(session).every((key) => key === 'cookie')
 }
 

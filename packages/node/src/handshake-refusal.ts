@@ -26,12 +26,22 @@ const REFUSED_LINGER = 10_000
 /** Namespaces echoed in a refusal: what Socket.IO clients send, nothing that needs escaping. */
 const NAMESPACE = /^\/[\w\-./]{0,127}$/
 
-/** Marks an Engine.IO handshake as refused: no session is loaded, every CONNECT on it is answered with `error`. */
+/**
+ * Marks an Engine.IO handshake as refused: no session is loaded, every CONNECT on it is answered with `error`.
+ *
+ * @example
+ * refuseHandshake(req, new SessionSocketError('FORBIDDEN', 'Origin https://evil.example is not allowed'))
+ */
 export function refuseHandshake(req: IncomingMessage, error: SessionSocketError): void {
   ;(req as RefusableRequest)[kRefusal] = error
 }
 
-/** Why the handshake was refused, if it was. */
+/**
+ * Why the handshake was refused, if it was.
+ *
+ * @example
+ * if (handshakeRefusal(socket.request)) return next(new Error('refused'))
+ */
 export function handshakeRefusal(req: IncomingMessage): SessionSocketError | undefined {
   return (req as RefusableRequest)[kRefusal]
 }

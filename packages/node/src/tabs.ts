@@ -4,7 +4,12 @@ import type { EventStreams } from './link-store.js'
 import { sessionRoom, tabRoom, type SessionNamespace } from './rooms.js'
 import type { TabInfo } from './socket-data.js'
 
-/** What `placeTab` reads to know who used a tab id lately, when the tab is not connected. */
+/**
+ * What `placeTab` reads to know who used a tab id lately, when the tab is not connected.
+ *
+ * @example
+ * const tabId = await placeTab(nsp, sessionId, request.tabId, { streams: links, now: Date.now() })
+ */
 export interface RecentTabs {
   streams: EventStreams
   now: number
