@@ -3,7 +3,8 @@ import createDebug from 'debug'
 import type { Server } from 'socket.io'
 import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
 import type { DurableEvents } from './durable.js'
-import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import { createHandshakeMiddleware, type AllowedOrigins } from './handshake.js'
+import { answerRefusedConnections } from './handshake-refusal.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
@@ -38,7 +39,7 @@ function connectError(err: unknown): Error {
  * per socket the `ss:` packet router (`ss:register`, `ss:call`, `ss:ack`, `ss:cookie`).
  *
  * @example
- * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, failedRegistersPerIp })
+ * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, cookieCodesPerSocket, cookieCodesPerIp })
  */
 export function acceptConnections(deps: {
   io: Server
@@ -55,9 +56,11 @@ export function acceptConnections(deps: {
   now: () => number
   clientIp: (req: IncomingMessage) => string
   handshakesPerIp: RateLimiter | undefined
-  failedRegistersPerIp: RateLimiter | undefined
+  /** `ss:cookie` restore codes per socket and per client IP. */
+  cookieCodesPerSocket: RateLimiter | undefined
+  cookieCodesPerIp: RateLimiter | undefined
 }): void {
-  const { io, nsp, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now, clientIp, handshakesPerIp, failedRegistersPerIp } = deps
+  const { io, nsp, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now, clientIp, handshakesPerIp, cookieCodesPerSocket, cookieCodesPerIp } = deps
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
   const replies = new WeakMap<SessionSocket, RegisterReply>()
 
@@ -71,17 +74,11 @@ export function acceptConnections(deps: {
         const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
         if (wait === 0) return undefined
         security('handshake refused: connection rate limit')
-        return `RATE_LIMITED: too many connections from this address; retry after ${wait} ms`
+        return new SessionSocketError('RATE_LIMITED', 'too many connections from this address; try again later', { retryAfter: wait })
       },
     }),
   )
-  const previousAllowRequest = io.engine.opts.allowRequest
-  io.engine.opts.allowRequest = (req, callback) => {
-    const refused = refusedOrigin(req)
-    if (refused) return callback(refused, false)
-    if (previousAllowRequest) return previousAllowRequest(req, callback)
-    callback(null, true)
-  }
+  answerRefusedConnections(io)
 
   nsp.use((socket, next) => {
     const auth = socket.handshake.auth as Record<string, unknown>
@@ -91,7 +88,6 @@ export function acceptConnections(deps: {
     try {
       request = parseRegister(auth)
     } catch (err) {
-      failedRegistersPerIp?.hit(clientIp(socket.request))
       return next(connectError(err))
     }
     registerSocket.register(socket, request).then(
@@ -145,7 +141,6 @@ export function acceptConnections(deps: {
     try {
       request = parseRegister(raw)
     } catch (err) {
-      failedRegistersPerIp?.hit(clientIp(socket.request))
       return ack({ error: SessionSocketError.from(err).toWire() })
     }
     state.registering = true
@@ -184,6 +179,12 @@ export function acceptConnections(deps: {
     if (typeof ack !== 'function') return
     const reply = ack as (r: { code: string } | { error: WireError }) => void
     if (!state.registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
+    // Each code is a stored row for its lifetime: bounded per socket, and per address for many sockets.
+    const wait = cookieCodesPerSocket?.hit(socket.id) || cookieCodesPerIp?.hit(clientIp(socket.request)) || 0
+    if (wait > 0) {
+      security('restore code refused: too many asked for')
+      return reply({ error: new SessionSocketError('RATE_LIMITED', 'too many restore codes asked for; try again later', { retryAfter: wait }).toWire() })
+    }
     mintRestoreCode(links, socket.data.sessionId, now(), lifetimes).then(
       (code) => reply({ code }),
       (err) => reply({ error: SessionSocketError.from(err).toWire() }),

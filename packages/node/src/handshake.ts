@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import type { Session, SessionData } from 'express-session'
+import { SessionSocketError } from '@session-socket/protocol'
+import { refuseHandshake } from './handshake-refusal.js'
 import type { SessionMiddleware } from './session-bridge.js'
 
 const debug = createDebug('session-socket:handshake')
@@ -21,7 +23,6 @@ export interface HandshakeSession {
 }
 
 const kHandshake = Symbol('session-socket.handshake')
-const kRefused = Symbol('session-socket.refused')
 
 type HandshakeRequest = IncomingMessage & {
   _query?: Record<string, string>
@@ -29,17 +30,11 @@ type HandshakeRequest = IncomingMessage & {
   sessionID?: string
   sessionStore?: unknown
   [kHandshake]?: HandshakeSession
-  [kRefused]?: string
 }
 
 /** The session the handshake request carried, or undefined if none could be loaded. */
 export function handshakeSession(req: IncomingMessage): HandshakeSession | undefined {
   return (req as HandshakeRequest)[kHandshake]
-}
-
-/** The reason the handshake's Origin was refused, if it was. */
-export function refusedOrigin(req: IncomingMessage): string | undefined {
-  return (req as HandshakeRequest)[kRefused]
 }
 
 /**
@@ -88,18 +83,19 @@ export function createHandshakeMiddleware(options: {
   allowedOrigins: AllowedOrigins
   onStore: (store: any) => void
   /** Returns why this handshake is refused (e.g. a rate limit), or undefined to let it in. */
-  admit?: (req: IncomingMessage) => string | undefined
+  admit?: (req: IncomingMessage) => SessionSocketError | undefined
 }) {
   return function sessionSocketHandshake(req: HandshakeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
     if (req._query?.sid !== undefined) return next()
+    // Refused handshakes load no session; the client is told why at its CONNECT (see handshake-refusal.ts).
     if (!isOriginAllowed(req, options.allowedOrigins)) {
-      req[kRefused] = `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`
+      refuseHandshake(req, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
       security('handshake refused for origin %s', req.headers.origin)
       return next()
     }
     const refusal = options.admit?.(req)
     if (refusal !== undefined) {
-      req[kRefused] = refusal
+      refuseHandshake(req, refusal)
       return next()
     }
     // express-session sets its cookie from inside writeHead(), which Engine.IO calls after the

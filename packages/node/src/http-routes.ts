@@ -121,24 +121,25 @@ export function createHttpRoutes(options: {
 
   async function restore(req: Req, res: ServerResponse): Promise<void> {
     const ip = options.clientIp(req)
-    const blocked = options.failedPerIp?.blockedFor(ip) ?? 0
-    if (blocked > 0) {
+    // Failures slow down only the failing: a valid code is never refused for what other
+    // clients behind the same address (a NAT) sent.
+    const failed = (error: unknown): SessionSocketError => {
+      const wait = options.failedPerIp?.hit(ip) ?? 0
+      if (wait === 0) return SessionSocketError.from(error)
       security('restore refused: too many failed restores from one IP')
-      res.setHeader('Retry-After', String(Math.ceil(blocked / 1000)))
-      throw new SessionSocketError('RATE_LIMITED', 'too many failed restore attempts; try again later', { retryAfter: blocked })
+      res.setHeader('Retry-After', String(Math.ceil(wait / 1000)))
+      return new SessionSocketError('RATE_LIMITED', 'too many failed restore attempts; try again later', { retryAfter: wait })
     }
     let code: string
     try {
       code = parseRestore(await readBody(req)).code
     } catch (err) {
-      options.failedPerIp?.hit(ip)
-      throw err
+      throw failed(err)
     }
     const record = await options.links.takeRestoreCode(hashSecret(code), options.now())
     if (!record) {
       security('restore with an unknown, used or expired code')
-      options.failedPerIp?.hit(ip)
-      throw new SessionSocketError('NOT_FOUND', 'restore code is unknown, used or expired')
+      throw failed(new SessionSocketError('NOT_FOUND', 'restore code is unknown, used or expired'))
     }
     const tooMany = options.perSession?.hit(record.sessionId) ?? 0
     if (tooMany > 0) {

@@ -1,5 +1,6 @@
 import createDebug from 'debug'
 import { EVENTS, type EndReason } from '@session-socket/protocol'
+import { keepEmptySessionAlive } from './empty-session.js'
 import type { LinkStore } from './link-store.js'
 import { sessionRoom, type SessionNamespace } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
@@ -19,7 +20,10 @@ export interface Lifecycle {
   disconnectSession(sessionId: string, reason?: EndReason): Promise<void>
   /** `ss.endUser`: every session of the user, also those with no tab open, ended and destroyed. */
   endUser(userId: string | number, reason?: EndReason): Promise<void>
-  /** Checks this node's live sessions against the store every `every` ms (0: never), ending the expired ones. */
+  /**
+   * Checks this node's live sessions against the store every `every` ms (0: never), ending the
+   * expired ones and keeping empty ones alive while their tabs are connected.
+   */
   startExpiryCheck(every: number): NodeJS.Timeout | undefined
 }
 
@@ -37,8 +41,10 @@ export function createLifecycle(deps: {
   sessions: SessionBridge
   identify: UserOf | undefined
   users: Users
+  /** How long the store keeps an empty session the sockets created (see `emptySessionTtl`). */
+  emptySessionTtl?: number
 }): Lifecycle {
-  const { nsp, links, now, sessions, identify, users } = deps
+  const { nsp, links, now, sessions, identify, users, emptySessionTtl = 0 } = deps
 
   async function endSession(sessionId: string, reason: EndReason): Promise<void> {
     const revoked = await links.revokeSession(sessionId, now())
@@ -54,10 +60,10 @@ export function createLifecycle(deps: {
       if (id !== undefined) ids.add(id)
     }
     for (const id of ids) {
-      sessions.get(id).then(
-        (data) => (data ? undefined : endSession(id, 'expired')),
-        (err) => debug('session check failed: %s', (err as Error).message),
-      )
+      sessions
+        .get(id)
+        .then((data): Promise<unknown> => (data ? keepEmptySessionAlive(sessions, id, data, emptySessionTtl, now()) : endSession(id, 'expired')))
+        .catch((err) => debug('session check failed: %s', (err as Error).message))
     }
   }
 

@@ -32,6 +32,14 @@ export interface SessionSocketServerOptions {
   lifetimes?: Partial<TokenLifetimes>
   /** How often live sessions are checked against the store, to end tabs of expired ones (ms). @default 60000 */
   sessionCheckInterval?: number
+  /**
+   * How long the session store keeps a session that a socket's handshake created while nothing
+   * is stored in it (ms): a host registering without a token again and again leaves sessions
+   * that vanish on their own. Kept alive while one of its tabs is connected (at each session
+   * check); its first HTTP request or call gives it the cookie's full lifetime. 0: the cookie's
+   * lifetime from the start. @default 3600000
+   */
+  emptySessionTtl?: number
   /** How often the link store is swept of expired rows (ms); 0 disables. @default 600000 */
   sweepInterval?: number
   /** How long a call's reply is kept to answer a resend of the same call id (ms). @default 600000 */
@@ -76,6 +84,7 @@ export interface ResolvedOptions {
   identify: UserOf | undefined
   lifetimes: TokenLifetimes
   sessionCheckInterval: number
+  emptySessionTtl: number
   sweepInterval: number
   resultTtl: number
   callLease: number
@@ -97,6 +106,7 @@ const DEFAULTS = {
   allowedOrigins: 'same-origin',
   path: '/session-socket',
   sessionCheckInterval: 60_000,
+  emptySessionTtl: 3_600_000,
   sweepInterval: 600_000,
   resultTtl: 600_000,
   callLease: 60_000,
@@ -135,6 +145,7 @@ export function resolveOptions(options: SessionSocketServerOptions): ResolvedOpt
     identify: options.identify ? identifyUser(options.identify) : undefined,
     lifetimes: { ...DEFAULT_LIFETIMES, ...options.lifetimes },
     sessionCheckInterval: options.sessionCheckInterval ?? DEFAULTS.sessionCheckInterval,
+    emptySessionTtl: options.emptySessionTtl ?? DEFAULTS.emptySessionTtl,
     sweepInterval: options.sweepInterval ?? DEFAULTS.sweepInterval,
     resultTtl: options.resultTtl ?? DEFAULTS.resultTtl,
     callLease: options.callLease ?? DEFAULTS.callLease,

@@ -4,14 +4,26 @@ export interface Limit {
   windowMs: number
 }
 
-/** Rate limits and their defaults; each key is counted per node. */
+/**
+ * Rate limits and their defaults; each key is counted per node.
+ *
+ * Per-address budgets are sized for many users behind one address (an office or carrier-grade
+ * NAT), where a deploy or a restart makes every tab reconnect at once. No per-address limit
+ * counts other clients' failures: an unknown, expired or revoked token is answered with a fresh
+ * one (192 random bits cannot be guessed), so a valid token or a first visit is never refused
+ * because of what others sent from the same address.
+ */
 export interface RateLimits {
-  /** Engine.IO handshakes per client IP (reconnect storms, connection floods). @default 300 per 10 s */
+  /** Engine.IO handshakes per client IP: a backstop against one host flooding, above any NAT's reconnect burst. @default 5000 per 10 s */
   handshakesPerIp: Limit
-  /** Registers per client IP whose token was unknown, expired, revoked or malformed (token guessing). @default 30 per minute */
-  failedRegistersPerIp: Limit
+  /** Sessions registers create per client IP (first visits, tokens whose session is gone). @default 2000 per minute */
+  newSessionsPerIp: Limit
   /** Registers per session (a tab stuck in a reconnect loop). @default 120 per minute */
   registersPerSession: Limit
+  /** Restore codes asked for over `ss:cookie` per socket. @default 10 per minute */
+  cookieCodesPerSocket: Limit
+  /** Restore codes asked for over `ss:cookie` per client IP. @default 1000 per minute */
+  cookieCodesPerIp: Limit
   /** Restore requests per client IP whose code was wrong, used or expired. @default 30 per minute */
   failedRestoresPerIp: Limit
   /** Restore requests per session. @default 30 per minute */
@@ -19,9 +31,11 @@ export interface RateLimits {
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
-  handshakesPerIp: { limit: 300, windowMs: 10_000 },
-  failedRegistersPerIp: { limit: 30, windowMs: 60_000 },
+  handshakesPerIp: { limit: 5_000, windowMs: 10_000 },
+  newSessionsPerIp: { limit: 2_000, windowMs: 60_000 },
   registersPerSession: { limit: 120, windowMs: 60_000 },
+  cookieCodesPerSocket: { limit: 10, windowMs: 60_000 },
+  cookieCodesPerIp: { limit: 1_000, windowMs: 60_000 },
   failedRestoresPerIp: { limit: 30, windowMs: 60_000 },
   restoresPerSession: { limit: 30, windowMs: 60_000 },
 }
@@ -46,14 +60,6 @@ export class RateLimiter {
   constructor(limit: Limit, now: () => number) {
     this.#limit = limit
     this.#now = now
-  }
-
-  /** Milliseconds until `key` may act again, or 0 if it is under the limit now. */
-  blockedFor(key: string): number {
-    const window = this.#windows.get(key)
-    const now = this.#now()
-    if (!window || window.resetAt <= now) return 0
-    return window.count >= this.#limit.limit ? window.resetAt - now : 0
   }
 
   /** Counts one hit; returns milliseconds to wait if this hit went over the limit, else 0. */

@@ -14,7 +14,7 @@ import { placeTab } from './tabs.js'
 import type { UserOf } from './users.js'
 
 const debug = createDebug('session-socket:register-socket')
-/** Security-relevant events (bad token, rate limit, token reuse); never a token or cookie value. */
+/** Security-relevant events (bad token, rate limit, token reuse); never a token, cookie or tab id. */
 const security = createDebug('session-socket:security')
 
 /** Applies register's decision (`resolveRegistration`) to a socket, in two steps. */
@@ -51,11 +51,20 @@ export function createRegisterSocket(deps: {
   identify: UserOf | undefined
   now: () => number
   clientIp: (req: IncomingMessage) => string
-  failedRegistersPerIp: RateLimiter | undefined
+  newSessionsPerIp: RateLimiter | undefined
   registersPerSession: RateLimiter | undefined
+  /** How long the store keeps a session a handshake made while it stays empty (ms). */
+  emptySessionTtl: number
   endSession: (sessionId: string, reason: EndReason) => Promise<void>
 }): RegisterSocket {
-  const { nsp, links, sessions, durable, tabEvents, lifetimes, rotation, identify, now, clientIp, failedRegistersPerIp, registersPerSession, endSession } = deps
+  const { nsp, links, sessions, durable, tabEvents, lifetimes, rotation, identify, now, clientIp, newSessionsPerIp, registersPerSession, emptySessionTtl, endSession } = deps
+
+  /** Reuse of a rotated token: every token revoked, every tab ended, the session destroyed (its cookies too). */
+  async function endStolenSession(sessionId: string): Promise<void> {
+    security('rotated token reused after its successor was used: ending its session')
+    await endSession(sessionId, 'revoked')
+    await sessions.destroy(sessionId)
+  }
   /** The durable seq each registering socket said it had applied. */
   const appliedSeq = new WeakMap<SessionSocket, number | undefined>()
 
@@ -74,11 +83,6 @@ export function createRegisterSocket(deps: {
   return {
     async register(socket, request) {
       const ip = clientIp(socket.request)
-      const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
-      if (blocked > 0) {
-        security('register refused: too many failed registers from one IP')
-        throw new SessionSocketError('RATE_LIMITED', 'too many failed registers; try again later', { retryAfter: blocked })
-      }
       const registration = await resolveRegistration({
         request,
         handshake: handshakeSession(socket.request),
@@ -87,22 +91,30 @@ export function createRegisterSocket(deps: {
         lifetimes,
         rotation,
         identify,
+        // Only what costs the server something new is counted per address: other clients'
+        // unusable tokens never refuse this one (many users share an address behind a NAT).
+        admitNewSession: () => {
+          const wait = newSessionsPerIp?.hit(ip) ?? 0
+          if (wait === 0) return
+          security('register refused: too many new sessions from one address')
+          throw new SessionSocketError('RATE_LIMITED', 'too many new sessions from this address; try again later', { retryAfter: wait })
+        },
+        endStolenSession,
+        emptySessionTtl,
         now: now(),
       })
-      if (registration.failed) {
-        security('register with an unusable token (%s)', registration.reply.reason)
-        failedRegistersPerIp?.hit(ip)
-      }
-      if (registration.reuseIn !== undefined) {
-        security('rotated token reused after the grace window: ending its session')
-        await endSession(registration.reuseIn, 'revoked')
-      }
+      // Answered like a first visit (a fresh token), never refused: 192 random bits cannot be guessed.
+      if (registration.failed) security('register with an unusable token (%s)', registration.reply.reason)
       const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
       if (tooMany > 0) {
         security('register refused: too many registers for one session')
         throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
       }
-      registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId)
+      registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId, {
+        streams: links,
+        now: now(),
+        previousSessionId: registration.linkedTo,
+      })
       const data: SocketData = {
         sessionId: registration.sessionId,
         tabId: registration.reply.tabId,

@@ -109,7 +109,6 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
   const o = resolveOptions(options)
   const { now, store: links, identify, clientIp } = o
   const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
-  const failedRegistersPerIp = limiter('failedRegistersPerIp')
   const nsp = io.of('/') as SessionNamespace
   const closed = new AbortController()
   const tabEvents = new TabEvents()
@@ -125,7 +124,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     },
     o.sessionStore,
   )
-  const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
+  const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users, emptySessionTtl: o.emptySessionTtl })
   const targets = createTargets<AppEvents>({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
     links,
@@ -153,8 +152,9 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     identify,
     now,
     clientIp,
-    failedRegistersPerIp,
+    newSessionsPerIp: limiter('newSessionsPerIp'),
     registersPerSession: limiter('registersPerSession'),
+    emptySessionTtl: o.emptySessionTtl,
     endSession: lifecycle.endSession,
   })
   acceptConnections({
@@ -172,7 +172,8 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     now,
     clientIp,
     handshakesPerIp: limiter('handshakesPerIp'),
-    failedRegistersPerIp,
+    cookieCodesPerSocket: limiter('cookieCodesPerSocket'),
+    cookieCodesPerIp: limiter('cookieCodesPerIp'),
   })
 
   const timers: NodeJS.Timeout[] = []

@@ -3,6 +3,7 @@ import { memoryTabIdStorage } from '@session-socket/browser'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
 import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
+import { rawRegister, type RawClient } from './helpers/raw-client.js'
 
 let server: TestServer | undefined
 let proxy: CookieJarProxy | undefined
@@ -58,5 +59,60 @@ describe('tabs', () => {
     expect(first.tabId).toBe('shared-tab-id')
     expect(stranger.tabId).not.toBe('shared-tab-id')
     expect(first.status).toBe('ready')
+  })
+
+  describe('a tab id is not a capability', () => {
+    /** Collects the durable events a raw client gets (it never acknowledges them). */
+    function events(client: RawClient): Array<{ seq: number; e: string }> {
+      const got: Array<{ seq: number; e: string }> = []
+      client.socket.on('ss:event', (payload: { seq: number; e: string }) => got.push(payload))
+      return got
+    }
+
+    async function victimAway(): Promise<{ sessionId: string; reply: unknown }> {
+      const victim = await rawRegister(server!.url, { token: null, tabId: 'victim-tab' })
+      const reply = await victim.socket.emitWithAck('ss:call', { id: 'c1', m: 'whoami' })
+      const received = events(victim)
+      await server!.ss.toTab('victim-tab', { durable: true }).emit('secret', 'for the victim')
+      await expect.poll(() => received.length).toBe(1)
+      victim.close()
+      await expect.poll(async () => (await server!.ss.tabs((reply as { r: { sessionId: string } }).r.sessionId)).length).toBe(0)
+      return { sessionId: (reply as { r: { sessionId: string } }).r.sessionId, reply }
+    }
+
+    it('should give another session a fresh id for the id of a tab that is away, with none of its replies or events', async () => {
+      server = await startTestServer()
+      const victim = await victimAway()
+      const attacker = await rawRegister(server.url, { token: null, tabId: 'victim-tab', seq: 0 })
+      const received = events(attacker)
+      try {
+        expect(attacker.reply.tabId).not.toBe('victim-tab')
+        // A resend of the victim's call id runs anew, in the attacker's own session.
+        const reply = (await attacker.socket.emitWithAck('ss:call', { id: 'c1', m: 'whoami' })) as { r: { sessionId: string; tabId: string } }
+        expect(reply.r.sessionId).not.toBe(victim.sessionId)
+        expect(reply.r.tabId).toBe(attacker.reply.tabId)
+        // Nothing of the victim's stream is replayed.
+        await attacker.socket.emitWithAck('ss:call', { id: 'c2', m: 'whoami' })
+        expect(received).toEqual([])
+      } finally {
+        attacker.close()
+      }
+    })
+
+    it('should give the tab its id back, with its stream, when it returns to its own session', async () => {
+      server = await startTestServer()
+      proxy = await startCookieJarProxy(server.port)
+      const tabIdStorage = memoryTabIdStorage()
+      const browser = makeBrowser(proxy.url)
+      const before = browser.open({ tabIdStorage })
+      await waitForStatus(before)
+      const id = before.tabId
+      proxy.cut()
+      await waitForStatus(before, 'offline')
+      before.close()
+      const again = browser.open({ tabIdStorage })
+      await waitForStatus(again)
+      expect(again.tabId).toBe(id)
+    })
   })
 })

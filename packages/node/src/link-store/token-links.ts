@@ -18,9 +18,14 @@ export interface LinkRecord {
   revokedAt?: number
   /**
    * Set when rotation replaced this token by a successor (ms since epoch). It is still accepted
-   * within the rotation grace window (tabs racing the rotation); presented later, it is reuse.
+   * within the rotation grace window (tabs racing the rotation); presented later, it is reuse if
+   * its successor has been used, and is rotated again if not (the client never got the reply).
    */
   replacedAt?: number
+  /** The hash of the token rotation last gave in exchange for this one (see `replacedAt`). */
+  successor?: string
+  /** The hash of the token this one was given in exchange for, when rotation minted it. */
+  predecessor?: string
   /**
    * The user of the session as `identify` last named it, so that `endUser` reaches the session
    * even when none of its tabs is connected. Absent when unknown or anonymous.

@@ -75,7 +75,8 @@ function script(body: string): Script {
 
 /*
  * KEYS: link, new session set, new user set (only with a userId). ARGV: set prefix, hash,
- * sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|'', replacedAt|'', user set prefix, userId|''
+ * sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|'', replacedAt|'', user set prefix, userId|'',
+ * successor|'', predecessor|''
  */
 const PUT_LINK = script(`
 local old = redis.call('HMGET', KEYS[1], 's', 'u')
@@ -86,6 +87,8 @@ redis.call('HSET', KEYS[1], 's', ARGV[3], 'c', ARGV[4], 'l', ARGV[5], 'e', ARGV[
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[7]) end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[8]) end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'u', ARGV[10]) end
+if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'n', ARGV[11]) end
+if ARGV[12] and ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'v', ARGV[12]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   index(KEYS[2], ARGV[2], ARGV[6])
@@ -412,13 +415,15 @@ export class RedisLinkStore implements LinkStore {
   }
 
   async getLink(tokenHash: string): Promise<LinkRecord | null> {
-    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r', 'p', 'u'])
-    const [s, c, l, e, r, p, u] = reply as Array<string | null>
+    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r', 'p', 'u', 'n', 'v'])
+    const [s, c, l, e, r, p, u, n, v] = reply as Array<string | null>
     if (typeof s !== 'string') return null
     const record: LinkRecord = { sessionId: s, createdAt: toNumber(c), lastSeenAt: toNumber(l), expiresAt: toNumber(e) }
     if (typeof r === 'string') record.revokedAt = toNumber(r)
     if (typeof p === 'string') record.replacedAt = toNumber(p)
     if (typeof u === 'string') record.userId = u
+    if (typeof n === 'string') record.successor = n
+    if (typeof v === 'string') record.predecessor = v
     return record
   }
 
@@ -439,6 +444,8 @@ export class RedisLinkStore implements LinkStore {
         record.replacedAt === undefined ? '' : String(record.replacedAt),
         this.#userPrefix,
         record.userId ?? '',
+        record.successor ?? '',
+        record.predecessor ?? '',
       ],
     )
   }

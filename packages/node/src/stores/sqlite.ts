@@ -45,6 +45,8 @@ interface LinkRow {
   expires_at: number
   revoked_at: number | null
   replaced_at: number | null
+  successor: string | null
+  predecessor: string | null
   user_id: string | null
 }
 
@@ -85,7 +87,9 @@ type NewEvent = { event: string; args: unknown[]; bytes: number }
 
 /**
  * 1: links, restore codes, call results, durable events (replaced_at added in place).
- * 2: ss_links.user_id and its index, for `userSessions` (endUser).
+ * 2: ss_links.user_id and its index, for `userSessions` (endUser); ss_links.successor and
+ *    predecessor (rotation's reuse detection) added in place: code that does not know them
+ *    leaves them alone.
  */
 const SCHEMA_VERSION = 2
 
@@ -106,7 +110,9 @@ CREATE TABLE IF NOT EXISTS ss_links (
   expires_at INTEGER NOT NULL,
   revoked_at INTEGER,
   replaced_at INTEGER,
-  user_id TEXT
+  user_id TEXT,
+  successor TEXT,
+  predecessor TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ss_links_session_id ON ss_links (session_id);
 CREATE INDEX IF NOT EXISTS ss_links_expires_at ON ss_links (expires_at);
@@ -180,6 +186,8 @@ function toLinkRecord(row: LinkRow): LinkRecord {
   }
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at
   if (row.replaced_at !== null) record.replacedAt = row.replaced_at
+  if (row.successor !== null) record.successor = row.successor
+  if (row.predecessor !== null) record.predecessor = row.predecessor
   if (row.user_id !== null) record.userId = row.user_id
   return record
 }
@@ -208,7 +216,7 @@ export class SqliteLinkStore implements LinkStore {
   #closed = false
 
   readonly #getLink: Database.Statement<[string], LinkRow>
-  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null, number | null, string | null]>
+  readonly #putLink: Database.Statement<[string, string, number, number, number, number | null, number | null, string | null, string | null, string | null]>
   readonly #touchLink: Database.Statement<[string, number, string]>
   readonly #revokeLink: Database.Statement<[number, string]>
   readonly #revokeSession: Database.Statement<[number, string]>
@@ -277,9 +285,11 @@ export class SqliteLinkStore implements LinkStore {
         throw new Error(`ss_ tables have schema version ${version.value}; this session-socket knows ${SCHEMA_VERSION}`)
       }
       const columns = new Set(db.prepare<[], { name: string }>('PRAGMA table_info(ss_links)').all().map((column) => column.name))
-      // Files made before token rotation existed lack replaced_at; version 1 files lack user_id.
+      // Files made before token rotation existed lack replaced_at; version 1 files lack user_id; older files lack successor and predecessor.
       if (!columns.has('replaced_at')) db.exec('ALTER TABLE ss_links ADD COLUMN replaced_at INTEGER')
       if (!columns.has('user_id')) db.exec('ALTER TABLE ss_links ADD COLUMN user_id TEXT')
+      if (!columns.has('successor')) db.exec('ALTER TABLE ss_links ADD COLUMN successor TEXT')
+      if (!columns.has('predecessor')) db.exec('ALTER TABLE ss_links ADD COLUMN predecessor TEXT')
       // Partial: most links of most apps name no user, and `user_id = ?` only looks for one.
       db.exec('CREATE INDEX IF NOT EXISTS ss_links_user_id ON ss_links (user_id) WHERE user_id IS NOT NULL')
       if (version?.value !== String(SCHEMA_VERSION)) {
@@ -294,11 +304,11 @@ export class SqliteLinkStore implements LinkStore {
     }
 
     this.#getLink = db.prepare(
-      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at, user_id FROM ss_links WHERE token_hash = ?',
+      'SELECT session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at, successor, predecessor, user_id FROM ss_links WHERE token_hash = ?',
     )
     this.#putLink = db.prepare(
-      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at, user_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO ss_links (token_hash, session_id, created_at, last_seen_at, expires_at, revoked_at, replaced_at, user_id, successor, predecessor)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.#touchLink = db.prepare('UPDATE ss_links SET session_id = ?, last_seen_at = ? WHERE token_hash = ?')
     this.#revokeLink = db.prepare('UPDATE ss_links SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL')
@@ -463,6 +473,8 @@ export class SqliteLinkStore implements LinkStore {
         record.revokedAt ?? null,
         record.replacedAt ?? null,
         record.userId ?? null,
+        record.successor ?? null,
+        record.predecessor ?? null,
       ),
     )
   }

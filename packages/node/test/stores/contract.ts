@@ -67,6 +67,15 @@ export function linkStoreContract(
         expect(await store.getLink('h1')).toEqual(link('s1', now, { replacedAt: now - 50 }))
       })
 
+      it('keeps the successor and predecessor of rotated records', async () => {
+        await store.putLink('h1', link('s1', now, { replacedAt: now - 50, successor: 'h2' }))
+        await store.putLink('h2', link('s1', now, { predecessor: 'h1' }))
+        expect(await store.getLink('h1')).toEqual(link('s1', now, { replacedAt: now - 50, successor: 'h2' }))
+        expect(await store.getLink('h2')).toEqual(link('s1', now, { predecessor: 'h1' }))
+        await store.putLink('h1', link('s1', now))
+        expect(await store.getLink('h1')).not.toHaveProperty('successor')
+      })
+
       it('keeps revokedAt when a revoked record is put', async () => {
         await store.putLink('h1', link('s1', now, { revokedAt: now - 100 }))
         expect(await store.getLink('h1')).toEqual(link('s1', now, { revokedAt: now - 100 }))
