@@ -8,7 +8,7 @@ export interface SessionStorageTabIdOptions {
   key?: string
   /** BroadcastChannel on which tabs claim ids. @default 'session-socket:tabs' */
   channel?: string
-  /** How long a tab whose id may be a copy waits for another tab to claim it (ms). @default 40 */
+  /** How long a tab whose id may be a copy waits for another tab to claim it (ms): long enough for an original under load to answer, paid only by a tab opened from copied sessionStorage without Web Locks. @default 250 */
   claimTimeout?: number
   /** The Storage to use. @default globalThis.sessionStorage */
   storage?: Storage
@@ -63,7 +63,7 @@ function unavailable(options: SessionStorageTabIdOptions, err: unknown): TabIdSt
 
 function createInstance(storage: Storage, key: string, options: SessionStorageTabIdOptions): TabIdStorage {
   const markerKey = `${key}:unloaded`
-  const claimTimeout = options.claimTimeout ?? 40
+  const claimTimeout = options.claimTimeout ?? 250
   let stored: string | null
   let reloaded: boolean
   try {
