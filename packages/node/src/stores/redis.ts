@@ -26,12 +26,10 @@ const debug = createDebug('session-socket:redis')
  */
 export interface RedisLinkStoreCluster {
   readonly isReady: boolean
-  readonly isOpen: boolean
   /** The primaries, as the client knows the topology now. */
   readonly masters: readonly object[]
   nodeClient(master: never): Promise<{ sendCommand(args: string[]): Promise<unknown> }>
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
-  destroy(): void
 }
 
 /**

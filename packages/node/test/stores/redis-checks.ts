@@ -1,20 +1,23 @@
-import type { RedisClientType, RedisClusterType } from 'redis'
+import type { RedisClientType } from 'redis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SessionSocketError } from '@session-socket/protocol'
 import { streamBase } from '../../src/link-store.js'
-import { RedisLinkStore, type RedisLinkStoreClient } from '../../src/stores/redis.js'
+import { RedisLinkStore, type RedisLinkStoreCluster } from '../../src/stores/redis.js'
+
+/** A connected client of one Redis or of a cluster, that the checks can close. */
+export type TestRedisClient = RedisClientType<any, any, any, any, any> | (RedisLinkStoreCluster & { readonly isOpen: boolean; destroy(): void })
 
 /** Where the checks run: one Redis, or a cluster. */
 export interface RedisBackend {
   /** A new connected client, configured as docs/scaling.md says; the checks close it. */
-  connect(): Promise<RedisLinkStoreClient>
+  connect(): Promise<TestRedisClient>
   /** A key prefix no other test uses. */
   prefix(): string
 }
 
 /** One command routed by its key, on one Redis or a cluster. */
-function command(client: RedisLinkStoreClient, key: string, args: string[]): Promise<unknown> {
-  if ('masters' in client) return (client as RedisClusterType<any, any, any, any, any>).sendCommand(key, false, args)
+function command(client: TestRedisClient, key: string, args: string[]): Promise<unknown> {
+  if ('masters' in client) return (client as RedisLinkStoreCluster).sendCommand(key, false, args)
   return (client as RedisClientType<any, any, any, any, any>).sendCommand(args)
 }
 
@@ -28,7 +31,7 @@ function command(client: RedisLinkStoreClient, key: string, args: string[]): Pro
  */
 export function redisStoreChecks(name: string, backend: RedisBackend): void {
   describe(`RedisLinkStore on ${name}`, () => {
-    const clients: RedisLinkStoreClient[] = []
+    const clients: TestRedisClient[] = []
     afterEach(() => {
       for (const client of clients.splice(0)) if (client.isOpen) client.destroy()
     })

@@ -7,12 +7,14 @@ import { durableEventChecks } from './durable-events.js'
 import { redisStoreChecks } from './redis-checks.js'
 
 let cluster: RedisCluster | undefined
-let shared: RedisLinkStoreCluster | undefined
+type Cluster = RedisLinkStoreCluster & { readonly isOpen: boolean; destroy(): void }
+
+let shared: Cluster | undefined
 let prefixNo = 0
 const nextPrefix = () => `ss-test-${process.pid}-${++prefixNo}:`
 
 /** A cluster client configured as docs/scaling.md says: fail fast, find a promoted replica quickly. */
-async function connect(): Promise<RedisLinkStoreCluster> {
+async function connect(): Promise<Cluster> {
   const client = createCluster({
     rootNodes: cluster!.rootNodes,
     defaults: { disableOfflineQueue: true, socket: { connectTimeout: 1000, reconnectStrategy: (retries) => Math.min(50 * (retries + 1), 300) } },
