@@ -5,7 +5,7 @@ import type { SessionData, Store } from 'express-session'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, readConfig } from '../server/config.js'
 import { openStores, type DemoStores } from '../server/stores.js'
-import { startRedisCluster } from '@session-socket/test-helpers/redis-cluster'
+import { startRedisCluster } from '../../test-helpers/redis-cluster.js'
 
 const dirs: string[] = []
 const open: DemoStores[] = []
