@@ -12,6 +12,7 @@ import { compileChildren, snapshotDist, waitForBuild } from './lib/dist.js'
 import { BENCH_DIR } from './lib/processes.js'
 import type { BenchMode, FigureResult, Row } from './lib/report.js'
 import { fmt, fmtRatio, summarize } from './lib/stats.js'
+import { storeKinds } from './lib/stores.js'
 
 const ROOT = path.resolve(BENCH_DIR, '..')
 const FIGURES = {
@@ -21,13 +22,17 @@ const FIGURES = {
   rpc: () => import('./figures/rpc.js').then((m) => m.rpcThroughput),
   bundle: () => import('./figures/bundle.js').then((m) => m.bundleSizes),
   chaos: () => import('./figures/chaos.js').then((m) => m.chaos),
+  latency: () => import('./figures/latency.js').then((m) => m.storeLatency),
 } as const
+/** The figures `--stores=` chooses the stores of; they run alone when --stores is given without --only. */
+const STORE_FIGURES: FigureName[] = ['latency', 'storm']
 type FigureName = keyof typeof FIGURES
 
 const USAGE = `npm run bench                 quick mode (small counts, < 3 min)
 npm run bench -- --full       the figures for BENCHMARKS.md (results in bench/results/)
 options: --only=${Object.keys(FIGURES).join(',')}  --reps=N (>= 3)
-         --stores=memory,sqlite,redis  --tabs=N  --backlog=N (storm: stores, size, servers' listen backlog)
+         --stores=memory,sqlite,redis,redis-cluster (latency, storm; alone, these two figures run)
+         --tabs=N  --backlog=N (storm: size, servers' listen backlog)
          --cpu-prof (server CPU profiles in bench/results/profiles, from servers that exit cleanly)`
 const OPTIONS = ['--full', '--cpu-prof', '--only=', '--reps=', '--stores=', '--tabs=', '--backlog=']
 
@@ -45,9 +50,10 @@ function parseArgs(argv: string[]) {
   if (!Number.isInteger(reps) || reps < 3) throw new Error('--reps must be an integer >= 3')
   const cpuProfDir = argv.includes('--cpu-prof') ? path.join(BENCH_DIR, 'results', 'profiles') : undefined
   const stores = argv.find((a) => a.startsWith('--stores='))?.slice(9).split(',')
+  if (stores) storeKinds(stores)
   const tabs = argv.find((a) => a.startsWith('--tabs='))?.slice(7)
   const backlog = argv.find((a) => a.startsWith('--backlog='))?.slice(10)
-  return { full, only: only ?? (Object.keys(FIGURES) as FigureName[]), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog) }
+  return { full, only: only ?? (stores ? STORE_FIGURES : (Object.keys(FIGURES) as FigureName[])), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog) }
 }
 
 /** The built files the figures import; a stale build would measure old code. */
@@ -192,7 +198,11 @@ async function main(): Promise<void> {
   const dir = path.join(BENCH_DIR, 'results')
   fs.mkdirSync(dir, { recursive: true })
   // A partial run gets its own name, so it never overwrites the full figures.
-  const tag = [report.mode, ...(process.argv.some((a) => a.startsWith('--only=')) ? [args.only.join('+')] : [])].join('-')
+  const tag = [
+    report.mode,
+    ...(process.argv.some((a) => a.startsWith('--only=') || a.startsWith('--stores=')) ? [args.only.join('+')] : []),
+    ...(args.stores ? [args.stores.join('+')] : []),
+  ].join('-')
   const file = path.join(dir, `${tag}-latest.json`)
   fs.writeFileSync(file, JSON.stringify(report, null, 2))
   const header = [

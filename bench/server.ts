@@ -16,7 +16,7 @@ import type * as NodePkg from '../packages/node/dist/index.js'
 import type * as SqliteStores from '../packages/node/dist/stores/sqlite.js'
 import type * as RedisStores from '../packages/node/dist/stores/redis.js'
 
-export type StoreKind = 'memory' | 'sqlite' | 'redis'
+export type StoreKind = 'memory' | 'sqlite' | 'redis' | 'redis-cluster'
 
 export interface ServerConfig {
   side: 'ss' | 'plain'
@@ -25,6 +25,8 @@ export interface ServerConfig {
   /** Folder of the SQLite files. */
   dataDir?: string
   redisUrl?: string
+  /** Some nodes of the Redis Cluster (`redis-cluster` store). */
+  redisRootNodes?: Array<{ url: string }>
   /** express-session's saveUninitialized. @default true */
   saveUninitialized?: boolean
   /** Extra createSessionSocketServer options (callLease, maxInFlight, …). */
@@ -80,13 +82,14 @@ interface RedisLike {
 }
 
 async function openRedis(): Promise<RedisLike> {
-  const { createClient } = await import('redis')
+  const { createClient, createCluster } = await import('redis')
   // Fail fast while Redis is away (docs/scaling.md), and reconnect by itself.
-  const client = createClient({
-    url: config.redisUrl!,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 2000, reconnectStrategy: (n: number) => Math.min(100 * 2 ** n, 2000) },
-  }) as unknown as RedisLike
+  const socket = { connectTimeout: 2000, reconnectStrategy: (n: number) => Math.min(100 * 2 ** n, 2000) }
+  const client = (
+    config.store === 'redis-cluster'
+      ? createCluster({ rootNodes: config.redisRootNodes!, defaults: { disableOfflineQueue: true, socket }, topologyRefreshOnReconnectionAttemptStrategy: 1000 })
+      : createClient({ url: config.redisUrl!, disableOfflineQueue: true, socket })
+  ) as unknown as RedisLike
   client.on('error', () => {})
   await client.connect()
   closers.push(async () => {
@@ -97,7 +100,7 @@ async function openRedis(): Promise<RedisLike> {
 
 async function sessionStore(redis: RedisLike | undefined): Promise<Store | undefined> {
   if (config.store === 'memory') return undefined
-  if (config.store === 'redis') {
+  if (config.store === 'redis' || config.store === 'redis-cluster') {
     const { RedisStore } = await import('connect-redis')
     return new RedisStore({ client: redis as never })
   }
@@ -126,7 +129,7 @@ function windowChange(delta: number): void {
 }
 
 async function main(): Promise<void> {
-  const redis = config.store === 'redis' ? await openRedis() : undefined
+  const redis = config.store === 'redis' || config.store === 'redis-cluster' ? await openRedis() : undefined
   const store = await sessionStore(redis)
   const sessionMiddleware = session({
     secret: 'bench secret',
@@ -190,7 +193,7 @@ async function main(): Promise<void> {
     let insertLog: ((callId: string, callKey: string) => void) | undefined
     if (config.store === 'memory') {
       links = new MemoryLinkStore()
-    } else if (config.store === 'redis') {
+    } else if (config.store === 'redis' || config.store === 'redis-cluster') {
       const { RedisLinkStore } = await importDist<typeof RedisStores>('node', 'stores/redis.js')
       links = new RedisLinkStore({ client: redis as never })
     } else {

@@ -5,6 +5,8 @@ import net from 'node:net'
 export interface RedisServer {
   url: string
   port: number
+  /** True from start until the process exits (stopped, killed or crashed). */
+  readonly running: boolean
   /** SIGTERM, then waits for the process to exit (SIGKILL after 5 s). */
   stop(): Promise<void>
   /** SIGKILL, without waiting: a crash. */
@@ -23,11 +25,14 @@ export interface StartRedisOptions {
    * @default []
    */
   args?: string[]
+  /** A port known to be free (e.g. from `freePort`). @default a free loopback port */
+  port?: number
 }
 
 const REDIS_SERVER = '/usr/bin/redis-server'
 
-async function freePort(): Promise<number> {
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
@@ -57,7 +62,7 @@ function exited(child: ChildProcess): Promise<void> {
  * afterAll(async () => { await redis?.stop() })
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const port = await freePort()
+  const port = options.port ?? (await freePort())
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.args ?? [])]
   let child: ChildProcess | undefined
   let log = ''
@@ -108,6 +113,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get running() {
+      return child !== undefined && child.exitCode === null && child.signalCode === null
+    },
     async stop() {
       await stop()
       process.off('exit', killOnExit)

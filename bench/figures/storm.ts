@@ -6,12 +6,12 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { startRedis, type RedisServer } from '../../test-helpers/redis-server.js'
 import type { BackoffMode, Side } from '../lib/clients.js'
 import { withChildren, type Child } from '../lib/processes.js'
 import { check, type BenchMode, type FigureResult, type Row } from '../lib/report.js'
 import { prepareServer, startLoad, startServer, type RunningServer } from '../lib/servers.js'
 import { fmt, quantile, ratios, summarize } from '../lib/stats.js'
+import { startStoreBackend, storeKinds, STORE_DESCRIPTIONS, type StoreBackend } from '../lib/stores.js'
 import type { ServerConfig, StoreKind } from '../server.js'
 
 const FIGURE = '2. Reconnect storm'
@@ -146,22 +146,23 @@ export async function storm(mode: BenchMode): Promise<FigureResult> {
   const batch = mode.full ? 100 : 50
   const reps = mode.reps
   const timeoutMs = mode.full ? 120_000 : 60_000
-  const stores = (mode.stores ?? ['memory', 'sqlite', 'redis']) as StoreKind[]
+  const stores: StoreKind[] = storeKinds(mode.stores ?? ['memory', 'sqlite', 'redis'])
   // Quick mode: warm restarts only (the less noisy of the two, and no process start to wait for).
   const restarts: Restart[] = mode.full ? ['cold', 'warm'] : ['warm']
   const rows: Row[] = []
   const notes: string[] = []
   const raw: Record<string, Record<string, StormSample[]>> = {}
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-bench-storm-'))
-  let redis: RedisServer | undefined
+  let backend: StoreBackend | undefined
   try {
     for (const store of stores) {
-      if (store === 'redis') redis = await startRedis()
+      backend = await startStoreBackend(store)
+      const reach = backend.config
       await withChildren(async (own) => {
         const config = (side: Side, name: string): ServerConfig => {
           const dataDir = path.join(tmp, `${store}-${name}`)
           fs.mkdirSync(dataDir, { recursive: true })
-          return { side, store, port: 0, dataDir, ...(redis ? { redisUrl: redis.url } : {}), ...(mode.backlog ? { backlog: mode.backlog } : {}) }
+          return { side, store, port: 0, dataDir, ...reach, ...(mode.backlog ? { backlog: mode.backlog } : {}) }
         }
         const setups: Record<string, Setup> = {
           ss: new Setup('ss', config('ss', 'ss'), 'sio', own, mode.cpuProfDir),
@@ -228,18 +229,16 @@ export async function storm(mode: BenchMode): Promise<FigureResult> {
         }
         notes.push(`storm ${store}: opening ${count} tabs took ${Object.entries(openMs).map(([k, v]) => `${k} ${v} ms`).join(', ')} (batches of ${batch}).`)
       })
-      if (redis) {
-        await redis.stop()
-        redis = undefined
-      }
+      await backend.stop()
+      backend = undefined
     }
   } finally {
-    await redis?.stop()
+    await backend?.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
   }
   notes.unshift(
     `Storm: ${count} tabs in 2 load processes (child_process.fork), each tab its own cookie jar (and token storage); server SIGKILLed and restarted on the same port, ${reps} repetitions per side, interleaved. Cold restart: the new server process is spawned after the kill (process start, module loading, stores opened: "restart" below). Warm restart: it was spawned and set up before the kill and listens right after it, which leaves the reconnects alone. Both sides retry on socket.io-client's default schedule: 1000 ms ×2 per attempt, ±50 % (randomizationFactor 0.5), max 5000 ms — plain through reconnectionDelay/randomizationFactor, the SDK through its backoff option (same function). The "SDK default backoff" row uses the SDK's own default (500 ms ×2, equal jitter, max 30 s).`,
-    `Stores: memory = MemoryLinkStore + express-session MemoryStore (everything is lost with the process: the plain tabs reconnect into fresh sessions, the SDK tabs learn their session is gone and end — the row times that); sqlite = SqliteLinkStore (better-sqlite3) + connect-sqlite3, files on tmpfs/disk; redis = RedisLinkStore + connect-redis on one redis-server (loopback). The baseline uses the same session store. Rate limits off; file-descriptor limit 20000 (ulimit -n here), enough for 10,000 sockets per process. Listen backlog ${mode.backlog ?? "Node's default 511"} (net.core.somaxconn is 4096 here); "accept-queue overflows" counts connections the kernel dropped because the queue was full (the client's SYN then comes back after 1 s, 3 s, 7 s…).`,
+    `Stores: ${stores.map((store) => `${store} = ${STORE_DESCRIPTIONS[store]}`).join('; ')} (memory: everything is lost with the process: the plain tabs reconnect into fresh sessions, the SDK tabs learn their session is gone and end — the row times that). The baseline uses the same session store. Rate limits off; file-descriptor limit 20000 (ulimit -n here), enough for 10,000 sockets per process. Listen backlog ${mode.backlog ?? "Node's default 511"} (net.core.somaxconn is 4096 here); "accept-queue overflows" counts connections the kernel dropped because the queue was full (the client's SYN then comes back after 1 s, 3 s, 7 s…).`,
   )
   return { rows, notes, raw }
 }

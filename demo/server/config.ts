@@ -9,6 +9,11 @@ export interface DemoConfig {
   dataDir: string
   /** Set: sessions and links live in Redis, and Socket.IO uses the Redis adapter. */
   redisUrl: string | undefined
+  /**
+   * Set (REDIS_CLUSTER, `host:port,host:port…`): the same on Redis Cluster, these nodes being
+   * where the topology is first read from; Socket.IO uses the sharded adapter.
+   */
+  redisCluster: Array<{ host: string; port: number }> | undefined
   /** First signs, all verify: rotate by prepending a new one. */
   secrets: string[]
   /** True when SESSION_SECRETS was not set and the public development secret is in use. */
@@ -27,7 +32,7 @@ export interface DemoConfig {
   tokenRotation: boolean
   /**
    * Pages are told to use the WebSocket transport only: nodes behind one address need it
-   * unless the balancer is sticky (docs/scaling.md). On by default in Redis mode.
+   * unless the balancer is sticky (docs/scaling.md). On by default with Redis or Redis Cluster.
    */
   websocketOnly: boolean
   /** Socket.IO heartbeat (ms); undefined: Socket.IO's defaults (25 s, 20 s). SS_TEST only. */
@@ -67,6 +72,25 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new ConfigError(`${name} must be 1 or 0 (got '${raw}')`)
 }
 
+/** REDIS_CLUSTER: `host:port` entries, comma-separated. */
+function clusterNodes(raw: string | undefined): Array<{ host: string; port: number }> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined
+  const nodes = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0)
+    .map((entry) => {
+      const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(entry)
+      const port = Number(match?.[2])
+      if (!match || !Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new ConfigError(`REDIS_CLUSTER must list host:port entries separated by commas, e.g. 10.0.0.1:7000,10.0.0.2:7000 (got '${entry}')`)
+      }
+      return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+    })
+  if (nodes.length === 0) throw new ConfigError(`REDIS_CLUSTER must list at least one host:port (got '${raw}')`)
+  return nodes
+}
+
 /** Reads the configuration; throws ConfigError with the fix in the message. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   const test = env.SS_TEST === '1'
@@ -84,11 +108,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
   // run it would only cost traffic and battery.
   const ping = (name: string) => (test && env[name] ? integer(env, name, 0, 50, 600_000) : undefined)
   const redisUrl = env.REDIS_URL || undefined
+  const redisCluster = clusterNodes(env.REDIS_CLUSTER)
+  if (redisUrl !== undefined && redisCluster !== undefined) {
+    throw new ConfigError('set REDIS_URL (one Redis) or REDIS_CLUSTER (Redis Cluster nodes), not both')
+  }
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 3000, 0, 65535),
     dataDir: path.resolve(env.DATA_DIR || path.join(DEMO_ROOT, '.data')),
     redisUrl,
+    redisCluster,
     secrets,
     devSecret,
     test,
@@ -97,7 +126,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     touchInterval,
     shutdownTimeout: integer(env, 'SHUTDOWN_TIMEOUT_MS', 5_000, 100, 60_000),
     tokenRotation: flag(env, 'TOKEN_ROTATION', false),
-    websocketOnly: flag(env, 'WEBSOCKET_ONLY', redisUrl !== undefined),
+    websocketOnly: flag(env, 'WEBSOCKET_ONLY', redisUrl !== undefined || redisCluster !== undefined),
     pingInterval: ping('SS_PING_INTERVAL_MS'),
     pingTimeout: ping('SS_PING_TIMEOUT_MS'),
     publicDir: path.join(DEMO_ROOT, 'dist/public'),

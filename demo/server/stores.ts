@@ -17,8 +17,9 @@ export interface DemoStores {
   close(): Promise<void>
 }
 
-/** Embedded stores by default; Redis when REDIS_URL is set. */
+/** Embedded stores by default; Redis when REDIS_URL is set, Redis Cluster when REDIS_CLUSTER is. */
 export function openStores(config: DemoConfig): Promise<DemoStores> {
+  if (config.redisCluster) return openRedisClusterStores(config.redisCluster)
   return config.redisUrl ? openRedisStores(config.redisUrl) : openSqliteStores(config.dataDir)
 }
 
@@ -145,6 +146,61 @@ async function openRedisStores(url: string): Promise<DemoStores> {
     adapter: createAdapter(pub, sub),
     async close() {
       await quitAll()
+    },
+  }
+}
+
+/**
+ * The same on Redis Cluster: node-redis cluster clients (one for sessions and links, two for
+ * the adapter), and the sharded adapter (Redis 7 sharded pub/sub: SPUBLISH goes to one shard,
+ * where PUBLISH on a cluster is relayed to every node).
+ */
+async function openRedisClusterStores(nodes: Array<{ host: string; port: number }>): Promise<DemoStores> {
+  const [{ createCluster }, { RedisStore }, { createShardedAdapter }, { RedisLinkStore }] = await Promise.all([
+    import('redis'),
+    import('connect-redis'),
+    import('@socket.io/redis-adapter'),
+    import('@session-socket/node/redis'),
+  ])
+  const where = nodes.map(({ host, port }) => `${host}:${port}`).join(',')
+  const rootNodes = nodes.map(({ host, port }) => ({ socket: { host, port } }))
+  let connected = false
+  // Per node connection, as for one Redis (rootNodes only serve to discover the topology; the
+  // connections to the nodes it names are made from `defaults`).
+  const socket = { connectTimeout: 5_000, socketTimeout: 5_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) }
+  // After a node's connection starts failing, read the topology again within a second, so
+  // that a replica promoted by failover is found (node-redis waits 5 s by default).
+  const topologyRefreshOnReconnectionAttemptStrategy = 1_000
+  const client = createCluster({ rootNodes, defaults: { disableOfflineQueue: true, pingInterval: 1_000, socket }, topologyRefreshOnReconnectionAttemptStrategy })
+  // The sharded adapter catches its own publish errors, so a command timeout is safe here: a
+  // publish to a shard that is failing over gives up instead of holding the local delivery.
+  const pub = createCluster({ rootNodes, defaults: { pingInterval: 1_000, socket }, commandOptions: { timeout: 2_000 }, topologyRefreshOnReconnectionAttemptStrategy })
+  const sub = pub.duplicate()
+  const clients = [client, pub, sub]
+  let lastError = ''
+  for (const c of clients) {
+    c.on('error', (err: Error) => {
+      if (!connected || err.message === lastError) return
+      lastError = err.message
+      console.error(`demo: redis cluster: ${err.message}`)
+    })
+  }
+  try {
+    await within(Promise.all(clients.map((c) => c.connect())), 6_000, `cannot reach Redis Cluster at ${where} (REDIS_CLUSTER) within 6 s`)
+    connected = true
+  } catch (err) {
+    for (const c of clients) if (c.isOpen) c.destroy()
+    throw err instanceof ConfigError ? err : new ConfigError(`cannot reach Redis Cluster at ${where} (REDIS_CLUSTER): ${(err as Error).message}`)
+  }
+  return {
+    description: `Redis Cluster at ${where} (sessions, links, Socket.IO sharded adapter)`,
+    sessionStore: new RedisStore({ client, prefix: 'demo:sess:' }),
+    linkStore: new RedisLinkStore({ client, prefix: 'demo:ss:' }),
+    // 'static': one channel per namespace, so ss:ended reaches a tab before the disconnect
+    // that follows it (per-room channels would let the two overtake each other).
+    adapter: createShardedAdapter(pub, sub, { subscriptionMode: 'static' }),
+    async close() {
+      await Promise.allSettled(clients.map((c) => (c.isReady ? c.close() : c.isOpen ? c.destroy() : undefined)))
     },
   }
 }

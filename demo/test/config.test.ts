@@ -30,4 +30,18 @@ describe('readConfig', () => {
   it('should resolve DATA_DIR to an absolute path', () => {
     expect(readConfig({ DATA_DIR: 'some/where' }).dataDir).toBe(path.resolve('some/where'))
   })
+
+  it('should read REDIS_CLUSTER as host:port entries, turn WebSocket-only on, and refuse it beside REDIS_URL', () => {
+    const config = readConfig({ REDIS_CLUSTER: '10.0.0.1:7000, redis-b:7001,[::1]:7002' })
+    expect(config.redisCluster).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ])
+    expect(config).toMatchObject({ redisUrl: undefined, websocketOnly: true })
+    expect(() => readConfig({ REDIS_CLUSTER: '10.0.0.1' })).toThrow("REDIS_CLUSTER must list host:port entries separated by commas, e.g. 10.0.0.1:7000,10.0.0.2:7000 (got '10.0.0.1')")
+    expect(() => readConfig({ REDIS_CLUSTER: 'a:0' })).toThrow(ConfigError)
+    expect(() => readConfig({ REDIS_CLUSTER: ' , ' })).toThrow('REDIS_CLUSTER must list at least one host:port')
+    expect(() => readConfig({ REDIS_CLUSTER: 'a:7000', REDIS_URL: 'redis://a:6379' })).toThrow('set REDIS_URL (one Redis) or REDIS_CLUSTER (Redis Cluster nodes), not both')
+  })
 })

@@ -5,6 +5,7 @@ import type { SessionData, Store } from 'express-session'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, readConfig } from '../server/config.js'
 import { openStores, type DemoStores } from '../server/stores.js'
+import { startRedisCluster } from '../../test-helpers/redis-cluster.js'
 
 const dirs: string[] = []
 const open: DemoStores[] = []
@@ -61,4 +62,29 @@ describe('openStores (SQLite)', () => {
     await expect(openStores(readConfig({ DATA_DIR: bad }))).rejects.toThrow(ConfigError)
     await expect(openStores(readConfig({ DATA_DIR: bad }))).rejects.toThrow(`data folder ${bad} is not writable (ENOTDIR); set DATA_DIR to a writable folder`)
   })
+})
+
+describe('openStores (Redis Cluster)', () => {
+  it('should keep sessions and links on the cluster named by REDIS_CLUSTER, and name an unreachable one', async () => {
+    const cluster = await startRedisCluster()
+    try {
+      const stores = await openStores(readConfig({ REDIS_CLUSTER: cluster.addresses }))
+      open.push(stores)
+      expect(stores.description).toBe(`Redis Cluster at ${cluster.addresses} (sessions, links, Socket.IO sharded adapter)`)
+      expect(stores.adapter).toBeTypeOf('function')
+      for (let i = 0; i < 20; i++) {
+        await call((cb) => stores.sessionStore.set(`sid-${i}`, SESSION, cb))
+        await stores.linkStore.putLink(`hash-${i}`, { sessionId: `sid-${i}`, createdAt: 1, lastSeenAt: 1, expiresAt: Date.now() + 60_000 })
+      }
+      for (let i = 0; i < 20; i++) {
+        expect(await call<SessionData>((cb) => stores.sessionStore.get(`sid-${i}`, cb))).toMatchObject({ count: 7 })
+        expect(await stores.linkStore.getLink(`hash-${i}`)).toMatchObject({ sessionId: `sid-${i}` })
+      }
+      await stores.close()
+      open.splice(open.indexOf(stores), 1)
+    } finally {
+      await cluster.stop()
+    }
+    await expect(openStores(readConfig({ REDIS_CLUSTER: cluster.addresses }))).rejects.toThrow(`cannot reach Redis Cluster at ${cluster.addresses} (REDIS_CLUSTER)`)
+  }, 60_000)
 })

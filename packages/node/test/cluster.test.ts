@@ -7,23 +7,26 @@ import { hashSecret, SessionSocketError, type SessionSocketServer, type TabInfo 
 import { RedisLinkStore } from '@session-socket/node/redis'
 import { EVENTS, type CallReply } from '@session-socket/protocol'
 import { createClient } from 'redis'
-import { startCluster, type Cluster, type ClusterNode, type ClusterOptions } from './helpers/cluster.js'
+import { startCluster, type Cluster, type ClusterNode, type ClusterOptions, type RedisTarget } from './helpers/cluster.js'
 import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
 import { closeAllClients, makeBrowser, nextStatus, waitForStatus } from '@session-socket/test-helpers/clients'
 import { rawRegister } from './helpers/raw-client.js'
 import { startRedis, type RedisServer } from '@session-socket/test-helpers/redis-server'
+import { startRedisCluster, type RedisCluster } from '@session-socket/test-helpers/redis-cluster'
 
-let redis: RedisServer | undefined
 let cluster: Cluster | undefined
 const proxies: CookieJarProxy[] = []
 const cleanups: Array<() => Promise<void> | void> = []
 
-beforeAll(async () => {
-  redis = await startRedis()
-})
+/* One redis-server and one Redis Cluster for the whole file, each started when first needed. */
+let redisServer: Promise<RedisServer> | undefined
+let redisCluster: Promise<RedisCluster> | undefined
+const oneRedis = () => (redisServer ??= startRedis())
+const threeShards = () => (redisCluster ??= startRedisCluster())
 
 afterAll(async () => {
-  await redis?.stop()
+  const started = await Promise.allSettled([redisServer, redisCluster])
+  for (const result of started) if (result.status === 'fulfilled') await result.value?.stop()
 })
 
 afterEach(async () => {
@@ -96,11 +99,11 @@ async function connectRedis(url: string) {
 }
 
 /**
- * Starts two nodes on `redisUrl` and opens one browser's first tab on node A and its second on
+ * Starts two nodes on `redis` and opens one browser's first tab on node A and its second on
  * node B (the proxy in front points at B afterwards).
  */
-async function tabOnEachNode(redisUrl: string, options?: ClusterOptions) {
-  cluster = await startCluster(redisUrl, options)
+async function tabOnEachNode(redis: string | RedisTarget, options?: ClusterOptions) {
+  cluster = await startCluster(redis, options)
   const [a, b] = [cluster.node(0), cluster.node(1)]
   const proxy = await jarTo(a)
   const browser = makeBrowser(proxy.url)
@@ -130,9 +133,23 @@ function tabIds(tabs: TabInfo[]): string[] {
   return tabs.map((tab) => tab.tabId).sort()
 }
 
-describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-redis)', () => {
+/** Where the nodes of a test keep their state: both backends run the same tests. */
+const BACKENDS = [
+  { name: 'one Redis (redis-adapter)', target: async (): Promise<RedisTarget> => ({ kind: 'single', url: (await oneRedis()).url }) },
+  {
+    name: 'Redis Cluster, 3 masters and 3 replicas (sharded adapter)',
+    target: async (): Promise<RedisTarget> => ({ kind: 'cluster', rootNodes: (await threeShards()).rootNodes }),
+  },
+]
+
+describe.each(BACKENDS)('session-socket across nodes on $name, RedisLinkStore, connect-redis', (backend) => {
+  let target: RedisTarget
+  beforeAll(async () => {
+    target = await backend.target()
+  }, 60_000)
+
   it('should reach tabs held by another node with toSession and toTab, and list them with tabs()', async () => {
-    const { a, b, proxy, browser, onA, onB: onB1 } = await tabOnEachNode(redis!.url)
+    const { a, b, proxy, browser, onA, onB: onB1 } = await tabOnEachNode(target)
     const onB2 = browser.open()
     await waitForStatus(onB2)
     const { sessionId } = await whoami(onA)
@@ -156,8 +173,41 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     expect(got.sort()).toEqual(['a:all', 'b1:all', 'b1:only-b1', 'b2:all'])
   })
 
+  it('should reach tabs held by another node with toUser, and with durable toSession, toTab and toUser', async () => {
+    cluster = await startCluster(target, { ss: { identify: (session) => session.userId } })
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    // Bob signs in on a laptop (its tab on B) and a phone (its tab on A).
+    const signIn = async (tabNode: ClusterNode) => {
+      const proxy = await jarTo(a)
+      expect((await fetch(`${proxy.url}/login?user=bob`, { method: 'POST' })).status).toBe(200)
+      proxy.retarget(tabNode.server.port)
+      const tab = makeBrowser(proxy.url).open()
+      await waitForStatus(tab)
+      return { tab, ...(await whoami(tab)) }
+    }
+    const laptop = await signIn(b)
+    const phone = await signIn(a)
+    expect(laptop.sessionId).not.toBe(phone.sessionId)
+
+    const plain = [laptop, phone].map(({ tab }) => received(tab, 'news', 'to bob'))
+    a.server.ss.toUser('bob').emit('news', 'to bob')
+    await Promise.all(plain)
+
+    // Durable: kept for each tab (any node's store) and delivered live to the node holding it.
+    const bySession = received(laptop.tab, 'news', 'durable to the laptop session')
+    expect(Object.keys((await a.server.ss.toSession(laptop.sessionId, { durable: true }).emit('news', 'durable to the laptop session')).seqs)).toEqual([laptop.tabId])
+    await bySession
+    const byTab = received(phone.tab, 'news', 'durable to the phone tab')
+    await b.server.ss.toTab(phone.tabId, { durable: true }).emit('news', 'durable to the phone tab')
+    await byTab
+    const byUser = [laptop, phone].map(({ tab }) => received(tab, 'news', 'durable to bob'))
+    const sent = await a.server.ss.toUser('bob', { durable: true }).emit('news', 'durable to bob')
+    expect(Object.keys(sent.seqs).sort()).toEqual([laptop.tabId, phone.tabId].sort())
+    await Promise.all(byUser)
+  })
+
   it('should end the tabs held by another node with reason logout on HTTP logout, and refuse the revoked token on every node', async () => {
-    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(redis!.url)
+    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(target)
     const token = await browser.tokens.get()
     expect(token).toBeTypeOf('string')
     const { sessionId } = await whoami(onB)
@@ -185,7 +235,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
   it('should end the tabs on every node with reason expired when the session expires in Redis', async () => {
     // connect-redis turns the cookie's maxAge into the key's TTL (whole seconds, rounded up).
-    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(redis!.url, { session: { cookie: { maxAge: 1500 } }, ss: { sessionCheckInterval: 100 } })
+    const { a, b, proxy, browser, onA, onB } = await tabOnEachNode(target, { session: { cookie: { maxAge: 1500 } }, ss: { sessionCheckInterval: 100 } })
     const token = (await browser.tokens.get())!
     const endings = [ended(onA, 6000), ended(onB, 6000)]
     expect(await Promise.all(endings)).toEqual(['expired', 'expired'])
@@ -193,7 +243,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
   })
 
   it('should replace the socket on one node when the same tab registers on another', async () => {
-    cluster = await startCluster(redis!.url)
+    cluster = await startCluster(target)
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const proxy = await jarTo(a)
     const browser = makeBrowser(proxy.url)
@@ -222,7 +272,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
   it('should move a tab whose node crashed to another node, same session and tab id, and run its queued calls once', async () => {
     const runs: string[] = []
-    cluster = await startCluster(redis!.url, { setup: tally(runs) })
+    cluster = await startCluster(target, { setup: tally(runs) })
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const proxy = await jarTo(a)
     const tab = makeBrowser(proxy.url).open()
@@ -237,7 +287,9 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     proxy.retarget(b.server.port)
     expect(await waitForStatus(tab, 'ready')).toMatchObject({ restored: true, reason: null })
     expect(await Promise.all(calls)).toEqual([1, 2, 3, 4, 5].map((n) => ({ n, node: 1 })))
-    expect(runs).toEqual(['0:0', '1:1', '1:2', '1:3', '1:4', '1:5'])
+    // Once each. (On a cluster, calls sent together may start in another order: their claims
+    // are answered by different shards.)
+    expect(runs.sort()).toEqual(['0:0', '1:1', '1:2', '1:3', '1:4', '1:5'])
     expect(await whoami(tab)).toEqual(before)
     expect(tabIds(await b.server.ss.tabs(before.sessionId))).toEqual([before.tabId])
   })
@@ -245,7 +297,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
   it('should answer a call whose node crashed after running it from the stored result, without running it again', async () => {
     const runs: string[] = []
     let crashAfterNextResult = false
-    cluster = await startCluster(redis!.url, {
+    cluster = await startCluster(target, {
       setup: tally(runs),
       // Node 0 dies right after storing a result, before its reply leaves: the reply is lost.
       links: (client, prefix, node) =>
@@ -275,7 +327,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
   })
 
   it('should end the tabs of a user held by another node with endUser', async () => {
-    cluster = await startCluster(redis!.url, { ss: { identify: (session) => session.userId } })
+    cluster = await startCluster(target, { ss: { identify: (session) => session.userId } })
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const laptop = await jarTo(a)
     const phone = await jarTo(b)
@@ -303,7 +355,7 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
   })
 
   it('should sign out with endUser a browser of the user whose tab was on another node and is closed now', async () => {
-    cluster = await startCluster(redis!.url, { ss: { identify: (session) => session.userId } })
+    cluster = await startCluster(target, { ss: { identify: (session) => session.userId } })
     const [a, b] = [cluster.node(0), cluster.node(1)]
     const signIn = async (user: string, node: ClusterNode) => {
       const proxy = await jarTo(node)
@@ -333,11 +385,15 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
     strangerBack.close()
   })
 
+})
+
+describe('session-socket across nodes on one Redis: outages', () => {
   it('should refuse a register with a retryable STORE_UNAVAILABLE while another node does not answer, and let it in once that node is gone', async () => {
-    cluster = await startCluster(redis!.url, { requestsTimeout: 300 })
+    const redis = await oneRedis()
+    cluster = await startCluster(redis.url, { requestsTimeout: 300 })
     const a = cluster.node(0)
     // A frozen node: subscribed to the adapter's requests (so counted), never answering.
-    const frozen = await connectRedis(redis!.url)
+    const frozen = await connectRedis(redis.url)
     cleanups.push(() => {
       if (frozen.isOpen) frozen.destroy()
     })
@@ -489,6 +545,181 @@ describe('session-socket across nodes (redis-adapter, RedisLinkStore, connect-re
 
     if (process.env.SS_REPORT) {
       console.info(JSON.stringify({ paused: true, registerRefusedMs: Math.round(registerRefusedMs), readyAfterResumeMs: Math.round(readyAfterResumeMs) }))
+    }
+  })
+})
+
+describe('session-socket across nodes on Redis Cluster: failover', () => {
+  let redis: RedisCluster
+  beforeAll(async () => {
+    redis = await threeShards()
+  }, 60_000)
+
+  /** One browser: its cookie jar (pointed at A), a tab on A and a tab on B. */
+  async function browserOnBothNodes(a: ClusterNode, b: ClusterNode) {
+    const proxy = await jarTo(a)
+    const browser = makeBrowser(proxy.url)
+    const onA = browser.open()
+    await waitForStatus(onA)
+    proxy.retarget(b.server.port)
+    const onB = browser.open()
+    await waitForStatus(onB)
+    proxy.retarget(a.server.port)
+    return { proxy, browser, tabs: [onA, onB], sessionId: (await whoami(onA)).sessionId, token: (await browser.tokens.get())! }
+  }
+
+  it('should keep tabs in their sessions and run every call once while a master dies and its replica takes over, losing no committed link', async () => {
+    const runs = new Map<string, number>()
+    cluster = await startCluster(
+      { kind: 'cluster', rootNodes: redis.rootNodes },
+      {
+        // A claim the dying master had written comes back with its replica: the call then waits
+        // out this lease (60 s by default) before it runs.
+        ss: { callLease: 3000 },
+        setup: (ss, _app, node) =>
+          ss.method('tally', (params: { id: string }) => {
+            runs.set(params.id, (runs.get(params.id) ?? 0) + 1)
+            return { id: params.id, node }
+          }),
+      },
+    )
+    const [a, b] = [cluster.node(0), cluster.node(1)]
+    // The master to kill holds the adapter's channel (every message between the nodes); the
+    // browsers' links are spread over the shards: open browsers until one has its link there.
+    const victim = await redis.masterOf(`${cluster.adapterKey}#/#`)
+    const linkKey = (token: string) => `${cluster!.linkPrefix}link:${hashSecret(token)}`
+    const browsers: Array<Awaited<ReturnType<typeof browserOnBothNodes>>> = []
+    let linksOnVictim = 0
+    while (browsers.length < 3 || (linksOnVictim === 0 && browsers.length < 9)) {
+      const browser = await browserOnBothNodes(a, b)
+      browsers.push(browser)
+      if ((await redis.masterOf(linkKey(browser.token))) === victim) linksOnVictim++
+    }
+    const tabs = browsers.flatMap((browser) => browser.tabs)
+    const logs = tabs.map(statusLog)
+    await redis.waitForReplication()
+
+    // Every tab calls, one call after another, until told to stop.
+    let stopping = false
+    const counts = { calls: 0, answered: 0, failed: 0 }
+    const loops = tabs.map(async (tab, t) => {
+      for (let n = 0; !stopping; n++) {
+        counts.calls++
+        const id = `${t}:${n}`
+        const reply = await tab.call('tally', { id }).then(
+          (r) => r as { id: string },
+          (err: unknown) => {
+            counts.failed++
+            throw err
+          },
+        )
+        expect(reply.id).toBe(id)
+        counts.answered++
+      }
+    })
+    await vi.waitFor(() => expect(counts.answered).toBeGreaterThan(30), { timeout: 5000 })
+
+    const killedAt = performance.now()
+    victim.server.kill()
+    try {
+      await redis.waitUntilHealthy()
+      const promotedMs = Math.round(performance.now() - killedAt)
+      // Calls keep being answered once the nodes' clients found the promoted replica.
+      const answeredAtPromotion = counts.answered
+      await vi.waitFor(() => expect(counts.answered).toBeGreaterThan(answeredAtPromotion + 60), { timeout: 10_000 })
+      stopping = true
+      await Promise.all(loops)
+      const callsBackMs = Math.round(performance.now() - killedAt)
+
+      for (const log of logs) {
+        expect(log).not.toContain('ended')
+        expect(log).not.toContain('closed')
+      }
+      const runTwice = [...runs.values()].filter((count) => count > 1).length
+      expect(counts.failed).toBe(0)
+      expect(counts.answered).toBe(counts.calls)
+      expect(runs.size).toBe(counts.calls)
+      expect(runTwice).toBe(0)
+
+      // Every tab reconnects (its connection cut) and comes back into its session with its token.
+      const back = tabs.map((tab) => nextStatus(tab, (state) => state.status === 'ready', 10_000))
+      for (const browser of browsers) browser.proxy.cut()
+      const states = await Promise.all(back)
+      const linksLost = states.filter((state) => state.status === 'ready' && state.reason === 'unknown-token').length
+      for (const state of states) expect(state).toMatchObject({ status: 'ready', restored: true, reason: null })
+      for (const browser of browsers) {
+        for (const tab of browser.tabs) expect((await whoami(tab)).sessionId).toBe(browser.sessionId)
+        expect(await browser.browser.tokens.get()).toBe(browser.token)
+        expect((await b.server.links.getLink(hashSecret(browser.token)))?.sessionId).toBe(browser.sessionId)
+      }
+      expect(linksLost).toBe(0)
+
+      // Events cross nodes again (the sharded subscriptions followed the promoted replica).
+      const onB = browsers[0]!.tabs[1]!
+      let delivered = false
+      onB.on('news', (text: string) => {
+        if (text === 'after failover') delivered = true
+      })
+      await vi.waitFor(
+        () => {
+          if (!delivered) a.server.ss.toSession(browsers[0]!.sessionId).emit('news', 'after failover')
+          expect(delivered).toBe(true)
+        },
+        { timeout: 5000, interval: 50 },
+      )
+      console.info(
+        `failover: ${JSON.stringify({ calls: counts.calls, answered: counts.answered, runTwice, linksLost, tabs: tabs.length, linksOnVictim, promotedMs, callsBackMs })}`,
+      )
+    } finally {
+      stopping = true
+      await Promise.allSettled(loops)
+      await redis.restart(victim)
+    }
+  })
+
+  it('should register a tab whose link the failover lost (acknowledged, not yet replicated) into a new link of its cookie session', async () => {
+    cluster = await startCluster({ kind: 'cluster', rootNodes: redis.rootNodes })
+    const a = cluster.node(0)
+    const proxy = await jarTo(a)
+    const first = makeBrowser(proxy.url).open()
+    await waitForStatus(first)
+    const { sessionId } = await whoami(first)
+    await redis.waitForReplication()
+
+    // From now on no master's writes reach its replica: the next link is acknowledged only.
+    const masters = (await redis.state()).filter((n) => n.role === 'master' && n.slots.length > 0)
+    const reconnect = await Promise.all(masters.map(({ address }) => redis.isolateReplicas(redis.nodes.find((n) => n.address === address)!)))
+    // Another browser profile with the same cookies (no token yet): a new link in the session.
+    const browser = makeBrowser(proxy.url)
+    const second = browser.open()
+    await waitForStatus(second)
+    const token = (await browser.tokens.get())!
+    expect((await whoami(second)).sessionId).toBe(sessionId)
+    const victim = await redis.masterOf(`${cluster.linkPrefix}link:${hashSecret(token)}`)
+    const logs = [first, second].map(statusLog)
+
+    victim.server.kill()
+    try {
+      for (const restore of reconnect) await restore()
+      await redis.waitUntilHealthy()
+      // The promoted replica never had it.
+      await vi.waitFor(async () => expect(await a.server.links.getLink(hashSecret(token))).toBeNull(), { timeout: 10_000, interval: 100 })
+
+      const back = [first, second].map((tab) => nextStatus(tab, (state) => state.status === 'ready', 10_000))
+      proxy.cut()
+      const [firstBack, secondBack] = await Promise.all(back)
+      expect(firstBack).toMatchObject({ restored: true, reason: null })
+      // Its token is unknown now: the cookie names the session, and the tab gets a new link in it.
+      expect(secondBack).toMatchObject({ restored: false, reason: 'unknown-token' })
+      expect((await whoami(second)).sessionId).toBe(sessionId)
+      const newToken = await browser.tokens.get()
+      expect(newToken).not.toBe(token)
+      expect((await a.server.links.getLink(hashSecret(newToken!)))?.sessionId).toBe(sessionId)
+      for (const log of logs) expect(log).not.toContain('ended')
+      console.info(`failover, unreplicated link: ${JSON.stringify({ linksLost: 1, tabsEnded: 0, sameSession: true })}`)
+    } finally {
+      for (const restore of reconnect) await restore().catch(() => {})
+      await redis.restart(victim)
     }
   })
 })

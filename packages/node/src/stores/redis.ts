@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import createDebug from 'debug'
 import { ErrorReply, type RedisClientType } from 'redis'
 import { SessionSocketError, streamBase, type CallReply } from '@session-socket/protocol'
@@ -12,21 +11,51 @@ import type {
   StoredEvent,
   TabSeen,
 } from '../link-store.js'
+import { createRedisKeys, type RedisKeys } from './redis-keys.js'
+import { REDIS_SCRIPTS, type Script } from './redis-scripts.js'
 
 const debug = createDebug('session-socket:redis')
+
+/**
+ * What `RedisLinkStore` uses of a node-redis (v5 or v6) cluster client, as `createCluster`
+ * returns it (a structural type: node-redis's own generic types do not accept each other).
+ *
+ * @example
+ * const cluster: RedisLinkStoreCluster = createCluster({ rootNodes: [{ url: 'redis://10.0.0.1:7000' }] })
+ */
+export interface RedisLinkStoreCluster {
+  readonly isReady: boolean
+  /** The primaries, as the client knows the topology now. */
+  readonly masters: readonly object[]
+  nodeClient(master: never): Promise<{ sendCommand(args: string[]): Promise<unknown> }>
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
+}
+
+/**
+ * A connected node-redis (v5 or v6) client: of one Redis (`createClient`), or of Redis Cluster
+ * (`createCluster`).
+ *
+ * @example
+ * const client: RedisLinkStoreClient = await createCluster({ rootNodes: [{ url: 'redis://10.0.0.1:7000' }] }).connect()
+ */
+export type RedisLinkStoreClient = RedisClientType<any, any, any, any, any> | RedisLinkStoreCluster
 
 /** Options of {@link RedisLinkStore}. */
 export interface RedisLinkStoreOptions {
   /**
-   * A node-redis (v5 or v6) client, already connected and owned by you: `close()` does not quit
-   * it. Create it with `disableOfflineQueue: true` and a `socket.reconnectStrategy`, so commands
-   * fail at once while Redis is away (instead of queueing until it is back) and the client
-   * reconnects by itself. Attach an `error` listener, or node-redis throws its errors.
+   * A node-redis client of one Redis (`createClient`) or of Redis Cluster (`createCluster`),
+   * already connected and owned by you: `close()` does not quit it. Create it so that commands
+   * fail at once while Redis (or a shard) is away, instead of queueing until it is back, and so
+   * that it reconnects by itself: `disableOfflineQueue: true` and a `socket.reconnectStrategy`
+   * (for a cluster, in `defaults`, plus `topologyRefreshOnReconnectionAttemptStrategy` so that
+   * it finds a promoted replica quickly; see docs/scaling.md). Attach an `error` listener, or
+   * node-redis throws its errors.
    */
-  client: RedisClientType<any, any, any, any, any>
+  client: RedisLinkStoreClient
   /**
-   * Prefix of every key the store writes. Where keys are routed by hash slot (a cluster proxy),
-   * use a hash tag such as `'{ss}:'` so the multi-key scripts find all their keys in one slot.
+   * Prefix of every key the store writes. The store's keys already carry the hash tags Redis
+   * Cluster needs; a prefix with a tag of its own (`'{ss}:'`) puts every key in one slot, for a
+   * proxy that routes by slot but cannot be given a cluster client (correct, not sharded).
    * @default 'ss:'
    */
   prefix?: string
@@ -37,295 +66,6 @@ export interface RedisLinkStoreOptions {
    */
   commandTimeoutMs?: number
 }
-
-interface Script {
-  source: string
-  sha: string
-}
-
-/*
- * Shared Lua helpers. `index` adds a link to its session's set and keeps the set alive at least
- * as long as the link, so a session's index goes away by itself after its last link expired.
- */
-const LUA_PRELUDE = `
-local function index(set, hash, expires_at)
-  redis.call('SADD', set, hash)
-  local ttl = redis.call('PTTL', set)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if ttl < 0 or now + ttl < tonumber(expires_at) then
-    redis.call('PEXPIREAT', set, expires_at)
-  end
-end
-`
-
-function script(body: string): Script {
-  const source = LUA_PRELUDE + body
-  return { source, sha: createHash('sha1').update(source).digest('hex') }
-}
-
-/*
- * Every script that touches more than one key runs in Lua, so another node never sees a link
- * moved out of one session's index but not yet into the other, and of two concurrent claims or
- * revocations exactly one wins. Session-set and user-set keys other than the ones in KEYS are
- * built from ARGV (the set prefixes), which ties the store to one Redis primary (or one hash slot).
- * A user set (`user:<userId>`) holds the hashes of the links naming that user (field `u`), with
- * the same expiry rule as a session set.
- */
-
-/*
- * KEYS: link, new session set, new user set (only with a userId). ARGV: set prefix, hash,
- * sessionId, createdAt, lastSeenAt, expiresAt, revokedAt|'', replacedAt|'', user set prefix, userId|'',
- * successor|'', predecessor|''
- */
-const PUT_LINK = script(`
-local old = redis.call('HMGET', KEYS[1], 's', 'u')
-if old[1] then redis.call('SREM', ARGV[1] .. old[1], ARGV[2]) end
-if old[2] then redis.call('SREM', ARGV[9] .. old[2], ARGV[2]) end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 's', ARGV[3], 'c', ARGV[4], 'l', ARGV[5], 'e', ARGV[6])
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[7]) end
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[8]) end
-if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'u', ARGV[10]) end
-if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'n', ARGV[11]) end
-if ARGV[12] and ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'v', ARGV[12]) end
-redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  index(KEYS[2], ARGV[2], ARGV[6])
-  if ARGV[10] ~= '' then index(KEYS[3], ARGV[2], ARGV[6]) end
-end
-return 1
-`)
-
-// KEYS: link, new session set. ARGV: set prefix, hash, sessionId, lastSeenAt
-const TOUCH_LINK = script(`
-local f = redis.call('HMGET', KEYS[1], 's', 'e')
-if not f[1] then return 0 end
-if f[1] ~= ARGV[3] then
-  redis.call('SREM', ARGV[1] .. f[1], ARGV[2])
-  redis.call('HSET', KEYS[1], 's', ARGV[3])
-  index(KEYS[2], ARGV[2], f[2])
-end
-redis.call('HSET', KEYS[1], 'l', ARGV[4])
-return 1
-`)
-
-// KEYS: link. ARGV: revokedAt. HSETNX alone would create a stub hash for an unknown token.
-const REVOKE_LINK = script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HSETNX', KEYS[1], 'r', ARGV[1])
-`)
-
-// KEYS: session set. ARGV: link prefix, sessionId, revokedAt. Prunes entries whose link is gone.
-const REVOKE_SESSION = script(`
-local n = 0
-for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. hash
-  if redis.call('HGET', key, 's') ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], hash)
-  elseif redis.call('HSETNX', key, 'r', ARGV[3]) == 1 then
-    n = n + 1
-  end
-end
-return n
-`)
-
-/*
- * KEYS: call. ARGV: now, expiresAt of a new claim. The value is "<expiresAt>|<reply json>"
- * (empty reply = pending); the expiry is checked against the caller's clock as well, so an
- * expired result is never answered even when Redis has not dropped the key yet.
- */
-const CLAIM_CALL = script(`
-local v = redis.call('GET', KEYS[1])
-if v then
-  local bar = string.find(v, '|', 1, true)
-  if bar and tonumber(string.sub(v, 1, bar - 1)) > tonumber(ARGV[1]) then return v end
-end
-redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
-return false
-`)
-
-/*
- * KEYS: session set, new user set (only with a userId). ARGV: link prefix, sessionId, user set
- * prefix, userId|''. Moves every link of the session (revoked ones too) to the user's set.
- * Prunes entries whose link is gone. Returns how many links changed.
- */
-const SET_SESSION_USER = script(`
-local n = 0
-for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. hash
-  local f = redis.call('HMGET', key, 's', 'u', 'e')
-  if f[1] ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], hash)
-  elseif (f[2] or '') ~= ARGV[4] then
-    if f[2] then redis.call('SREM', ARGV[3] .. f[2], hash) end
-    if ARGV[4] == '' then
-      redis.call('HDEL', key, 'u')
-    else
-      redis.call('HSET', key, 'u', ARGV[4])
-      index(KEYS[2], hash, f[3])
-    end
-    n = n + 1
-  end
-end
-return n
-`)
-
-/*
- * KEYS: user set. ARGV: link prefix, userId, now. The sessions of the user's unexpired links,
- * each once. Prunes entries whose link is gone or names someone else now.
- */
-const USER_SESSIONS = script(`
-local out, seen = {}, {}
-for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local f = redis.call('HMGET', ARGV[1] .. hash, 's', 'u', 'e')
-  if f[2] ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], hash)
-  elseif tonumber(f[3]) > tonumber(ARGV[3]) and not seen[f[1]] then
-    seen[f[1]] = true
-    out[#out + 1] = f[1]
-  end
-end
-return out
-`)
-
-// KEYS: a session or user set. ARGV: link prefix, the set's session or user id, the link field
-// naming it ('s' or 'u'). Drops entries whose link is gone or names another; returns how many.
-const PRUNE_SET = script(`
-local n = 0
-for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('HGET', ARGV[1] .. hash, ARGV[3]) ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], hash)
-    n = n + 1
-  end
-end
-return n
-`)
-
-/*
- * Durable events. Per tab, `stream:<tabId>` is a hash { q: last seq, b: bytes held, e: expiry }
- * and `events:<tabId>` a sorted set scored by seq whose members are
- * "<seq>:<expiresAt>:<bytes>:<JSON [event, args]>". The scripts read only that header, so
- * Lua never decodes the arguments (cjson would re-encode large numbers and empty arrays
- * differently); the seq in front also keeps two identical payloads distinct members.
- * Expiry is checked against the caller's `now`, as for call results; the keys' PEXPIREAT lets
- * Redis drop whole streams that nobody reads any more. Seqs (streamBase: 16 digits) are exact
- * in Lua's doubles and as redis.call arguments, but `..` and tostring print numbers with
- * %.14g, so a seq is turned into text with string.format('%.0f').
- */
-const EVENT_HELPERS = `
-local function header(m)
-  local a = string.find(m, ':', 1, true)
-  local b = string.find(m, ':', a + 1, true)
-  local c = string.find(m, ':', b + 1, true)
-  return tonumber(string.sub(m, 1, a - 1)), tonumber(string.sub(m, a + 1, b - 1)), tonumber(string.sub(m, b + 1, c - 1))
-end
-`
-
-/*
- * A batch of tabs seen, in one call (one round trip for a reconnect storm). KEYS: per entry,
- * its session's tabs, its tab's stream, its tab's events. ARGV: seenUntil, now,
- * streamBase(now), then the entries' tab ids. Each session set lives as long as its latest tab;
- * a live stream is kept at least until seenUntil, so a tab seen again keeps its counter even
- * with no event pending; a tab without a live stream gets a new, empty one in a later block.
- * Expired tabs are pruned here. Returns each entry's last seq, as text (see EVENT_HELPERS).
- */
-const RECORD_TABS = script(`
-local out = {}
-for i = 1, #KEYS / 3 do
-  local tabs, stream, events = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  redis.call('ZADD', tabs, ARGV[1], ARGV[3 + i])
-  redis.call('ZREMRANGEBYSCORE', tabs, '-inf', ARGV[2])
-  local last = redis.call('ZRANGE', tabs, -1, -1, 'WITHSCORES')
-  if last[2] then redis.call('PEXPIREAT', tabs, last[2]) end
-  local f = redis.call('HMGET', stream, 'q', 'e')
-  local e = tonumber(f[2])
-  if f[1] and e and e > tonumber(ARGV[2]) then
-    if e < tonumber(ARGV[1]) then
-      redis.call('HSET', stream, 'e', ARGV[1])
-      redis.call('PEXPIREAT', stream, ARGV[1])
-    end
-    out[i] = f[1]
-  else
-    redis.call('DEL', stream, events)
-    redis.call('HSET', stream, 'q', ARGV[3], 'b', 0, 'e', ARGV[1])
-    redis.call('PEXPIREAT', stream, ARGV[1])
-    out[i] = ARGV[3]
-  end
-end
-return out
-`)
-
-/*
- * KEYS: stream, events. ARGV: now, expiresAt, maxEvents, maxBytes, bytes, JSON [event, args],
- * streamBase(now). Quota check, increment and append in one step, so appends from any node get
- * consecutive numbers; a tab with no live stream starts a new one after streamBase.
- * Expired events are dropped from the front first: every append uses now + window, so they
- * expire in seq order. Nothing is written when the quota refuses. Returns {seq}, or
- * {0, held events, held bytes} when refused.
- */
-const APPEND_EVENT = script(EVENT_HELPERS + `
-local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'q', 'b', 'e')
-local live = f[1] and tonumber(f[3]) > now
-local q, b, e, n, drop = tonumber(ARGV[7]), 0, ARGV[2], 0, 0
-if live then
-  q = tonumber(f[1])
-  b = tonumber(f[2])
-  if tonumber(f[3]) > tonumber(ARGV[2]) then e = f[3] end
-  n = redis.call('ZCARD', KEYS[2])
-  -- The events key went (its TTL, eviction) while the stream lived on: nothing is held.
-  if n == 0 then b = 0 end
-  while drop < n do
-    local _, expires, bytes = header(redis.call('ZRANGE', KEYS[2], drop, drop)[1])
-    if expires > now then break end
-    drop = drop + 1
-    b = b - bytes
-  end
-  n = n - drop
-end
-if n + 1 > tonumber(ARGV[3]) or b + tonumber(ARGV[5]) > tonumber(ARGV[4]) then return {0, n, b} end
-if not live then redis.call('DEL', KEYS[2]) end
-if drop > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, drop - 1) end
-q = string.format('%.0f', q + 1)
-redis.call('ZADD', KEYS[2], q, q .. ':' .. ARGV[2] .. ':' .. ARGV[5] .. ':' .. ARGV[6])
-redis.call('HSET', KEYS[1], 'q', q, 'b', b + tonumber(ARGV[5]), 'e', e)
-redis.call('PEXPIREAT', KEYS[1], e)
-redis.call('PEXPIREAT', KEYS[2], e)
-return {q}
-`)
-
-/*
- * KEYS: stream, events. ARGV: now, afterSeq. One script so the last seq and the events come
- * from one instant. Returns {} for no live stream, else {lastSeq, member…} of the unexpired
- * events after afterSeq, in order.
- */
-const READ_EVENTS = script(EVENT_HELPERS + `
-local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'q', 'e')
-if not f[1] or tonumber(f[2]) <= now then return {} end
-local out = {f[1]}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '+inf')) do
-  local _, expires = header(m)
-  if expires > now then out[#out + 1] = m end
-end
-return out
-`)
-
-// KEYS: stream, events. ARGV: uptoSeq. Removes the events and their bytes from the total.
-const ACK_EVENTS = script(EVENT_HELPERS + `
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-if #gone == 0 then return 0 end
-local sum = 0
-for _, m in ipairs(gone) do
-  local _, _, bytes = header(m)
-  sum = sum + bytes
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local b = tonumber(redis.call('HGET', KEYS[1], 'b'))
-if b then redis.call('HSET', KEYS[1], 'b', b - sum) end
-return #gone
-`)
 
 /** Reads one events member: "<seq>:<expiresAt>:<bytes>:<JSON [event, args]>". */
 function toStoredEvent(member: string): StoredEvent {
@@ -362,15 +102,47 @@ function toNumber(value: unknown): number {
   return Number(value)
 }
 
+const {
+  INDEX,
+  UNINDEX,
+  PUT_LINK,
+  TOUCH_LINK,
+  MOVE_LINK,
+  REVOKE_LINK,
+  REVOKE_IF_IN,
+  SET_LINK_USER,
+  CLAIM_CALL,
+  RECORD_STREAMS,
+  RECORD_SESSION_TABS,
+  APPEND_EVENT,
+  READ_EVENTS,
+  ACK_EVENTS,
+} = REDIS_SCRIPTS
+
+type SingleClient = RedisClientType<any, any, any, any, any>
+
+function isCluster(client: RedisLinkStoreClient): client is RedisLinkStoreCluster {
+  return 'masters' in client && typeof (client as RedisLinkStoreCluster).nodeClient === 'function'
+}
+
+/** HMGET s u e of a link: null where the link or the field is missing. */
+type LinkFields = [string | null, string | null, string | null]
+
 /**
- * Keeps links in Redis, shared by every node of a cluster and kept across restarts as far as
- * Redis persists its data. Links, restore codes and call results expire in Redis by
- * PEXPIREAT; each session has a set of its links for `revokeSession` and `setSessionUser`, and
- * each user one for `userSessions` (both expire with their latest link and are pruned by `sweep`).
- * Durable events wait for their tab in `events:<tabId>`, numbered by `stream:<tabId>`, and
- * `tabs:<sessionId>` lists the tabs of each session, all updated by Lua scripts.
- * Needs Redis 6.2 or later (GETDEL, SET PXAT) and one primary: the Lua scripts touch keys of
- * several sessions at once, which Redis Cluster refuses unless they share a slot.
+ * Keeps links in Redis, shared by every node and kept across restarts as far as Redis persists
+ * its data, on one Redis or on Redis Cluster (the same key layout on both: see
+ * `createRedisKeys`). Links, restore codes and call results expire in Redis by PEXPIREAT. Each
+ * session and each user has an index of its links, for `revokeSession`, `setSessionUser` and
+ * `userSessions`, which expires with its latest link. Durable events wait for their tab in
+ * `events:{tabId}`, numbered by `stream:{tabId}`; `session-tabs:<sessionId>` lists the tabs of
+ * each session. Needs Redis 6.2 or later (GETDEL, SET PXAT, ZADD GT).
+ *
+ * Each Lua script touches one hash slot, so every step that must be atomic is (a claim, a
+ * restore code taken, a durable append, one link's change). A change that spans a link and its
+ * session's or user's index is done in ordered steps instead, each idempotent, so that a step
+ * that fails halfway (a shard gone) leaves only an extra index entry, which every reader checks
+ * against the link and which goes when its link expires or moves on; the method then rejects
+ * with STORE_UNAVAILABLE and its caller tries again.
  *
  * When Redis cannot be reached every method rejects at once (or after `commandTimeoutMs`) with
  * `SessionSocketError('STORE_UNAVAILABLE')`, which the server turns into a retryable error.
@@ -388,34 +160,22 @@ function toNumber(value: unknown): number {
  * const ss = createSessionSocketServer(io, { session, store: new RedisLinkStore({ client }) })
  */
 export class RedisLinkStore implements LinkStore {
-  readonly #client: RedisClientType<any, any, any, any, any>
-  readonly #linkPrefix: string
-  readonly #setPrefix: string
-  readonly #userPrefix: string
-  readonly #codePrefix: string
-  readonly #callPrefix: string
-  readonly #tabsPrefix: string
-  readonly #streamPrefix: string
-  readonly #eventsPrefix: string
+  readonly #client: RedisLinkStoreClient
+  readonly #cluster: boolean
+  readonly #keys: RedisKeys
   readonly #timeoutMs: number
   #closed = false
 
   constructor(options: RedisLinkStoreOptions) {
-    const prefix = options.prefix ?? 'ss:'
     this.#client = options.client
-    this.#linkPrefix = `${prefix}link:`
-    this.#setPrefix = `${prefix}sess:`
-    this.#userPrefix = `${prefix}user:`
-    this.#codePrefix = `${prefix}code:`
-    this.#callPrefix = `${prefix}call:`
-    this.#tabsPrefix = `${prefix}tabs:`
-    this.#streamPrefix = `${prefix}stream:`
-    this.#eventsPrefix = `${prefix}events:`
+    this.#cluster = isCluster(options.client)
+    this.#keys = createRedisKeys(options.prefix ?? 'ss:')
     this.#timeoutMs = options.commandTimeoutMs ?? 2000
   }
 
   async getLink(tokenHash: string): Promise<LinkRecord | null> {
-    const reply = await this.#send(['HMGET', this.#linkPrefix + tokenHash, 's', 'c', 'l', 'e', 'r', 'p', 'u', 'n', 'v'])
+    const key = this.#keys.link(tokenHash)
+    const reply = await this.#send(key, ['HMGET', key, 's', 'c', 'l', 'e', 'r', 'p', 'u', 'n', 'v'])
     const [s, c, l, e, r, p, u, n, v] = reply as Array<string | null>
     if (typeof s !== 'string') return null
     const record: LinkRecord = { sessionId: s, createdAt: toNumber(c), lastSeenAt: toNumber(l), expiresAt: toNumber(e) }
@@ -427,104 +187,176 @@ export class RedisLinkStore implements LinkStore {
     return record
   }
 
+  /*
+   * Indexes first, then the link, then the old indexes let go: a step that fails leaves an
+   * extra index entry at worst, never a link its session's or user's index does not list
+   * (which logout or endUser would miss).
+   */
   async putLink(tokenHash: string, record: LinkRecord): Promise<void> {
-    const keys = [this.#linkPrefix + tokenHash, this.#setPrefix + record.sessionId]
-    if (record.userId !== undefined) keys.push(this.#userPrefix + record.userId)
-    await this.#eval(
-      PUT_LINK,
-      keys,
-      [
-        this.#setPrefix,
-        tokenHash,
-        record.sessionId,
-        String(record.createdAt),
-        String(record.lastSeenAt),
-        String(record.expiresAt),
-        record.revokedAt === undefined ? '' : String(record.revokedAt),
-        record.replacedAt === undefined ? '' : String(record.replacedAt),
-        this.#userPrefix,
-        record.userId ?? '',
-        record.successor ?? '',
-        record.predecessor ?? '',
-      ],
-    )
+    const expiresAt = String(record.expiresAt)
+    const userId = record.userId ?? ''
+    await Promise.all([
+      this.#index(this.#keys.sessionLinks(record.sessionId), tokenHash, expiresAt),
+      userId === '' ? undefined : this.#index(this.#keys.userLinks(userId), tokenHash, expiresAt),
+    ])
+    const key = this.#keys.link(tokenHash)
+    const [oldSession, oldUser] = (await this.#eval(PUT_LINK, [key], [
+      record.sessionId,
+      String(record.createdAt),
+      String(record.lastSeenAt),
+      expiresAt,
+      record.revokedAt === undefined ? '' : String(record.revokedAt),
+      record.replacedAt === undefined ? '' : String(record.replacedAt),
+      userId,
+      record.successor ?? '',
+      record.predecessor ?? '',
+    ])) as [string, string]
+    await Promise.all([
+      oldSession !== '' && oldSession !== record.sessionId ? this.#unindex('session', oldSession, tokenHash) : undefined,
+      oldUser !== '' && oldUser !== userId ? this.#unindex('user', oldUser, tokenHash) : undefined,
+    ])
   }
 
+  /* Same session: one script. A move: the new session's index, then the link, then the old index. */
   async touchLink(tokenHash: string, sessionId: string, lastSeenAt: number): Promise<void> {
-    await this.#eval(
-      TOUCH_LINK,
-      [this.#linkPrefix + tokenHash, this.#setPrefix + sessionId],
-      [this.#setPrefix, tokenHash, sessionId, String(lastSeenAt)],
-    )
+    const key = this.#keys.link(tokenHash)
+    const seen = await this.#eval(TOUCH_LINK, [key], [sessionId, String(lastSeenAt)])
+    if (!Array.isArray(seen)) return
+    const index = this.#keys.sessionLinks(sessionId)
+    const expiresAt = String(seen[1])
+    await this.#index(index, tokenHash, expiresAt)
+    const moved = await this.#eval(MOVE_LINK, [key], [sessionId, String(lastSeenAt)])
+    if (!Array.isArray(moved)) return
+    const [from, nowExpiresAt] = moved.map(String) as [string, string]
+    // Put again meanwhile with another expiry: the entry's score follows it (GT keeps the later).
+    if (nowExpiresAt !== expiresAt) await this.#index(index, tokenHash, nowExpiresAt)
+    if (from !== sessionId) await this.#unindex('session', from, tokenHash)
   }
 
   async revokeLink(tokenHash: string, revokedAt: number): Promise<void> {
-    await this.#eval(REVOKE_LINK, [this.#linkPrefix + tokenHash], [String(revokedAt)])
+    const key = this.#keys.link(tokenHash)
+    await this.#eval(REVOKE_LINK, [key], [String(revokedAt)])
   }
 
+  /*
+   * Link by link, each revoked only if it still names the session: two revocations at once
+   * revoke each link once (their counts add up), and a link that moved away is left alone.
+   */
   async revokeSession(sessionId: string, revokedAt: number): Promise<number> {
-    const n = await this.#eval(
-      REVOKE_SESSION,
-      [this.#setPrefix + sessionId],
-      [this.#linkPrefix, sessionId, String(revokedAt)],
+    const hashes = await this.#indexed(this.#keys.sessionLinks(sessionId))
+    const counts = await Promise.all(
+      hashes.map((hash) => {
+        const key = this.#keys.link(hash)
+        return this.#eval(REVOKE_IF_IN, [key], [sessionId, String(revokedAt)])
+      }),
     )
-    return toNumber(n)
+    return counts.reduce<number>((sum, n) => sum + toNumber(n), 0)
   }
 
+  /* Per link: the new user's index, then the link, then the old user's index. */
   async setSessionUser(sessionId: string, userId: string | null): Promise<number> {
-    const keys = [this.#setPrefix + sessionId]
-    if (userId !== null) keys.push(this.#userPrefix + userId)
-    const n = await this.#eval(SET_SESSION_USER, keys, [this.#linkPrefix, sessionId, this.#userPrefix, userId ?? ''])
-    return toNumber(n)
+    const target = userId ?? ''
+    const hashes = await this.#indexed(this.#keys.sessionLinks(sessionId))
+    const changed = await Promise.all(
+      hashes.map(async (hash) => {
+        const [s, u, e] = await this.#linkFields(hash)
+        if (s !== sessionId || (u ?? '') === target || e === null) return 0
+        if (target !== '') await this.#index(this.#keys.userLinks(target), hash, e)
+        const key = this.#keys.link(hash)
+        const previous = await this.#eval(SET_LINK_USER, [key], [sessionId, target])
+        if (typeof previous !== 'string') return 0
+        if (previous !== '') await this.#unindex('user', previous, hash)
+        return 1
+      }),
+    )
+    return changed.reduce<number>((sum, n) => sum + n, 0)
   }
 
   async userSessions(userId: string, now: number): Promise<string[]> {
-    const reply = await this.#eval(USER_SESSIONS, [this.#userPrefix + userId], [this.#linkPrefix, userId, String(now)])
-    return reply as string[]
+    const key = this.#keys.userLinks(userId)
+    const hashes = (await this.#send(key, ['ZRANGEBYSCORE', key, `(${now}`, '+inf'])) as string[]
+    const sessions = new Set<string>()
+    await Promise.all(
+      hashes.map(async (hash) => {
+        const [s, u, e] = await this.#linkFields(hash)
+        if (s !== null && u === userId && toNumber(e) > now) sessions.add(s)
+      }),
+    )
+    return [...sessions]
   }
 
   async putRestoreCode(codeHash: string, record: RestoreCodeRecord): Promise<void> {
+    const key = this.#keys.code(codeHash)
     const value = JSON.stringify({ sessionId: record.sessionId, expiresAt: record.expiresAt })
-    await this.#send(['SET', this.#codePrefix + codeHash, value, 'PXAT', String(record.expiresAt)])
+    await this.#send(key, ['SET', key, value, 'PXAT', String(record.expiresAt)])
   }
 
   async takeRestoreCode(codeHash: string, now: number): Promise<RestoreCodeRecord | null> {
-    const value = await this.#send(['GETDEL', this.#codePrefix + codeHash])
+    const key = this.#keys.code(codeHash)
+    const value = await this.#send(key, ['GETDEL', key])
     if (typeof value !== 'string') return null
     const record = JSON.parse(value) as RestoreCodeRecord
     return record.expiresAt > now ? record : null
   }
 
-  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
-    const value = await this.#eval(CLAIM_CALL, [this.#callPrefix + key], [String(now), String(now + ttlMs)])
+  async claimCall(callKey: string, ttlMs: number, now: number): Promise<CallClaim> {
+    const key = this.#keys.call(callKey)
+    const value = await this.#eval(CLAIM_CALL, [key], [String(now), String(now + ttlMs)])
     if (typeof value !== 'string') return { state: 'new' }
     const json = value.slice(value.indexOf('|') + 1)
     return json === '' ? { state: 'pending' } : { state: 'done', reply: JSON.parse(json) as CallReply }
   }
 
-  async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+  async finishCall(callKey: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
+    const key = this.#keys.call(callKey)
     const expiresAt = String(now + ttlMs)
-    await this.#send(['SET', this.#callPrefix + key, `${expiresAt}|${JSON.stringify(reply)}`, 'PXAT', expiresAt])
+    await this.#send(key, ['SET', key, `${expiresAt}|${JSON.stringify(reply)}`, 'PXAT', expiresAt])
   }
 
-  async releaseCall(key: string): Promise<void> {
-    await this.#send(['DEL', this.#callPrefix + key])
+  async releaseCall(callKey: string): Promise<void> {
+    const key = this.#keys.call(callKey)
+    await this.#send(key, ['DEL', key])
   }
 
+  /*
+   * The tabs' streams first, then their sessions' tab lists: a durable send that finds a tab
+   * listed then appends to the stream whose last seq this call answers, so the tab replays it.
+   * (The other order would let such a send start the stream, and the tab would take that
+   * event's seq for one it had seen.) On one Redis each step is one script for the whole batch;
+   * on a cluster, one script per tab and per session, sent together (pipelined per node).
+   */
   async recordTabs(tabs: readonly TabSeen[], now: number, windowMs: number): Promise<number[]> {
     if (tabs.length === 0) return []
-    const keys: string[] = []
-    const args = [String(now + windowMs), String(now), String(streamBase(now))]
+    const head = [String(now + windowMs), String(now)]
+    const tabGroups = this.#cluster ? tabs.map((tab) => [tab]) : [tabs]
+    const streams = await Promise.all(
+      tabGroups.map((group) =>
+        this.#eval(RECORD_STREAMS, group.flatMap(({ tabId }) => [this.#keys.stream(tabId), this.#keys.events(tabId)]), [...head, String(streamBase(now))]),
+      ),
+    )
+    const bySession = new Map<string, string[]>()
     for (const { sessionId, tabId } of tabs) {
-      keys.push(this.#tabsPrefix + sessionId, this.#streamPrefix + tabId, this.#eventsPrefix + tabId)
-      args.push(tabId)
+      const ids = bySession.get(sessionId)
+      if (ids) ids.push(tabId)
+      else bySession.set(sessionId, [tabId])
     }
-    const reply = (await this.#eval(RECORD_TABS, keys, args)) as unknown[]
-    return reply.map(toNumber)
+    const sessions = [...bySession]
+    const sessionGroups = this.#cluster ? sessions.map((entry) => [entry]) : [sessions]
+    await Promise.all(
+      sessionGroups.map((group) =>
+        this.#eval(
+          RECORD_SESSION_TABS,
+          group.map(([sessionId]) => this.#keys.sessionTabs(sessionId)),
+          [...head, ...group.flatMap(([, ids]) => [String(ids.length), ...ids])],
+        ),
+      ),
+    )
+    return streams.flatMap((reply) => (reply as unknown[]).map(toNumber))
   }
 
   async sessionTabs(sessionId: string, now: number): Promise<string[]> {
-    const reply = await this.#send(['ZRANGEBYSCORE', this.#tabsPrefix + sessionId, `(${now}`, '+inf'])
+    const key = this.#keys.sessionTabs(sessionId)
+    const reply = await this.#send(key, ['ZRANGEBYSCORE', key, `(${now}`, '+inf'])
     return reply as string[]
   }
 
@@ -537,7 +369,7 @@ export class RedisLinkStore implements LinkStore {
   ): Promise<number> {
     const reply = (await this.#eval(
       APPEND_EVENT,
-      [this.#streamPrefix + tabId, this.#eventsPrefix + tabId],
+      [this.#keys.stream(tabId), this.#keys.events(tabId)],
       [
         String(now),
         String(expiresAt),
@@ -561,7 +393,7 @@ export class RedisLinkStore implements LinkStore {
   async readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead> {
     const reply = (await this.#eval(
       READ_EVENTS,
-      [this.#streamPrefix + tabId, this.#eventsPrefix + tabId],
+      [this.#keys.stream(tabId), this.#keys.events(tabId)],
       [String(now), String(afterSeq)],
     )) as string[]
     if (reply.length === 0) return { lastSeq: 0, events: [], gap: afterSeq > 0 }
@@ -572,27 +404,22 @@ export class RedisLinkStore implements LinkStore {
   }
 
   async ackEvents(tabId: string, uptoSeq: number): Promise<void> {
-    await this.#eval(ACK_EVENTS, [this.#streamPrefix + tabId, this.#eventsPrefix + tabId], [String(uptoSeq)])
+    await this.#eval(ACK_EVENTS, [this.#keys.stream(tabId), this.#keys.events(tabId)], [String(uptoSeq)])
   }
 
   /**
-   * Redis drops expired links, codes, results, tabs and event streams by itself; this prunes
-   * session and user sets of entries whose link is gone (or names another user now) and returns
-   * how many entries went. `now` is not needed.
+   * Redis drops expired links, codes, results, tabs and event streams by itself, and every
+   * index key with its latest entry; this drops the index entries whose link has expired (by
+   * their score, no link read) from every session and user index, on every primary of a
+   * cluster, and returns how many went.
    */
-  async sweep(_now: number): Promise<number> {
+  async sweep(now: number): Promise<number> {
     if (this.#closed) return 0
     let count = 0
-    for (const [setPrefix, field] of [[this.#setPrefix, 's'], [this.#userPrefix, 'u']] as const) {
-      const pattern = `${globEscape(setPrefix)}*`
-      let cursor = '0'
-      do {
-        const reply = (await this.#send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])) as [string, string[]]
-        cursor = String(reply[0])
-        for (const key of reply[1]) {
-          count += toNumber(await this.#eval(PRUNE_SET, [key], [this.#linkPrefix, key.slice(setPrefix.length), field]))
-        }
-      } while (cursor !== '0')
+    for (const prefix of this.#keys.indexPrefixes) {
+      for await (const key of this.#scan(`${globEscape(prefix)}*`)) {
+        count += toNumber(await this.#send(key, ['ZREMRANGEBYSCORE', key, '-inf', String(now)]))
+      }
     }
     debug('pruned %d session and user index entries', count)
     return count
@@ -603,30 +430,83 @@ export class RedisLinkStore implements LinkStore {
     this.#closed = true
   }
 
+  #index(key: string, tokenHash: string, expiresAt: string): Promise<unknown> {
+    return this.#eval(INDEX, [key], [tokenHash, expiresAt])
+  }
+
+  /*
+   * Drops the entry of a link that no longer names `id`, then reads the link: if it names `id`
+   * again (moved back by a concurrent step between its move and this removal), the entry is put
+   * back. Either way the index of the session or user the link names lists it.
+   */
+  async #unindex(kind: 'session' | 'user', id: string, tokenHash: string): Promise<void> {
+    const key = kind === 'session' ? this.#keys.sessionLinks(id) : this.#keys.userLinks(id)
+    await this.#eval(UNINDEX, [key], [tokenHash])
+    const [s, u, e] = await this.#linkFields(tokenHash)
+    if ((kind === 'session' ? s : u) === id && e !== null) await this.#index(key, tokenHash, e)
+  }
+
+  async #linkFields(tokenHash: string): Promise<LinkFields> {
+    const key = this.#keys.link(tokenHash)
+    return (await this.#send(key, ['HMGET', key, 's', 'u', 'e'])) as LinkFields
+  }
+
+  /** Every entry of an index, expired ones included (their links are gone or about to go). */
+  async #indexed(key: string): Promise<string[]> {
+    return (await this.#send(key, ['ZRANGE', key, '0', '-1'])) as string[]
+  }
+
+  /** The keys matching `pattern` on one Redis, or on every primary of a cluster. */
+  async *#scan(pattern: string): AsyncGenerator<string> {
+    const nodes: Array<{ sendCommand(args: string[]): Promise<unknown> }> = []
+    if (isCluster(this.#client)) {
+      const cluster = this.#client
+      for (const master of cluster.masters) nodes.push(await this.#bounded(() => cluster.nodeClient(master as never), 'connect'))
+    } else {
+      nodes.push(this.#client)
+    }
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const reply = (await this.#bounded(() => node.sendCommand(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200']), 'SCAN')) as [string, string[]]
+        cursor = String(reply[0])
+        yield* reply[1]
+      } while (cursor !== '0')
+    }
+  }
+
   /*
    * Runs a script by SHA and sends its source only when Redis does not know it (first use, or
-   * after a restart emptied the script cache).
+   * after a restart emptied the script cache). Its first key routes it on a cluster.
    */
   async #eval(s: Script, keys: string[], args: string[]): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args]
     try {
-      return await this.#send(['EVALSHA', s.sha, ...tail])
+      return await this.#send(keys[0], ['EVALSHA', s.sha, ...tail])
     } catch (err) {
       if (err instanceof ErrorReply && err.message.startsWith('NOSCRIPT')) {
-        return this.#send(['EVAL', s.source, ...tail])
+        return this.#send(keys[0], ['EVAL', s.source, ...tail])
       }
       throw err
     }
   }
 
+  /* Sends one command, routed by `key` on a cluster (to the primary of its slot). */
+  #send(key: string | undefined, args: string[]): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new Error('RedisLinkStore is closed'))
+    const client = this.#client
+    return this.#bounded(() => (isCluster(client) ? client.sendCommand(key, false, args) : (client as SingleClient).sendCommand(args)), args[0] ?? 'command')
+  }
+
   /*
-   * Sends one command. Refuses at once while the client is not ready, so a client created
-   * without `disableOfflineQueue` does not queue our commands until Redis is back, and gives up
-   * after `commandTimeoutMs` when Redis holds the connection open but does not answer.
+   * Refuses at once while the client is not ready, so a client created without
+   * `disableOfflineQueue` does not queue our commands until Redis is back, and gives up after
+   * `commandTimeoutMs` when Redis holds the connection open but does not answer.
    */
-  async #send(args: string[]): Promise<unknown> {
+  async #bounded<T>(send: () => Promise<T>, what: string): Promise<T> {
     if (this.#closed) throw new Error('RedisLinkStore is closed')
     if (!this.#client.isReady) throw unavailable(new Error('redis client is not ready'))
+    const sent = send()
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -635,10 +515,11 @@ export class RedisLinkStore implements LinkStore {
       )
     })
     try {
-      return await Promise.race([this.#client.sendCommand(args), timeout])
+      return await Promise.race([sent, timeout])
     } catch (err) {
+      sent.catch(() => {})
       const converted = toError(err)
-      if (converted instanceof SessionSocketError) debug('%s failed: %O', args[0], err)
+      if (converted instanceof SessionSocketError) debug('%s failed: %O', what, err)
       throw converted
     } finally {
       clearTimeout(timer)

@@ -8,6 +8,7 @@ import { RedisLinkStore } from '../../src/stores/redis.js'
 import { startRedis, type RedisServer, type StartRedisOptions } from '@session-socket/test-helpers/redis-server'
 import { linkStoreContract } from './contract.js'
 import { durableEventChecks } from './durable-events.js'
+import { redisStoreChecks } from './redis-checks.js'
 
 type Client = RedisClientType
 
@@ -81,7 +82,9 @@ durableEventChecks('RedisLinkStore (RESP2 client)', async () => {
   return { store, cleanup: () => store.close() }
 })
 
-describe('RedisLinkStore', () => {
+redisStoreChecks('one Redis', { connect: () => connect(redis!.url), prefix: nextPrefix })
+
+describe('RedisLinkStore on one Redis: outages and crashes', () => {
   const cleanups: Array<() => Promise<void> | void> = []
   afterEach(async () => {
     for (const fn of cleanups.splice(0).reverse()) await fn()
@@ -104,88 +107,6 @@ describe('RedisLinkStore', () => {
     createdAt: now,
     lastSeenAt: now,
     expiresAt: now + ttl,
-  })
-
-  it('sets Redis expiries on links, session indexes, codes and results', async () => {
-    const prefix = nextPrefix()
-    const store = new RedisLinkStore({ client: shared!, prefix })
-    const now = Date.now()
-    await store.putLink('h1', record('s1', now, 60_000))
-    await store.putLink('h2', record('s1', now, 120_000))
-    await store.putRestoreCode('c1', { sessionId: 's1', expiresAt: now + 30_000 })
-    await store.finishCall('k1', { ok: true, r: 1 }, 10_000, now)
-
-    expect(await shared!.pExpireTime(`${prefix}link:h1`)).toBe(now + 60_000)
-    expect(await shared!.pExpireTime(`${prefix}link:h2`)).toBe(now + 120_000)
-    expect(await shared!.pExpireTime(`${prefix}sess:s1`)).toBe(now + 120_000)
-    expect(await shared!.pExpireTime(`${prefix}code:c1`)).toBe(now + 30_000)
-    expect(await shared!.pExpireTime(`${prefix}call:k1`)).toBe(now + 10_000)
-    expect((await shared!.sMembers(`${prefix}sess:s1`)).sort()).toEqual(['h1', 'h2'])
-
-    await store.close()
-    expect(shared!.isReady).toBe(true)
-    await expect(store.getLink('h1')).rejects.toThrow(/closed/)
-  })
-
-  it('keeps a set of links per user that expires with its latest link, and sweep prunes what went', async () => {
-    const prefix = nextPrefix()
-    const store = new RedisLinkStore({ client: shared!, prefix })
-    const now = Date.now()
-    await store.putLink('short', { ...record('s1', now, 150), userId: 'u1' })
-    await store.putLink('long', { ...record('s2', now, 60_000), userId: 'u1' })
-    expect(await shared!.pExpireTime(`${prefix}user:u1`)).toBe(now + 60_000)
-    expect((await shared!.sMembers(`${prefix}user:u1`)).sort()).toEqual(['long', 'short'])
-
-    // Moving a session to another user moves its links to that user's set, with their expiry.
-    expect(await store.setSessionUser('s2', 'u2')).toBe(1)
-    expect(await shared!.sMembers(`${prefix}user:u2`)).toEqual(['long'])
-    expect(await shared!.pExpireTime(`${prefix}user:u2`)).toBe(now + 60_000)
-
-    const deadline = Date.now() + 3000
-    while ((await store.getLink('short')) !== null && Date.now() < deadline) await sleep(25)
-    expect(await shared!.sMembers(`${prefix}user:u1`)).toEqual(['short'])
-    // s1's session set expired with its only link; u1's set outlived it (it was kept for 'long').
-    expect(await store.sweep(Date.now())).toBe(1)
-    expect(await shared!.exists(`${prefix}user:u1`)).toBe(0)
-    expect(await store.userSessions('u2', Date.now())).toEqual(['s2'])
-    expect(await store.sweep(Date.now())).toBe(0)
-  })
-
-  it('sweep prunes index entries of links Redis expired', async () => {
-    const prefix = nextPrefix()
-    const store = new RedisLinkStore({ client: shared!, prefix })
-    const now = Date.now()
-    await store.putLink('short', record('s1', now, 150))
-    await store.putLink('long', record('s1', now, 60_000))
-    const deadline = Date.now() + 3000
-    while ((await store.getLink('short')) !== null && Date.now() < deadline) await sleep(25)
-    expect(await store.getLink('short')).toBeNull()
-    expect(await shared!.sMembers(`${prefix}sess:s1`)).toHaveLength(2)
-
-    expect(await store.sweep(Date.now())).toBe(1)
-    expect(await shared!.sMembers(`${prefix}sess:s1`)).toEqual(['long'])
-    expect(await store.sweep(Date.now())).toBe(0)
-  })
-
-  it('is atomic across two connections: claims, codes, revoking one session twice at once', async () => {
-    const prefix = nextPrefix()
-    const a = new RedisLinkStore({ client: shared!, prefix })
-    const b = new RedisLinkStore({ client: await client(), prefix })
-    const now = Date.now()
-
-    for (let round = 0; round < 10; round++) {
-      const claims = await Promise.all([a, b, a, b].map((s) => s.claimCall(`k${round}`, 60_000, now)))
-      expect(claims.filter((c) => c.state === 'new')).toHaveLength(1)
-
-      await a.putRestoreCode(`c${round}`, { sessionId: 's', expiresAt: now + 60_000 })
-      const takes = await Promise.all([a, b, b, a].map((s) => s.takeRestoreCode(`c${round}`, now)))
-      expect(takes.filter((t) => t !== null)).toHaveLength(1)
-
-      for (let i = 0; i < 20; i++) await a.putLink(`r${round}-${i}`, record(`from${round}`, now))
-      const counts = await Promise.all([a.revokeSession(`from${round}`, now), b.revokeSession(`from${round}`, now + 1)])
-      // One script ran entirely before the other: it revoked all 20, the other none.
-      expect(counts.sort((x, y) => x - y)).toEqual([0, 20])
-    }
   })
 
   it('rejects with STORE_UNAVAILABLE within the command timeout while Redis is down, and works again after restart', async () => {
@@ -268,73 +189,6 @@ describe('RedisLinkStore', () => {
     expect(await fresh.revokeSession('s0', now)).toBe(40)
     expect(await fresh.takeRestoreCode('code', now)).toEqual({ sessionId: 's0', expiresAt: now + 60_000 })
   })
-  it('sets Redis expiries on session tabs, streams and events', async () => {
-    const prefix = nextPrefix()
-    const store = new RedisLinkStore({ client: shared!, prefix })
-    const now = Date.now()
-    const quota = { maxEvents: 10, maxBytes: 1000 }
-    const ev = { event: 'e', args: [], bytes: 1 }
-
-    await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 60_000)
-    await store.recordTabs([{ sessionId: 's1', tabId: 't2' }], now, 120_000)
-    await store.recordTabs([{ sessionId: 's1', tabId: 't2' }], now, 30_000)
-    // The set lives as long as its latest tab, which is t1 once t2 was seen with a shorter window.
-    expect(await shared!.pExpireTime(`${prefix}tabs:s1`)).toBe(now + 60_000)
-
-    // recordTabs started t1's (empty) stream for its window.
-    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 60_000)
-    // Events live as long as their stream.
-    await store.appendEvent('t1', ev, now + 10_000, quota, now)
-    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 60_000)
-    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 60_000)
-    await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now + 1000, 60_000)
-    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
-    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 60_000)
-    await store.appendEvent('t1', ev, now + 20_000, quota, now)
-    expect(await shared!.pExpireTime(`${prefix}stream:t1`)).toBe(now + 61_000)
-    expect(await shared!.pExpireTime(`${prefix}events:t1`)).toBe(now + 61_000)
-
-    // A refused append writes nothing, not even an empty stream.
-    await expect(store.appendEvent('t9', { event: 'e', args: [], bytes: 5000 }, now + 10_000, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
-    expect(await shared!.exists([`${prefix}stream:t9`, `${prefix}events:t9`])).toBe(0)
-  })
-
-  it('forgets the byte total of events Redis dropped by itself, and keeps numbering', async () => {
-    const prefix = nextPrefix()
-    const store = new RedisLinkStore({ client: shared!, prefix })
-    const now = Date.now()
-    const base = streamBase(now)
-    const quota = { maxEvents: 10, maxBytes: 1000 }
-    const ev = (n: number) => ({ event: 'e', args: [n], bytes: 400 })
-    await store.appendEvent('t1', ev(1), now + 60_000, quota, now)
-    await store.appendEvent('t1', ev(2), now + 60_000, quota, now)
-    await expect(store.appendEvent('t1', ev(3), now + 60_000, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
-
-    // As when the events key expired or was evicted (maxmemory) while the stream lived on.
-    await shared!.del(`${prefix}events:t1`)
-    expect(await store.readEvents('t1', base, now)).toEqual({ lastSeq: base + 2, gap: true, events: [] })
-    expect(await store.appendEvent('t1', ev(3), now + 60_000, quota, now)).toBe(base + 3)
-    expect(await store.appendEvent('t1', ev(4), now + 60_000, quota, now)).toBe(base + 4)
-    await expect(store.appendEvent('t1', ev(5), now + 60_000, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
-  })
-
-  it('is atomic across two connections: durable appends get consecutive numbers up to the quota', async () => {
-    const prefix = nextPrefix()
-    const a = new RedisLinkStore({ client: shared!, prefix })
-    const b = new RedisLinkStore({ client: await client(), prefix })
-    const now = Date.now()
-    const base = streamBase(now)
-    const quota = { maxEvents: 25, maxBytes: 1_000_000 }
-    const results = await Promise.allSettled(
-      Array.from({ length: 40 }, (_, n) => (n % 2 ? a : b).appendEvent('t1', { event: 'e', args: [n], bytes: 1 }, now + 60_000, quota, now)),
-    )
-    const seqs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
-    expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 25 }, (_, n) => base + n + 1))
-    expect(results.filter((r) => r.status === 'rejected' && (r.reason as SessionSocketError).code === 'QUOTA_EXCEEDED')).toHaveLength(15)
-    await a.ackEvents('t1', base + 20)
-    expect((await b.readEvents('t1', base + 20, now)).events.map((e) => e.seq)).toEqual([21, 22, 23, 24, 25].map((n) => base + n))
-  })
-
   it('keeps durable streams and session tabs through a Redis crash with appendfsync always', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ss-redis-aof-'))
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
