@@ -227,6 +227,13 @@ export class SessionSocket<M extends object = MethodMap> {
     })
     socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
       this.#token.release()
+      if (err.data === undefined && err.message === 'Invalid namespace') {
+        // Socket.IO's answer for a namespace the server does not have: no retry changes it.
+        const error = new SessionSocketError('NOT_FOUND', `the server has no namespace '${this.#options.namespace}': serve it with createSessionSocketServer(io, { namespace: '${this.#options.namespace}' }), or connect to the one it serves`)
+        this.#options.log('error', error.message, error)
+        this.#stop({ status: 'closed', error }, error)
+        return
+      }
       const error = err.data ? SessionSocketError.from(err.data) : undefined
       if (error && !error.retryable) {
         this.#options.log('error', `register refused: ${err.message}`, error)

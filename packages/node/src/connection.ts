@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
 import type { Server } from 'socket.io'
-import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
+import { EVENTS, SessionSocketError, parseAck, parseConnectAuth, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
+import { forgetRecoveredIdentity } from './connection-state-recovery.js'
 import type { DurableEvents } from './durable.js'
 import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
@@ -84,16 +85,18 @@ export function acceptConnections(deps: {
   }
 
   nsp.use((socket, next) => {
-    const auth = socket.handshake.auth as Record<string, unknown>
-    // No register in CONNECT: the client may still send ss:register as its first event.
-    if (!auth || Object.keys(auth).length === 0) return next()
-    let request: RegisterRequest
+    // connectionStateRecovery (skipMiddlewares: false) gave the socket its rooms and data of
+    // before the disconnection: session-socket's part is decided again by this register.
+    if (socket.recovered) forgetRecoveredIdentity(socket)
+    let request: RegisterRequest | null
     try {
-      request = parseRegister(auth)
+      request = parseConnectAuth(socket.handshake.auth)
     } catch (err) {
       failedRegistersPerIp?.hit(clientIp(socket.request))
       return next(connectError(err))
     }
+    // No register in CONNECT: the client may still send ss:register as its first event.
+    if (request === null) return next()
     registerSocket.register(socket, request).then(
       (reply) => {
         replies.set(socket, reply)
@@ -107,8 +110,9 @@ export function acceptConnections(deps: {
   })
 
   nsp.on('connection', (socket) => {
-    const state: SocketState = { count: 0, registered: socket.data.sessionId !== undefined, registering: false }
     const reply = replies.get(socket)
+    // Registered in CONNECT or not at all: socket.data may hold keys of the app's own.
+    const state: SocketState = { count: 0, registered: reply !== undefined, registering: false }
     if (reply) {
       replies.delete(socket)
       registerSocket.enter(socket, reply).then(

@@ -23,6 +23,12 @@ export interface SessionSocketServerOptions {
   /** URL prefix of the HTTP routes mounted by `ss.http()`. @default '/session-socket' */
   path?: string
   /**
+   * The Socket.IO namespace session-socket serves, e.g. `'/chat'`; browsers connect with
+   * `url: origin + '/chat'`. Other namespaces stay the app's: a session-socket client that
+   * connects to one of them is refused with NOT_FOUND. @default '/'
+   */
+  namespace?: string
+  /**
    * Names the user of a session, to enable `toUser` and `endUser`. `null`, `undefined` or `''`:
    * no user. Asked at every register and after every call that changed the session; the link
    * store keeps the answer with the session's tokens. @default undefined (no user rooms)
@@ -72,6 +78,7 @@ export interface ResolvedOptions {
   store: LinkStore
   allowedOrigins: AllowedOrigins
   path: string
+  namespace: string
   /** `identify` normalised; undefined: no user rooms. */
   identify: UserOf | undefined
   lifetimes: TokenLifetimes
@@ -96,6 +103,7 @@ export interface ResolvedOptions {
 const DEFAULTS = {
   allowedOrigins: 'same-origin',
   path: '/session-socket',
+  namespace: '/',
   sessionCheckInterval: 60_000,
   sweepInterval: 600_000,
   resultTtl: 600_000,
@@ -126,12 +134,17 @@ export function resolveOptions(options: SessionSocketServerOptions): ResolvedOpt
   checkAllowedOrigins(allowedOrigins)
   const path = options.path ?? DEFAULTS.path
   if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
+  const namespace = options.namespace ?? DEFAULTS.namespace
+  if (typeof namespace !== 'string' || !namespace.startsWith('/')) {
+    throw new TypeError(`namespace must be a Socket.IO namespace name starting with "/", e.g. '/chat' (got ${typeof namespace === 'string' ? `'${namespace}'` : typeof namespace}); one namespace, not a pattern`)
+  }
   return {
     session: options.session,
     sessionStore: options.sessionStore,
     store: options.store ?? new MemoryLinkStore(),
     allowedOrigins,
     path,
+    namespace,
     identify: options.identify ? identifyUser(options.identify) : undefined,
     lifetimes: { ...DEFAULT_LIFETIMES, ...options.lifetimes },
     sessionCheckInterval: options.sessionCheckInterval ?? DEFAULTS.sessionCheckInterval,

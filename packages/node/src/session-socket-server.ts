@@ -2,10 +2,12 @@ import createDebug from 'debug'
 import type { Namespace, Server } from 'socket.io'
 import type { EndReason } from '@session-socket/protocol'
 import { acceptConnections } from './connection.js'
+import { checkConnectionStateRecovery } from './connection-state-recovery.js'
 import { DurableEvents, keepStreamsAlive } from './durable.js'
 import { createHttpRoutes } from './http-routes.js'
 import { createLifecycle } from './lifecycle.js'
 import type { LinkStore } from './link-store.js'
+import { guardOtherNamespaces } from './namespace-guard.js'
 import { resolveOptions, type SessionSocketServerOptions } from './options.js'
 import { createRateLimiter, type RateLimits } from './rate-limiter.js'
 import { createRegisterSocket } from './register-socket.js'
@@ -92,10 +94,12 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
   }
   const o = resolveOptions(options)
+  checkConnectionStateRecovery(io)
   const { now, store: links, identify, clientIp } = o
   const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
   const failedRegistersPerIp = limiter('failedRegistersPerIp')
-  const nsp = io.of('/') as SessionNamespace
+  const nsp = io.of(o.namespace) as SessionNamespace
+  guardOtherNamespaces(io, o.namespace)
   const closed = new AbortController()
   const tabEvents = new TabEvents()
   const durable = new DurableEvents(links, nsp, now, o.durable)
