@@ -7,12 +7,14 @@ import type { DurableEvents } from './durable.js'
 import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
+import { createRefusalWarning } from './refusal-warning.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
 import type { RegisterSocket } from './register-socket.js'
 import type { SessionNamespace, SessionSocket } from './rooms.js'
 import type { RpcDispatcher } from './rpc.js'
 import type { SessionBridge, SessionMiddleware } from './session-bridge.js'
 import type { SignIn } from './sign-in.js'
+import type { ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:connection')
 /** Security-relevant events (refused origin, rate limit); never a token or cookie value. */
@@ -39,13 +41,15 @@ function connectError(err: unknown): Error {
  * per socket the `ss:` packet router (`ss:register`, `ss:call`, `ss:ack`, `ss:cookie`).
  *
  * @example
- * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, failedRegistersPerIp })
+ * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, proxy, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, failedRegistersPerIp })
  */
 export function acceptConnections(deps: {
   io: Server
   nsp: SessionNamespace
   session: SessionMiddleware
   allowedOrigins: AllowedOrigins
+  /** How requests are read behind trusted proxies (trustProxy). */
+  proxy: ProxyTrust
   sessions: SessionBridge
   registerSocket: RegisterSocket
   rpc: RpcDispatcher
@@ -67,6 +71,8 @@ export function acceptConnections(deps: {
     createHandshakeMiddleware({
       session: deps.session,
       allowedOrigins: deps.allowedOrigins,
+      proxy: deps.proxy,
+      onOriginRefused: createRefusalWarning(deps.allowedOrigins, deps.proxy),
       onStore: (store) => sessions.adopt(store),
       admit: (req) => {
         const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0

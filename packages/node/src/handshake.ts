@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import type { Session, SessionData } from 'express-session'
 import type { SessionMiddleware } from './session-bridge.js'
+import { createProxyTrust, isSameOrigin, type ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:handshake')
 const security = createDebug('session-socket:security')
@@ -42,22 +43,20 @@ export function refusedOrigin(req: IncomingMessage): string | undefined {
   return (req as HandshakeRequest)[kRefused]
 }
 
+/** No proxy trusted: `same-origin` compares with the `Host` header. */
+const UNTRUSTED = createProxyTrust(undefined)
+
 /**
  * Checks an Origin header against the allowlist. A missing Origin is allowed: browsers send
  * it on every cross-origin request and WebSocket, so a request without one is same-origin or
- * not from a browser, and neither can ride a victim's cookie.
+ * not from a browser, and neither can ride a victim's cookie. `same-origin` compares with the
+ * host the browser addressed, read through `proxy` (trustProxy) behind a reverse proxy.
  */
-export function isOriginAllowed(req: IncomingMessage, allowed: AllowedOrigins): boolean {
+export function isOriginAllowed(req: IncomingMessage, allowed: AllowedOrigins, proxy: ProxyTrust = UNTRUSTED): boolean {
   const origin = req.headers.origin
   if (origin === undefined) return true
   if (typeof allowed === 'function') return allowed(origin)
-  if (allowed === 'same-origin') {
-    try {
-      return new URL(origin).host === req.headers.host
-    } catch {
-      return false
-    }
-  }
+  if (allowed === 'same-origin') return isSameOrigin(origin, req, proxy)
   return allowed.includes(origin)
 }
 
@@ -86,15 +85,20 @@ function watchSetCookie(res: ServerResponse, record: { cookieSet: boolean }): vo
 export function createHandshakeMiddleware(options: {
   session: SessionMiddleware
   allowedOrigins: AllowedOrigins
+  /** How the request's host is read behind trusted proxies. @default nothing trusted */
+  proxy?: ProxyTrust
+  /** Told of every handshake refused for its Origin, before it is refused. */
+  onOriginRefused?: (req: IncomingMessage) => void
   onStore: (store: any) => void
   /** Returns why this handshake is refused (e.g. a rate limit), or undefined to let it in. */
   admit?: (req: IncomingMessage) => string | undefined
 }) {
   return function sessionSocketHandshake(req: HandshakeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
     if (req._query?.sid !== undefined) return next()
-    if (!isOriginAllowed(req, options.allowedOrigins)) {
+    if (!isOriginAllowed(req, options.allowedOrigins, options.proxy)) {
       req[kRefused] = `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`
       security('handshake refused for origin %s', req.headers.origin)
+      options.onOriginRefused?.(req)
       return next()
     }
     const refusal = options.admit?.(req)

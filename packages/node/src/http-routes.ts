@@ -6,6 +6,7 @@ import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { hashSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
+import type { ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:http-routes')
 const security = createDebug('session-socket:security')
@@ -80,6 +81,8 @@ function readBody(req: Req): Promise<unknown> {
 export function createHttpRoutes(options: {
   path: string
   allowedOrigins: AllowedOrigins
+  /** How the request's host is read behind trusted proxies (trustProxy). @default nothing trusted */
+  proxy?: ProxyTrust
   links: LinkStore
   sessions: SessionBridge
   now: () => number
@@ -102,7 +105,7 @@ export function createHttpRoutes(options: {
   return function sessionSocketHttp(req: Req, res: ServerResponse, next: Next): void {
     const url = (req.originalUrl ?? req.url ?? '').split('?')[0]
     if (url !== restorePath) return next()
-    if (!isOriginAllowed(req, options.allowedOrigins)) {
+    if (!isOriginAllowed(req, options.allowedOrigins, options.proxy)) {
       security('restore refused for origin %s', req.headers.origin)
       return sendError(res, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
     }

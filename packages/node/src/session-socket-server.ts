@@ -151,6 +151,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     nsp,
     session: o.session,
     allowedOrigins: o.allowedOrigins,
+    proxy: o.proxy,
     sessions,
     registerSocket,
     rpc,
@@ -183,6 +184,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       createHttpRoutes({
         path: o.path,
         allowedOrigins: o.allowedOrigins,
+        proxy: o.proxy,
         links,
         sessions,
         now,
