@@ -3,6 +3,27 @@ import { EVENTS } from '@session-socket/protocol'
 import type { ResolvedOptions } from './options.js'
 
 /**
+ * What `restoreCookie()` found: `kept` once the browser sent the restored cookie back.
+ * Otherwise why not: `not-ready` (the socket is not registered; the next register restores the
+ * cookie on its way), `failed` (no code came, or the restore request failed or was refused), or
+ * `not-stored` (the server set the cookie and the browser did not keep it: blocked cookies, or
+ * a proxy that strips Set-Cookie; HTTP requests of this page will not carry the session).
+ */
+export type CookieRestoreResult = { kept: true } | { kept: false; reason: 'not-ready' | 'failed' | 'not-stored' }
+
+/** The restore answer's header naming the restored session, as `GET {path}/cookie` names the cookie's. */
+const CHECK_HEADER = 'Session-Socket-Check'
+
+type RestoreOptions = Pick<ResolvedOptions, 'url' | 'path' | 'fetch' | 'restoreTimeout' | 'log'>
+
+/** `{path}/{route}` on the server's origin (the url's path is a namespace, not a prefix). */
+function routeUrl(options: RestoreOptions, route: string): string {
+  const page = globalThis.location?.href
+  const base = options.url === undefined ? page : new URL(options.url, page).href
+  return new URL(`${options.path}/${route}`, base).toString()
+}
+
+/**
  * Trades a one-time restore code for the session cookie (`POST {path}/restore`), so plain
  * HTTP requests of the page see the session again. Resolves true once the cookie is set;
  * false, with a warning, when it could not be.
@@ -10,14 +31,52 @@ import type { ResolvedOptions } from './options.js'
  * @example
  * const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, options))
  */
-export async function restoreCookie(code: string, options: Pick<ResolvedOptions, 'url' | 'path' | 'fetch' | 'restoreTimeout' | 'log'>): Promise<boolean> {
+export async function restoreCookie(code: string, options: RestoreOptions): Promise<boolean> {
+  return (await postRestore(code, options)) !== undefined
+}
+
+/**
+ * Restores the cookie as {@link restoreCookie}, then asks `GET {path}/cookie` which session
+ * the browser's cookie names now: one more request, made only when the app asks.
+ *
+ * @example
+ * const result = await restoreAndCheckCookie(code, options)   // { kept: false, reason: 'not-stored' } behind a Set-Cookie-stripping proxy
+ */
+export async function restoreAndCheckCookie(code: string, options: RestoreOptions): Promise<CookieRestoreResult> {
+  const restored = await postRestore(code, options)
+  if (restored === undefined) return { kept: false, reason: 'failed' }
+  const expected = restored.headers.get(CHECK_HEADER)
+  // A server that does not say which session it restored cannot be checked: take its word.
+  if (expected === null) return { kept: true }
+  const doFetch = options.fetch ?? globalThis.fetch
+  try {
+    const response = await doFetch(routeUrl(options, 'cookie'), {
+      credentials: 'include',
+      headers: { Accept: 'application/json' },
+      signal: AbortSignal.timeout(options.restoreTimeout),
+    })
+    if (!response.ok) {
+      options.log('warn', `cookie check answered ${response.status}`)
+      return { kept: false, reason: 'failed' }
+    }
+    const answer = (await response.json()) as { session?: unknown }
+    if (answer.session === expected) return { kept: true }
+    options.log('warn', 'the browser did not keep the session cookie (cookies blocked, or a proxy strips Set-Cookie): HTTP requests will not carry the session')
+    return { kept: false, reason: 'not-stored' }
+  } catch (err) {
+    options.log('warn', 'cookie check failed', err)
+    return { kept: false, reason: 'failed' }
+  }
+}
+
+/** `POST {path}/restore`: the response once the cookie is set, or undefined (with a warning). */
+async function postRestore(code: string, options: RestoreOptions): Promise<Response | undefined> {
   const doFetch = options.fetch ?? globalThis.fetch
   if (typeof doFetch !== 'function') {
     options.log('warn', 'no fetch available: the session cookie cannot be restored')
-    return false
+    return undefined
   }
-  const base = options.url ?? globalThis.location?.href
-  const url = new URL(`${options.path}/restore`, base).toString()
+  const url = routeUrl(options, 'restore')
   try {
     const response = await doFetch(url, {
       method: 'POST',
@@ -28,13 +87,13 @@ export async function restoreCookie(code: string, options: Pick<ResolvedOptions,
     })
     if (!response.ok) {
       options.log('warn', `cookie restore answered ${response.status}`)
-      return false
+      return undefined
     }
     options.log('info', 'session cookie restored')
-    return true
+    return response
   } catch (err) {
     options.log('warn', 'cookie restore failed', err)
-    return false
+    return undefined
   }
 }
 

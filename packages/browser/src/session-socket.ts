@@ -11,7 +11,7 @@ import {
   type RegisterReply,
 } from '@session-socket/protocol'
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
-import { requestRestoreCode, restoreCookie } from './cookie-restore.js'
+import { requestRestoreCode, restoreAndCheckCookie, restoreCookie, type CookieRestoreResult } from './cookie-restore.js'
 import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
 import { createLinkToken, type LinkToken } from './link-token.js'
@@ -183,17 +183,20 @@ export class SessionSocket<M extends object = MethodMap> {
 
   /**
    * Sets the session cookie again without reconnecting, for when plain HTTP requests find the
-   * session gone while the socket is fine (the cookie expired or was deleted meanwhile).
-   * Resolves true once the cookie is set.
+   * session gone while the socket is fine (the cookie expired or was deleted meanwhile), then
+   * checks the browser kept it (`GET {path}/cookie`). Resolves `{ kept: true }`, or
+   * `{ kept: false, reason }`: `not-stored` means cookies do not stick in this browser (blocked,
+   * or a proxy strips Set-Cookie), so the page should act over the socket instead.
    *
    * @example
    * const res = await fetch('/api/cart')
-   * if (res.status === 401 && (await s.restoreCookie())) retry()
+   * if (res.status === 401 && (await s.restoreCookie()).kept) retry()
    */
-  async restoreCookie(): Promise<boolean> {
-    if (this.#state.status !== 'ready' || !this.#socket.connected) return false
+  async restoreCookie(): Promise<CookieRestoreResult> {
+    if (this.#state.status !== 'ready' || !this.#socket.connected) return { kept: false, reason: 'not-ready' }
     const code = await requestRestoreCode(this.#socket, this.#options)
-    return code !== undefined && restoreCookie(code, this.#options)
+    if (code === undefined) return { kept: false, reason: 'failed' }
+    return restoreAndCheckCookie(code, this.#options)
   }
 
   #setState(state: ConnectionState): void {

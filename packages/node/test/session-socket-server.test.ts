@@ -44,7 +44,7 @@ describe('createSessionSocketServer(io, { namespace })', () => {
       expect(await server.ss.tabs(sessionId)).toHaveLength(1)
       // The restore route is on the server's origin, not under the namespace.
       proxy.jar.clear()
-      expect(await tab.restoreCookie()).toBe(true)
+      expect(await tab.restoreCookie()).toEqual({ kept: true })
       expect(((await (await fetch(`${proxy.url}/whoami`)).json()) as { sessionId: string }).sessionId).toBe(sessionId)
     } finally {
       await proxy.close()
