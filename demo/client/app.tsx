@@ -96,9 +96,15 @@ export function App() {
     if (reply) bump(reply.count)
   })
   const incrementRpc = run(async () => bump((await call('counter.increment')).count))
+  /**
+   * Whether HTTP requests carry the session. Not known yet: restore the cookie once and see
+   * whether the browser keeps it; anything but a cookie the browser dropped (e.g. the socket is
+   * down) counts as yes, and leaves the action to plain HTTP.
+   */
+  const cookiesStickNow = async () => cookiesStick ?? (await cookies.check().then((result) => result.kept || result.reason !== 'not-stored'))
   const signOut = run(async () => {
     story.signingOut('logout')
-    if (cookiesStick !== false) {
+    if (await cookiesStickNow()) {
       await requestJson('/logout', { method: 'POST' })
       return
     }
@@ -107,7 +113,11 @@ export function App() {
       if (err.code !== 'SESSION_ENDED' && err.code !== 'CLOSED') throw err
     })
   })
-  const signInOverSocket = (name: string) => run(async () => applyState(await call('user.signIn', { name })))()
+  const signIn = (form: HTMLFormElement, name: string) =>
+    run(async () => {
+      if (await cookiesStickNow()) form.submit()
+      else applyState(await call('user.signIn', { name }))
+    })()
   const signOutEverywhere = run(async () => {
     story.signingOut('everywhere')
     // This tab's own session ends while the call runs: SESSION_ENDED is the expected answer.
@@ -132,8 +142,8 @@ export function App() {
         <SignInCard
           user={me?.user ?? null}
           disabled={over}
-          overSocket={cookiesStick === false}
-          onSignInOverSocket={signInOverSocket}
+          cookiesStick={cookiesStick}
+          onSignIn={signIn}
           onSignOut={signOut}
           onSignOutEverywhere={signOutEverywhere}
         />

@@ -2,7 +2,6 @@ import type { CookieRestoreResult } from '@session-socket/browser'
 
 /** What the page reads from the client: a SessionSocket has all of it. */
 export interface CookieSource {
-  on(event: 'ready', listener: (reply: { cookieRestored: boolean }) => void): () => void
   restoreCookie(): Promise<CookieRestoreResult>
 }
 
@@ -11,20 +10,15 @@ export interface CookieSource {
  * server set it and the browser never sent it back (cookies blocked, or a proxy that strips
  * Set-Cookie). Then HTTP requests carry no session, so sign-in and sign-out go over the socket.
  *
- * It is found out only when a register had to restore the cookie (`ready` with
- * `cookieRestored`): a first visit, a lost cookie, or every load behind such a proxy. Then
- * `restoreCookie()` does it once more and checks the browser kept it.
+ * Found out by the page's own `restoreCookie()` calls, which check the browser kept the cookie:
+ * after an HTTP request found no session, and before the first sign-in (`check()`), never on
+ * its own, so it never races a sign-in's cookie.
  */
 export class CookieWatch {
   #sticks: boolean | null = null
   readonly #listeners = new Set<() => void>()
-  readonly #off: () => void
 
-  constructor(readonly client: CookieSource) {
-    this.#off = client.on('ready', ({ cookieRestored }) => {
-      if (cookieRestored && this.#sticks !== true) void this.check()
-    })
-  }
+  constructor(readonly client: CookieSource) {}
 
   /** For useSyncExternalStore. */
   subscribe = (listener: () => void): (() => void) => {
@@ -45,11 +39,6 @@ export class CookieWatch {
   record(result: CookieRestoreResult): void {
     if (result.kept) this.#set(true)
     else if (result.reason === 'not-stored') this.#set(false)
-  }
-
-  dispose(): void {
-    this.#off()
-    this.#listeners.clear()
   }
 
   #set(sticks: boolean): void {

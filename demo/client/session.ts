@@ -46,7 +46,7 @@ export function storyOf(client: SessionSocket<any>): ConnectionStory {
 
 const cookieWatches = new WeakMap<SessionSocket<any>, CookieWatch>()
 
-/** The one CookieWatch of a client, made on first use (before its first ready) and kept for the life of the page. */
+/** The one CookieWatch of a client, made on first use and kept for the life of the page. */
 export function cookiesOf(client: SessionSocket<any>): CookieWatch {
   let watch = cookieWatches.get(client)
   if (!watch) cookieWatches.set(client, (watch = new CookieWatch(client)))

@@ -3,9 +3,10 @@ import type { FormEvent } from 'react'
 interface Props {
   user: { id: string; name: string } | null
   disabled: boolean
-  /** The browser does not keep the session cookie: sign in over the socket, not the form post. */
-  overSocket: boolean
-  onSignInOverSocket: (name: string) => void
+  /** Whether this browser keeps the session cookie; null: not known yet. */
+  cookiesStick: boolean | null
+  /** Signs in when the cookie is not known to stick: over the form, or over the socket. */
+  onSignIn: (form: HTMLFormElement, name: string) => void
   onSignOut: () => void
   onSignOutEverywhere: () => void
 }
@@ -15,15 +16,16 @@ interface Props {
  * this browser's other tabs rejoin the new session by themselves. When the browser does not
  * keep the session cookie (a proxy strips Set-Cookie, or cookies are blocked), a form post
  * would sign in a session no later request carries, so the form calls `user.signIn` over the
- * socket instead: the server regenerates the session in the call and the tabs follow it.
+ * socket instead: the server regenerates the session in the call and the tabs follow it. Until
+ * the page knows, `onSignIn` finds out first (`restoreCookie()` checks the browser kept it).
  */
-export function SignInCard({ user, disabled, overSocket, onSignInOverSocket, onSignOut, onSignOutEverywhere }: Props) {
+export function SignInCard({ user, disabled, cookiesStick, onSignIn, onSignOut, onSignOutEverywhere }: Props) {
   if (!user) {
     const submit = (event: FormEvent<HTMLFormElement>) => {
-      if (!overSocket) return
+      if (cookiesStick === true) return
       event.preventDefault()
       const name = new FormData(event.currentTarget).get('name')
-      onSignInOverSocket(typeof name === 'string' ? name : '')
+      onSignIn(event.currentTarget, typeof name === 'string' ? name : '')
     }
     return (
       <section className="card">
@@ -34,7 +36,7 @@ export function SignInCard({ user, disabled, overSocket, onSignInOverSocket, onS
             Sign in
           </button>
         </form>
-        {overSocket ? (
+        {cookiesStick === false ? (
           <p className="note" data-testid="signin-over-socket">
             This browser does not keep the session cookie (a proxy strips Set-Cookie, or cookies are blocked): signing in over the socket.
           </p>
