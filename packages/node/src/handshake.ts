@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import type { Session, SessionData } from 'express-session'
 import type { SessionMiddleware } from './session-bridge.js'
-import { createProxyTrust, isSameOrigin, type ProxyTrust } from './trust-proxy.js'
+import { createProxyTrust, isSameOrigin, markSecure, type ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:handshake')
 const security = createDebug('session-socket:security')
@@ -111,6 +111,8 @@ export function createHandshakeMiddleware(options: {
     // puts the record in dictionary mode and keeps this scope (with `next`) alive per socket.
     const record: HandshakeSession = { sessionId: '', isNew: false, cookieSet: false, session: undefined as never }
     watchSetCookie(res, record)
+    // express-session reads req.secure for a secure cookie; behind TLS termination only trustProxy can tell.
+    markSecure(req, options.proxy ?? UNTRUSTED)
     options.session(req, res, (err?: unknown) => {
       if (err) {
         debug('session middleware failed on handshake: %s', (err as Error).message)

@@ -106,3 +106,18 @@ export function isSameOrigin(origin: string, req: IncomingMessage, proxy: ProxyT
     return false
   }
 }
+
+/**
+ * Gives a bare Node request (an Engine.IO handshake: Express never saw it) the `req.secure`
+ * Express would give it, from the connection or a trusted proxy's `X-Forwarded-Proto`, so that
+ * express-session sets a `secure` (or `'auto'`) cookie on the handshake behind a proxy that
+ * terminates TLS, as it does in the app's own routes. A request that has one keeps it.
+ *
+ * @example
+ * markSecure(req, createProxyTrust('loopback'))   // req.secure === true behind nginx with TLS
+ */
+export function markSecure(req: IncomingMessage, proxy: ProxyTrust): void {
+  if ('secure' in req) return
+  const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true
+  Object.defineProperty(req, 'secure', { value: encrypted || proxy.proto(req) === 'https', configurable: true, enumerable: false })
+}

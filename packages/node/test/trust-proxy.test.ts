@@ -104,3 +104,19 @@ describe('createSessionSocketServer(io, { trustProxy })', () => {
     expect(await from('203.0.113.1')).not.toBe('connected')
   })
 })
+
+describe('markSecure on the handshake', () => {
+  const handshakeCookie = async (url: string, headers: Record<string, string>) =>
+    (await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers })).headers.getSetCookie()[0]
+
+  it("should let express-session set a secure cookie on the Engine.IO handshake behind a TLS-terminating proxy it trusts, as in the app's own routes", async () => {
+    server = await startTestServer({ ss: { trustProxy: 'loopback' }, session: { cookie: { secure: 'auto', httpOnly: true, sameSite: 'lax' } } })
+    expect(await handshakeCookie(server.url, { 'X-Forwarded-Proto': 'https' })).toMatch(/; Secure/)
+    expect(await handshakeCookie(server.url, {})).not.toMatch(/; Secure/)
+  })
+
+  it('should not take X-Forwarded-Proto from anyone without trustProxy', async () => {
+    server = await startTestServer({ session: { cookie: { secure: 'auto', httpOnly: true, sameSite: 'lax' } } })
+    expect(await handshakeCookie(server.url, { 'X-Forwarded-Proto': 'https' })).not.toMatch(/; Secure/)
+  })
+})
