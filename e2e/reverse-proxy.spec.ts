@@ -1,7 +1,7 @@
 import { expect, test, type Page } from '@playwright/test'
 import type { ConnectionState } from '@session-socket/browser'
 import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-process.js'
-import { RECONNECT, httpSession, incrementOverRpc, openTab, signIn, whoami } from './helpers/demo-page.js'
+import { RECONNECT, cookieSessionId, httpSession, incrementOverRpc, openTab, sessionCookie, signIn, whoami } from './helpers/demo-page.js'
 import { RECOMMENDED_HEADERS, startNginx, type Nginx } from './helpers/nginx.js'
 
 // The demo behind Debian's nginx, with the config docs/deploy.md recommends and with the two
@@ -21,9 +21,9 @@ test.afterEach(async ({}, testInfo) => {
   await disposeDemos()
 })
 
-async function behindNginx(headers: Record<string, string>, env: Record<string, string> = {}): Promise<Nginx> {
+async function behindNginx(headers: Record<string, string>, env: Record<string, string> = {}, tls = false): Promise<Nginx> {
   demo = await startDemo({ env: { WEBSOCKET_ONLY: '1', ...env } })
-  nginx = await startNginx({ upstreamPort: demo.port, headers })
+  nginx = await startNginx({ upstreamPort: demo.port, headers, tls })
   return nginx
 }
 
@@ -44,6 +44,26 @@ test.describe('behind nginx', () => {
     await page.getByTestId('counter-http').click()
     await expect(page.getByTestId('counter')).toHaveText('2', RECONNECT)
     expect(demo!.output()).not.toContain('refused a Socket.IO handshake')
+  })
+
+  test('should terminate TLS with the recommended config and TRUST_PROXY: a Secure cookie from sign-in and again from a restore', async ({ browser }) => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true })
+    try {
+      const proxy = await behindNginx(RECOMMENDED_HEADERS, { TRUST_PROXY: 'loopback' }, true)
+      const page = await openTab(context, proxy.url)
+      await signIn(page, 'Ada')
+      const { sessionId } = await whoami(page)
+      expect(await sessionCookie(context)).toMatchObject({ secure: true })
+      // The cookie is lost: the HTTP +1 finds no session, the page restores it and counts.
+      await context.clearCookies()
+      await page.getByTestId('counter-http').click()
+      await expect(page.getByTestId('counter')).toHaveText('1', RECONNECT)
+      const restored = await sessionCookie(context)
+      expect(restored).toMatchObject({ secure: true })
+      expect(cookieSessionId(restored!.value)).toBe(sessionId)
+    } finally {
+      await context.close()
+    }
   })
 
   test("should work behind nginx's default Host (the upstream's name) when TRUST_PROXY trusts it and it forwards X-Forwarded-Host", async ({ context }) => {

@@ -98,7 +98,8 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     resave: false,
     // No session (and no cookie) until something is stored: the socket handshake or a sign-in.
     saveUninitialized: false,
-    cookie: { httpOnly: true, sameSite: 'lax', maxAge: config.sessionMaxAge },
+    // 'auto': Secure over HTTPS, also behind a TLS-terminating proxy TRUST_PROXY trusts.
+    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', maxAge: config.sessionMaxAge },
   })
 
   const app = express()

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -28,10 +28,12 @@ export interface NginxOptions {
    * default (Host: the upstream's name, `app`). @default RECOMMENDED_HEADERS
    */
   headers?: Record<string, string>
+  /** Terminate TLS (a self-signed certificate for 127.0.0.1, made for this run): the app behind it sees plain HTTP. @default false */
+  tls?: boolean
 }
 
 export interface Nginx {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>, or https:// with `tls` */
   readonly url: string
   readonly port: number
   /** The nginx.conf it runs. */
@@ -46,6 +48,7 @@ export interface Nginx {
 export function nginxConfig(prefix: string, port: number, options: NginxOptions): string {
   const headers = options.headers ?? RECOMMENDED_HEADERS
   const lines = Object.entries(headers).map(([name, value]) => `      proxy_set_header ${name} ${value};`)
+  const listen = options.tls ? `listen 127.0.0.1:${port} ssl;\n    ssl_certificate ${prefix}/cert.pem;\n    ssl_certificate_key ${prefix}/key.pem;` : `listen 127.0.0.1:${port};`
   return `# One process, in the foreground, every file under its own prefix: no root config touched.
 daemon off;
 master_process off;
@@ -62,7 +65,7 @@ http {
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
   upstream app { server 127.0.0.1:${options.upstreamPort}; }
   server {
-    listen 127.0.0.1:${port};
+    ${listen}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -118,6 +121,12 @@ async function listening(port: number, exited: Promise<unknown>, timeoutMs: numb
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const prefix = mkdtempSync(path.join(tmpdir(), 'ss-nginx-'))
   for (const dir of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(prefix, dir))
+  if (options.tls) {
+    // A throwaway certificate; the browser context is told to accept it (ignoreHTTPSErrors).
+    const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']
+    const files = ['-keyout', path.join(prefix, 'key.pem'), '-out', path.join(prefix, 'cert.pem')]
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', ...subject, ...files], { stdio: 'ignore' })
+  }
   let lastError: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
@@ -146,7 +155,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       break
     }
     return {
-      url: `http://127.0.0.1:${port}`,
+      url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
       port,
       config,
       errorLog,
