@@ -11,7 +11,7 @@ declare global {
     io: typeof import('socket.io-client').io
     loaded: boolean
     client: SessionSocket
-    heard: string[]
+    chatNews: string[]
   }
 }
 
@@ -74,12 +74,12 @@ test.describe('namespaces', () => {
     expect(heard).toEqual(['main', 'other'])
     const { sessionId } = await page.evaluate(() => window.client.call('whoami') as Promise<{ sessionId: string }>)
     await page.evaluate(() => {
-      window.heard = []
-      window.client.on('news', (text: string) => window.heard.push(text))
+      window.chatNews = []
+      window.client.on('news', (text: string) => window.chatNews.push(text))
     })
     expect(await app.ss.tabs(sessionId)).toHaveLength(1)
     app.ss.toSession(sessionId).emit('news', 'on /chat')
-    await expect.poll(() => page.evaluate(() => window.heard)).toEqual(['on /chat'])
+    await expect.poll(() => page.evaluate(() => window.chatNews)).toEqual(['on /chat'])
     expect(await page.evaluate(() => window.client.status)).toBe('ready')
   })
 

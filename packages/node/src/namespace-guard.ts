@@ -27,7 +27,7 @@ export function guardOtherNamespaces(io: Server, served: string): void {
       debug('refused a session-socket client on namespace %s', nsp.name)
       const error = new SessionSocketError(
         'NOT_FOUND',
-        `session-socket is not served on namespace '${nsp.name}' but on '${served}': connect to that namespace (url: origin + '${served === '/' ? '' : served}'), or serve this one with createSessionSocketServer(io, { namespace: '${nsp.name}' })`,
+        `session-socket is not served on namespace '${nsp.name}' but on '${served}': connect to that one (url: ${served === '/' ? 'the origin, no path' : `origin + '${served}'`}), or serve this one with createSessionSocketServer(io, { namespace: '${nsp.name}' })`,
       )
       next(Object.assign(new Error(error.message), { data: { code: error.code } }))
     })

@@ -32,8 +32,9 @@ export interface SessionSocketServerOptions {
   /**
    * The reverse proxies trusted to say who the client is (`X-Forwarded-For`, for `clientIp`)
    * and what it asked for (`X-Forwarded-Host` and `X-Forwarded-Proto`, for the `same-origin`
-   * check), as Express's `trust proxy`: `true`, a number of hops, `'loopback'`, a subnet list,
-   * or `(address, hop) => boolean`. @default false (forwarded headers are ignored)
+   * check and `req.secure` on the handshake, for a secure cookie behind TLS termination), as
+   * Express's `trust proxy`: `true`, a number of hops, `'loopback'`, a subnet list, or
+   * `(address, hop) => boolean`. @default false (forwarded headers are ignored)
    */
   trustProxy?: TrustProxy
   /**
