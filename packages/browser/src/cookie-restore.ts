@@ -44,57 +44,38 @@ export async function restoreCookie(code: string, options: RestoreOptions): Prom
  */
 export async function restoreAndCheckCookie(code: string, options: RestoreOptions): Promise<CookieRestoreResult> {
   const restored = await postRestore(code, options)
-  if (restored === undefined) return { kept: false, reason: 'failed' }
-  const expected = restored.headers.get(CHECK_HEADER)
+  const expected = restored?.headers.get(CHECK_HEADER)
   // A server that does not say which session it restored cannot be checked: take its word.
   if (expected === null) return { kept: true }
-  const doFetch = options.fetch ?? globalThis.fetch
-  try {
-    const response = await doFetch(routeUrl(options, 'cookie'), {
-      credentials: 'include',
-      headers: { Accept: 'application/json' },
-      signal: AbortSignal.timeout(options.restoreTimeout),
-    })
-    if (!response.ok) {
-      options.log('warn', `cookie check answered ${response.status}`)
-      return { kept: false, reason: 'failed' }
-    }
-    const answer = (await response.json()) as { session?: unknown }
-    if (answer.session === expected) return { kept: true }
-    options.log('warn', 'the browser did not keep the session cookie (cookies blocked, or a proxy strips Set-Cookie): HTTP requests will not carry the session')
-    return { kept: false, reason: 'not-stored' }
-  } catch (err) {
-    options.log('warn', 'cookie check failed', err)
-    return { kept: false, reason: 'failed' }
-  }
+  const answer = restored && (await send(options, 'cookie', { headers: { Accept: 'application/json' } }))
+  if (!answer) return { kept: false, reason: 'failed' }
+  if (((await answer.json().catch(() => ({}))) as { session?: unknown }).session === expected) return { kept: true }
+  options.log('warn', 'the browser did not keep the session cookie')
+  return { kept: false, reason: 'not-stored' }
 }
 
-/** `POST {path}/restore`: the response once the cookie is set, or undefined (with a warning). */
-async function postRestore(code: string, options: RestoreOptions): Promise<Response | undefined> {
+function postRestore(code: string, options: RestoreOptions): Promise<Response | undefined> {
+  return send(options, 'restore', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) })
+}
+
+/** A request to `{path}/{route}` with the browser's cookies: the response if 2xx, else undefined with a warning. */
+async function send(options: RestoreOptions, route: 'restore' | 'cookie', init: RequestInit): Promise<Response | undefined> {
   const doFetch = options.fetch ?? globalThis.fetch
   if (typeof doFetch !== 'function') {
     options.log('warn', 'no fetch available: the session cookie cannot be restored')
     return undefined
   }
-  const url = routeUrl(options, 'restore')
   try {
-    const response = await doFetch(url, {
-      method: 'POST',
-      credentials: 'include',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code }),
-      signal: AbortSignal.timeout(options.restoreTimeout),
-    })
-    if (!response.ok) {
-      options.log('warn', `cookie restore answered ${response.status}`)
-      return undefined
+    const response = await doFetch(routeUrl(options, route), { ...init, credentials: 'include', signal: AbortSignal.timeout(options.restoreTimeout) })
+    if (response.ok) {
+      if (route === 'restore') options.log('info', 'session cookie restored')
+      return response
     }
-    options.log('info', 'session cookie restored')
-    return response
+    options.log('warn', `cookie ${route} answered ${response.status}`)
   } catch (err) {
-    options.log('warn', 'cookie restore failed', err)
-    return undefined
+    options.log('warn', `cookie ${route} failed`, err)
   }
+  return undefined
 }
 
 /**

@@ -232,7 +232,7 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#token.release()
       if (err.data === undefined && err.message === 'Invalid namespace') {
         // Socket.IO's answer for a namespace the server does not have: no retry changes it.
-        const error = new SessionSocketError('NOT_FOUND', `the server has no namespace '${this.#options.namespace}': serve it with createSessionSocketServer(io, { namespace: '${this.#options.namespace}' }), or connect to the one it serves`)
+        const error = new SessionSocketError('NOT_FOUND', `the server has no namespace ${this.#options.namespace}`)
         this.#options.log('error', error.message, error)
         this.#stop({ status: 'closed', error }, error)
         return

@@ -58,6 +58,6 @@ describe("a namespace the server does not have", () => {
     const tab = makeBrowser(`${server.url}/nowhere`).open()
     const state = await waitForStatus(tab, 'closed')
     expect(state).toMatchObject({ status: 'closed', error: { code: 'NOT_FOUND' } })
-    expect(state.status === 'closed' && state.error?.message).toMatch(/no namespace '\/nowhere'/)
+    expect(state.status === 'closed' && state.error?.message).toMatch(/no namespace \/nowhere/)
   })
 })
