@@ -4,7 +4,7 @@ import { useSessionSocket } from '@session-socket/browser/react'
 import type { AppState, CounterEvent, DemoMethods, TabView } from '../server/api-types.js'
 import { CounterCard } from './counter-card.js'
 import { HttpError, requestJson } from './http.js'
-import { SOCKET_OPTIONS, restoreSessionCookie, storyOf } from './session.js'
+import { SOCKET_OPTIONS, cookiesOf, restoreSessionCookie, storyOf } from './session.js'
 import { SignInCard } from './sign-in-card.js'
 import { StatusBar } from './status-bar.js'
 import { TabList } from './tab-list.js'
@@ -24,6 +24,9 @@ export function App() {
   const { status, state, tabId, call, on, socket } = useSessionSocket<DemoMethods>(SOCKET_OPTIONS)
   const story = storyOf(socket)
   const lastEvent = useSyncExternalStore(story.subscribe, story.getSnapshot)
+  const cookies = cookiesOf(socket)
+  // false: the browser never keeps the session cookie, so sign-in and sign-out go over the socket.
+  const cookiesStick = useSyncExternalStore(cookies.subscribe, cookies.getSnapshot)
   const [me, setMe] = useState<AppState | null>(null)
   const [count, setCount] = useState<number | null>(null)
   const [lastChange, setLastChange] = useState('')
@@ -93,10 +96,28 @@ export function App() {
     if (reply) bump(reply.count)
   })
   const incrementRpc = run(async () => bump((await call('counter.increment')).count))
+  /**
+   * Whether HTTP requests carry the session. Not known yet: restore the cookie once and see
+   * whether the browser keeps it; anything but a cookie the browser dropped (e.g. the socket is
+   * down) counts as yes, and leaves the action to plain HTTP.
+   */
+  const cookiesStickNow = async () => cookiesStick ?? (await cookies.check().then((result) => result.kept || result.reason !== 'not-stored'))
   const signOut = run(async () => {
     story.signingOut('logout')
-    await requestJson('/logout', { method: 'POST' })
+    if (await cookiesStickNow()) {
+      await requestJson('/logout', { method: 'POST' })
+      return
+    }
+    // This tab's own session ends while the call runs: SESSION_ENDED is the expected answer.
+    await call('user.signOut').catch((err: { code?: string }) => {
+      if (err.code !== 'SESSION_ENDED' && err.code !== 'CLOSED') throw err
+    })
   })
+  const signIn = (form: HTMLFormElement, name: string) =>
+    run(async () => {
+      if (await cookiesStickNow()) form.submit()
+      else applyState(await call('user.signIn', { name }))
+    })()
   const signOutEverywhere = run(async () => {
     story.signingOut('everywhere')
     // This tab's own session ends while the call runs: SESSION_ENDED is the expected answer.
@@ -118,7 +139,14 @@ export function App() {
         </section>
       )}
       <div className="grid">
-        <SignInCard user={me?.user ?? null} disabled={over} onSignOut={signOut} onSignOutEverywhere={signOutEverywhere} />
+        <SignInCard
+          user={me?.user ?? null}
+          disabled={over}
+          cookiesStick={cookiesStick}
+          onSignIn={signIn}
+          onSignOut={signOut}
+          onSignOutEverywhere={signOutEverywhere}
+        />
         <CounterCard count={count} lastChange={lastChange} disabled={over} onHttp={incrementHttp} onRpc={incrementRpc} />
         {/* An ended tab belongs to no session: it lists none. */}
         <TabList tabs={over ? [] : tabs} me={tabId} />

@@ -1,6 +1,7 @@
 import { idbTokenStorage, sessionStorageTabId, type Logger, type SessionSocket } from '@session-socket/browser'
 import type { UseSessionSocketOptions } from '@session-socket/browser/react'
 import { ConnectionStory } from './connection-story.js'
+import { CookieWatch } from './cookies.js'
 
 /** `localStorage.setItem('session-socket:debug', '1')` and reload to see the client's log. */
 const verbose = (() => {
@@ -43,6 +44,15 @@ export function storyOf(client: SessionSocket<any>): ConnectionStory {
   return story
 }
 
+const cookieWatches = new WeakMap<SessionSocket<any>, CookieWatch>()
+
+/** The one CookieWatch of a client, made on first use and kept for the life of the page. */
+export function cookiesOf(client: SessionSocket<any>): CookieWatch {
+  let watch = cookieWatches.get(client)
+  if (!watch) cookieWatches.set(client, (watch = new CookieWatch(client)))
+  return watch
+}
+
 /**
  * Sets the session cookie again after a plain HTTP request found no session behind it (the
  * cookie expired in the browser while socket activity kept the session alive, or was
@@ -51,11 +61,13 @@ export function storyOf(client: SessionSocket<any>): ConnectionStory {
  * the cookie back on its way, so this waits for that `ready`.
  */
 export async function restoreSessionCookie(client: SessionSocket<any>, story: ConnectionStory, timeoutMs = 10_000): Promise<void> {
-  if (await client.restoreCookie()) {
+  const result = await cookiesOf(client).check()
+  if (result.kept) {
     story.cookieRestored()
     return
   }
-  // restoreCookie() answers false at once unless ready: then a reconnect is due anyway.
+  if (result.reason === 'not-stored') throw new Error('this browser does not keep the session cookie (blocked, or a proxy strips Set-Cookie): use the socket')
+  // Not ready (or the socket dropped meanwhile): the next register puts the cookie back on its way.
   if (client.status === 'ready') throw new Error('the session cookie could not be restored; reload the page')
   await new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {

@@ -29,6 +29,10 @@ export type DemoMethods = {
   'tabs.list': () => TabView[]
   'counter.increment': () => { count: number }
   'user.signOutEverywhere': () => { ended: boolean }
+  /** Sign-in over the socket, for when cookies never reach the browser: the session is regenerated in the call. */
+  'user.signIn': (params: { name: string }) => AppState
+  /** Sign-out over the socket: destroys the session, which ends every tab of it. */
+  'user.signOut': () => { ended: boolean }
   /** Only with SS_TEST=1. */
   'test.whoami': () => { sessionId: string; tabId: string }
 }

@@ -32,7 +32,6 @@ export interface DemoServer {
   close(): Promise<void>
 }
 
-const COOKIE_NAME = 'demo.sid'
 /** How long requests in progress may take once shutdown began (ms). */
 const SHUTDOWN_GRACE_MS = 1_000
 const MAX_NAME = 40
@@ -68,12 +67,19 @@ function sameOrigin(req: Request, res: Response, next: NextFunction): void {
     } catch {
       host = undefined
     }
-    if (host !== req.headers.host) {
+    // req.host: X-Forwarded-Host from a proxy TRUST_PROXY trusts, else Host.
+    if (host !== req.host) {
       res.status(403).json({ error: { code: 'FORBIDDEN', message: `Origin ${origin} is not allowed` } })
       return
     }
   }
   next()
+}
+
+/** A sign-in name, trimmed, of 1 to MAX_NAME characters; undefined otherwise. */
+function validName(raw: unknown): string | undefined {
+  const name = typeof raw === 'string' ? raw.trim() : ''
+  return name.length === 0 || name.length > MAX_NAME ? undefined : name
 }
 
 const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/html')
@@ -85,18 +91,20 @@ const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/ht
 export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoServer {
   const { sessionStore, linkStore } = stores
   const sessionMiddleware = session({
-    name: COOKIE_NAME,
+    name: config.sessionCookieName,
     // An array: the first secret signs, every one verifies, so a rotated secret keeps old cookies valid.
     secret: config.secrets,
     store: sessionStore,
     resave: false,
     // No session (and no cookie) until something is stored: the socket handshake or a sign-in.
     saveUninitialized: false,
-    cookie: { httpOnly: true, sameSite: 'lax', maxAge: config.sessionMaxAge },
+    // 'auto': Secure over HTTPS, also behind a TLS-terminating proxy TRUST_PROXY trusts.
+    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', maxAge: config.sessionMaxAge },
   })
 
   const app = express()
   app.disable('x-powered-by')
+  app.set('trust proxy', config.trustProxy)
   const httpServer = http.createServer(app)
   const io = new Server(httpServer, {
     serveClient: false,
@@ -112,6 +120,7 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     sessionCheckInterval: config.sessionCheckInterval,
     touchInterval: config.touchInterval,
     rotation: config.tokenRotation,
+    trustProxy: config.trustProxy,
   })
   /** Counter writes of one session run one at a time on this node, HTTP and RPC alike. */
   const counterLock = createKeyedLock()
@@ -170,6 +179,21 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     // Said first, so every tab can tell this apart from a plain sign-out before it ends.
     ss.toUser(userId).emit('signout:everywhere', { tabId: ctx.tabId })
     await ss.endUser(userId, 'logout')
+    return { ended: true }
+  })
+  ss.method('user.signIn', async (params: { name?: unknown } | undefined, ctx) => {
+    const name = validName(params?.name)
+    if (name === undefined) throw new SessionSocketError('BAD_REQUEST', `Give a name of 1 to ${MAX_NAME} characters.`)
+    // As POST /login does, for a browser whose cookies never stick (a proxy strips Set-Cookie):
+    // a new session id (session fixation), then the user in it. ctx.session is the new one.
+    await new Promise<void>((resolve, reject) => ctx.session!.regenerate((err) => (err ? reject(err) : resolve())))
+    ctx.session!.userId = name.toLowerCase()
+    ctx.session!.name = name
+    return stateOf(ctx.session, config.test)
+  })
+  ss.method('user.signOut', async (_params, ctx) => {
+    // destroy() revokes the session's links and ends every tab of it, this one included.
+    await new Promise<void>((resolve, reject) => ctx.session!.destroy((err) => (err ? reject(err) : resolve())))
     return { ended: true }
   })
   if (config.test) {
@@ -235,8 +259,8 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   })
 
   app.post('/login', sameOrigin, express.urlencoded({ extended: false, limit: '2kb' }), (req, res, next) => {
-    const name = typeof req.body?.name === 'string' ? req.body.name.trim() : ''
-    if (name.length === 0 || name.length > MAX_NAME) {
+    const name = validName(req.body?.name)
+    if (name === undefined) {
       res.status(400).type('text').send(`Give a name of 1 to ${MAX_NAME} characters.`)
       return
     }
@@ -254,7 +278,7 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     // destroy() revokes the session's links and ends every tab of it, on every node.
     req.session.destroy((err) => {
       if (err) return next(err)
-      res.clearCookie(COOKIE_NAME, { httpOnly: true, sameSite: 'lax' })
+      res.clearCookie(config.sessionCookieName, { httpOnly: true, sameSite: 'lax' })
       if (wantsHtml(req)) res.redirect(303, '/')
       else res.status(204).end()
     })

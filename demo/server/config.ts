@@ -1,5 +1,6 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { TrustProxy } from '@session-socket/node'
 
 /** Everything the demo reads from its environment, checked once at start-up. */
 export interface DemoConfig {
@@ -40,6 +41,14 @@ export interface DemoConfig {
   pingTimeout: number | undefined
   /** Built front end (Vite output). */
   publicDir: string
+  /**
+   * The reverse proxies trusted for the client address (per-address rate limits) and the
+   * host the browser asked for (Origin checks): session-socket's `trustProxy` and Express's
+   * `trust proxy`. False: forwarded headers are ignored.
+   */
+  trustProxy: TrustProxy
+  /** Name of the session cookie. A deploy that renames it keeps every tab in its session (through its token). */
+  sessionCookieName: string
 }
 
 /** A start-up problem the user can fix: printed as one line, exit code 1. */
@@ -62,6 +71,12 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got '${raw}')`)
   }
   return value
+}
+
+function cookieName(env: NodeJS.ProcessEnv): string {
+  const raw = env.SESSION_COOKIE_NAME || 'demo.sid'
+  if (!COOKIE_NAME.test(raw)) throw new ConfigError(`SESSION_COOKIE_NAME must be a cookie name: letters, digits and !#$%&'*+-.^_\`|~ (got '${raw}')`)
+  return raw
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -89,6 +104,28 @@ function clusterNodes(raw: string | undefined): Array<{ host: string; port: numb
     })
   if (nodes.length === 0) throw new ConfigError(`REDIS_CLUSTER must list at least one host:port (got '${raw}')`)
   return nodes
+}
+
+/** RFC 6265 cookie-name characters (a token): what express-session's cookie serializer accepts. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/**
+ * TRUST_PROXY as Express reads `trust proxy`: unset, `0` or `false` trust no one; `true`
+ * every hop; an integer the number of hops; anything else a comma-separated list of addresses,
+ * subnets or `loopback` / `linklocal` / `uniquelocal`.
+ */
+function trustProxy(env: NodeJS.ProcessEnv): TrustProxy {
+  const raw = (env.TRUST_PROXY ?? '').trim()
+  if (raw === '' || raw === '0' || raw === 'false') return false
+  if (raw === 'true') return true
+  if (/^\d+$/.test(raw)) return Number(raw)
+  const list = raw.split(',').map((item) => item.trim())
+  const address = /^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d+)?)$/
+  const bad = list.find((item) => !address.test(item))
+  if (bad !== undefined) {
+    throw new ConfigError(`TRUST_PROXY must be true, a number of hops, or addresses/subnets such as 'loopback' or '10.0.0.0/8,fd00::/8' (got '${bad}')`)
+  }
+  return list
 }
 
 /** Reads the configuration; throws ConfigError with the fix in the message. */
@@ -130,5 +167,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     pingInterval: ping('SS_PING_INTERVAL_MS'),
     pingTimeout: ping('SS_PING_TIMEOUT_MS'),
     publicDir: path.join(DEMO_ROOT, 'dist/public'),
+    trustProxy: trustProxy(env),
+    sessionCookieName: cookieName(env),
   }
 }

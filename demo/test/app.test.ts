@@ -148,6 +148,42 @@ describe('demo server', () => {
     expect(response.status).toBe(403)
   })
 
+  it('should sign in and out over the socket, for a browser whose cookies never stick', async () => {
+    const url = await start()
+    // No cookie on any request, as behind a proxy that strips Set-Cookie: the token carries the tab.
+    const tab = openTab(url, '')
+    await expect(tab.call('user.signIn', { name: ' ' })).rejects.toMatchObject({ code: 'BAD_REQUEST' })
+    const before = await tab.call('test.whoami')
+    await expect(tab.call('user.signIn', { name: 'Ada' })).resolves.toMatchObject({ user: { id: 'ada', name: 'Ada' } })
+    // The call regenerated the session: the tab rejoins into the new one, signed in.
+    await expect.poll(async () => (tab.status === 'ready' ? (await tab.call('test.whoami')).sessionId : before.sessionId)).not.toBe(before.sessionId)
+    expect(await tab.call('app.state')).toMatchObject({ user: { id: 'ada', name: 'Ada' } })
+    const ended = nextEnded(tab)
+    await tab.call('user.signOut').catch(() => undefined)
+    expect(await ended).toBe('logout')
+  })
+
+  it('should name the session cookie SESSION_COOKIE_NAME', async () => {
+    const url = await start({ SS_TEST: '1', SESSION_COOKIE_NAME: 'app.session' })
+    const response = await fetch(`${url}/login`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ name: 'Ada' }) })
+    expect(response.headers.getSetCookie()[0]).toMatch(/^app\.session=/)
+  })
+
+  it('should take the host a TRUST_PROXY proxy forwarded for its own Origin check, and only then', async () => {
+    const post = (url: string) =>
+      fetch(`${url}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'https://app.example.com', 'X-Forwarded-Host': 'app.example.com' },
+        body: new URLSearchParams({ name: 'Ada' }),
+      })
+    expect((await post(await start({ SS_TEST: '1', TRUST_PROXY: 'loopback' }))).status).toBe(303)
+    await server?.close()
+    await stores?.close()
+    rmSync(dataDir!, { recursive: true, force: true })
+    expect((await post(await start())).status).toBe(403)
+  })
+
   it('should offer no test routes or methods without SS_TEST=1', async () => {
     const url = await start({})
     const cookie = await signIn(url, 'Ada')

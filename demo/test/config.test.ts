@@ -27,6 +27,21 @@ describe('readConfig', () => {
     expect(() => readConfig({ PORT: '70000' })).toThrow("PORT must be an integer from 0 to 65535 (got '70000')")
   })
 
+  it('should read TRUST_PROXY as Express reads trust proxy, and refuse what is not an address', () => {
+    expect(readConfig({}).trustProxy).toBe(false)
+    expect(readConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false)
+    expect(readConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true)
+    expect(readConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2)
+    expect(readConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8'])
+    expect(() => readConfig({ TRUST_PROXY: 'my-proxy' })).toThrow("TRUST_PROXY must be true, a number of hops, or addresses/subnets such as 'loopback' or '10.0.0.0/8,fd00::/8' (got 'my-proxy')")
+  })
+
+  it('should read SESSION_COOKIE_NAME, demo.sid by default, and refuse what is not a cookie name', () => {
+    expect(readConfig({}).sessionCookieName).toBe('demo.sid')
+    expect(readConfig({ SESSION_COOKIE_NAME: 'app.session' }).sessionCookieName).toBe('app.session')
+    expect(() => readConfig({ SESSION_COOKIE_NAME: 'a b' })).toThrow(/SESSION_COOKIE_NAME must be a cookie name/)
+  })
+
   it('should resolve DATA_DIR to an absolute path', () => {
     expect(readConfig({ DATA_DIR: 'some/where' }).dataDir).toBe(path.resolve('some/where'))
   })

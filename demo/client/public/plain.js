@@ -50,10 +50,12 @@ const postCounter = () => fetch('/api/counter', { method: 'POST', headers: { Acc
  * register restores it on its way, so wait for that ready.
  */
 const restoreSessionCookie = async () => {
-  if (await client.restoreCookie()) {
+  const result = await client.restoreCookie()
+  if (result.kept) {
     $('last-event').textContent = 'restored after cookie loss'
     return
   }
+  if (result.reason === 'not-stored') throw new Error('this browser does not keep the session cookie (blocked, or a proxy strips Set-Cookie)')
   if (client.status === 'ready') throw new Error('the session cookie could not be restored; reload the page')
   await new Promise((resolve, reject) => {
     const done = (err) => (clearTimeout(timer), offReady(), offEnded(), err ? reject(err) : resolve())

@@ -3,6 +3,27 @@ import { EVENTS } from '@session-socket/protocol'
 import type { ResolvedOptions } from './options.js'
 
 /**
+ * What `restoreCookie()` found: `kept` once the browser sent the restored cookie back.
+ * Otherwise why not: `not-ready` (the socket is not registered; the next register restores the
+ * cookie on its way), `failed` (no code came, or the restore request failed or was refused), or
+ * `not-stored` (the server set the cookie and the browser did not keep it: blocked cookies, or
+ * a proxy that strips Set-Cookie; HTTP requests of this page will not carry the session).
+ */
+export type CookieRestoreResult = { kept: true } | { kept: false; reason: 'not-ready' | 'failed' | 'not-stored' }
+
+/** The restore answer's header naming the restored session, as `GET {path}/cookie` names the cookie's. */
+const CHECK_HEADER = 'Session-Socket-Check'
+
+type RestoreOptions = Pick<ResolvedOptions, 'url' | 'path' | 'fetch' | 'restoreTimeout' | 'log'>
+
+/** `{path}/{route}` on the server's origin (the url's path is a namespace, not a prefix). */
+function routeUrl(options: RestoreOptions, route: string): string {
+  const page = globalThis.location?.href
+  const base = options.url === undefined ? page : new URL(options.url, page).href
+  return new URL(`${options.path}/${route}`, base).toString()
+}
+
+/**
  * Trades a one-time restore code for the session cookie (`POST {path}/restore`), so plain
  * HTTP requests of the page see the session again. Resolves true once the cookie is set;
  * false, with a warning, when it could not be.
@@ -10,32 +31,51 @@ import type { ResolvedOptions } from './options.js'
  * @example
  * const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, options))
  */
-export async function restoreCookie(code: string, options: Pick<ResolvedOptions, 'url' | 'path' | 'fetch' | 'restoreTimeout' | 'log'>): Promise<boolean> {
+export async function restoreCookie(code: string, options: RestoreOptions): Promise<boolean> {
+  return (await postRestore(code, options)) !== undefined
+}
+
+/**
+ * Restores the cookie as {@link restoreCookie}, then asks `GET {path}/cookie` which session
+ * the browser's cookie names now: one more request, made only when the app asks.
+ *
+ * @example
+ * const result = await restoreAndCheckCookie(code, options)   // { kept: false, reason: 'not-stored' } behind a Set-Cookie-stripping proxy
+ */
+export async function restoreAndCheckCookie(code: string, options: RestoreOptions): Promise<CookieRestoreResult> {
+  const restored = await postRestore(code, options)
+  const expected = restored?.headers.get(CHECK_HEADER)
+  // A server that does not say which session it restored cannot be checked: take its word.
+  if (expected === null) return { kept: true }
+  const answer = restored && (await send(options, 'cookie', { headers: { Accept: 'application/json' } }))
+  if (!answer) return { kept: false, reason: 'failed' }
+  if (((await answer.json().catch(() => ({}))) as { session?: unknown }).session === expected) return { kept: true }
+  options.log('warn', 'the browser did not keep the session cookie')
+  return { kept: false, reason: 'not-stored' }
+}
+
+function postRestore(code: string, options: RestoreOptions): Promise<Response | undefined> {
+  return send(options, 'restore', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) })
+}
+
+/** A request to `{path}/{route}` with the browser's cookies: the response if 2xx, else undefined with a warning. */
+async function send(options: RestoreOptions, route: 'restore' | 'cookie', init: RequestInit): Promise<Response | undefined> {
   const doFetch = options.fetch ?? globalThis.fetch
   if (typeof doFetch !== 'function') {
     options.log('warn', 'no fetch available: the session cookie cannot be restored')
-    return false
+    return undefined
   }
-  const base = options.url ?? globalThis.location?.href
-  const url = new URL(`${options.path}/restore`, base).toString()
   try {
-    const response = await doFetch(url, {
-      method: 'POST',
-      credentials: 'include',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code }),
-      signal: AbortSignal.timeout(options.restoreTimeout),
-    })
-    if (!response.ok) {
-      options.log('warn', `cookie restore answered ${response.status}`)
-      return false
+    const response = await doFetch(routeUrl(options, route), { ...init, credentials: 'include', signal: AbortSignal.timeout(options.restoreTimeout) })
+    if (response.ok) {
+      if (route === 'restore') options.log('info', 'session cookie restored')
+      return response
     }
-    options.log('info', 'session cookie restored')
-    return true
+    options.log('warn', `cookie ${route} answered ${response.status}`)
   } catch (err) {
-    options.log('warn', 'cookie restore failed', err)
-    return false
+    options.log('warn', `cookie ${route} failed`, err)
   }
+  return undefined
 }
 
 /**

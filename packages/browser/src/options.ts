@@ -10,7 +10,11 @@ export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: strin
 
 /** Options of {@link createSessionSocket}. */
 export interface SessionSocketOptions {
-  /** Server URL. @default the page's origin */
+  /**
+   * Server URL; its path is the Socket.IO namespace, as with socket.io-client's `io(url)`:
+   * `'https://app.example.com/chat'`, or `'/chat'` on the page's origin, for a server that
+   * serves `namespace: '/chat'`. @default the page's origin, namespace '/'
+   */
   url?: string
   /** URL prefix of the server's HTTP routes (`ss.http()`). @default '/session-socket' */
   path?: string
@@ -62,6 +66,8 @@ export interface CallOptions {
 /** {@link SessionSocketOptions} with every default applied, and a logger that is always there. */
 export interface ResolvedOptions extends SessionSocketOptions {
   path: string
+  /** The Socket.IO namespace: the path of `url`, as socket.io-client reads it. */
+  namespace: string
   maxQueue: number
   callTimeout: number
   backoff: (attempt: number) => number
@@ -74,6 +80,16 @@ export interface ResolvedOptions extends SessionSocketOptions {
   log: Logger
   /** The application's `socketOptions` over ours, except what the client must decide itself. */
   socketOptions: Partial<ManagerOptions & SocketOptions>
+}
+
+/** The namespace of a server URL, as socket.io-client's `io(url)` takes it: the URL's path. */
+function namespaceOf(url: string | undefined): string {
+  if (url === undefined) return '/'
+  try {
+    return new URL(url, globalThis.location?.href ?? 'http://localhost').pathname
+  } catch {
+    return '/'
+  }
 }
 
 /**
@@ -91,6 +107,7 @@ export function resolveOptions(options: SessionSocketOptions, auth: (cb: (payloa
   }
   return {
     path: '/session-socket',
+    namespace: namespaceOf(options.url),
     maxQueue: 100,
     callTimeout: 30_000,
     backoff: defaultBackoff,
@@ -107,6 +124,10 @@ export function resolveOptions(options: SessionSocketOptions, auth: (cb: (payloa
       timeout: 10_000,
       ...options.socketOptions,
       autoConnect: false,
+      // A Manager (and connection) of its own: socket.io-client caches one per server and hands
+      // it to the app's own io() calls, which would then inherit autoConnect and reconnection
+      // false from ours and never connect.
+      forceNew: true,
       // Reconnects are decided by the client (backoff, retry-after, terminal states), not by socket.io.
       reconnection: false,
       // socket.io-client calls this on every (re)connect: the token is read from storage each

@@ -14,7 +14,7 @@ import {
   type RegisterReply,
 } from '@session-socket/protocol'
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
-import { requestRestoreCode, restoreCookie } from './cookie-restore.js'
+import { requestRestoreCode, restoreAndCheckCookie, restoreCookie, type CookieRestoreResult } from './cookie-restore.js'
 import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
 import { createLinkToken, type LinkToken } from './link-token.js'
@@ -187,17 +187,20 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
 
   /**
    * Sets the session cookie again without reconnecting, for when plain HTTP requests find the
-   * session gone while the socket is fine (the cookie expired or was deleted meanwhile).
-   * Resolves true once the cookie is set.
+   * session gone while the socket is fine (the cookie expired or was deleted meanwhile), then
+   * checks the browser kept it (`GET {path}/cookie`). Resolves `{ kept: true }`, or
+   * `{ kept: false, reason }`: `not-stored` means cookies do not stick in this browser (blocked,
+   * or a proxy strips Set-Cookie), so the page should act over the socket instead.
    *
    * @example
    * const res = await fetch('/api/cart')
-   * if (res.status === 401 && (await s.restoreCookie())) retry()
+   * if (res.status === 401 && (await s.restoreCookie()).kept) retry()
    */
-  async restoreCookie(): Promise<boolean> {
-    if (this.#state.status !== 'ready' || !this.#socket.connected) return false
+  async restoreCookie(): Promise<CookieRestoreResult> {
+    if (this.#state.status !== 'ready' || !this.#socket.connected) return { kept: false, reason: 'not-ready' }
     const code = await requestRestoreCode(this.#socket, this.#options)
-    return code !== undefined && restoreCookie(code, this.#options)
+    if (code === undefined) return { kept: false, reason: 'failed' }
+    return restoreAndCheckCookie(code, this.#options)
   }
 
   #setState(state: ConnectionState): void {
@@ -231,6 +234,13 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
     })
     socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
       this.#token.release()
+      if (err.data === undefined && err.message === 'Invalid namespace') {
+        // Socket.IO's answer for a namespace the server does not have: no retry changes it.
+        const error = new SessionSocketError('NOT_FOUND', `the server has no namespace ${this.#options.namespace}`)
+        this.#options.log('error', error.message, error)
+        this.#stop({ status: 'closed', error }, error)
+        return
+      }
       const error = err.data ? SessionSocketError.from(err.data) : undefined
       if (error && !error.retryable) {
         this.#options.log('error', `register refused: ${err.message}`, error)

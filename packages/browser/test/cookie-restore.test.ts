@@ -2,7 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { EVENTS } from '@session-socket/protocol'
-import { requestRestoreCode, restoreCookie } from '../src/cookie-restore.js'
+import { requestRestoreCode, restoreAndCheckCookie, restoreCookie } from '../src/cookie-restore.js'
 import { connectTo, startBareServer, type BareServer } from './helpers/bare-server.js'
 
 const closers: Array<() => Promise<unknown>> = []
@@ -42,7 +42,56 @@ function recordingLog() {
   return { lines, log: (level: string, message: string) => void lines.push(`${level}: ${message}`) }
 }
 
+/**
+ * A restore route that says which session it restored (Session-Socket-Check: s1) and a check
+ * route that names the session of the cookie the request carried, as the server's routes do.
+ */
+async function checkingRoutes() {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/session-socket/restore') {
+      res.writeHead(204, { 'Session-Socket-Check': 's1', 'Set-Cookie': 'sid=s1; Path=/' }).end()
+      return
+    }
+    const named = (req.headers.cookie ?? '').includes('sid=s1')
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ session: named ? 's1' : null }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  closers.push(() => new Promise((resolve) => server.close(resolve)))
+  closers.push(async () => server.closeAllConnections())
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+describe('restoreAndCheckCookie', () => {
+  it('should say kept when the check names the restored session, not-stored when the cookie never came back', async () => {
+    const url = await checkingRoutes()
+    const options = { url, path: '/session-socket', restoreTimeout: 1000, log: () => {} }
+    // A fetch with a cookie jar of one cookie, as a browser; and one that drops every Set-Cookie.
+    let jar = ''
+    const browserFetch: typeof fetch = async (input, init) => {
+      const response = await fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...(jar ? { Cookie: jar } : {}) } })
+      const setCookie = response.headers.get('set-cookie')
+      if (setCookie) jar = setCookie.split(';')[0]!
+      return response
+    }
+    expect(await restoreAndCheckCookie('code', { ...options, fetch: browserFetch })).toEqual({ kept: true })
+    const { lines, log } = recordingLog()
+    expect(await restoreAndCheckCookie('code', { ...options, log })).toEqual({ kept: false, reason: 'not-stored' })
+    expect(lines.some((line) => line.startsWith('warn: the browser did not keep the session cookie'))).toBe(true)
+  })
+
+  it('should say failed when the restore is refused', async () => {
+    const route = await restoreRoute(404)
+    expect(await restoreAndCheckCookie('used-code', { url: route.url, path: '/session-socket', restoreTimeout: 1000, log: () => {} })).toEqual({ kept: false, reason: 'failed' })
+  })
+})
+
 describe('restoreCookie', () => {
+  it("should post to the server's origin when the url names a namespace", async () => {
+    const route = await restoreRoute(204)
+    expect(await restoreCookie('code', { url: `${route.url}/chat`, path: '/session-socket', restoreTimeout: 1000, log: () => {} })).toBe(true)
+    expect(route.received[0]!.url).toBe('/session-socket/restore')
+  })
+
   it('should post the code as JSON to the restore route under the path, and resolve true once answered OK', async () => {
     const route = await restoreRoute(204)
     const { lines, log } = recordingLog()

@@ -38,9 +38,9 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({}, auth).log('warn', 'nobody listens')).not.toThrow()
   })
 
-  it("should lay the application's socket options over ours, but keep connecting, reconnecting and auth to the client", () => {
+  it("should lay the application's socket options over ours, but keep connecting, reconnecting, its own Manager and auth to the client", () => {
     const options = resolveOptions({ socketOptions: { transports: ['websocket'], timeout: 2000, autoConnect: true, reconnection: true, auth: { token: 'x' } } }, auth)
-    expect(options.socketOptions).toEqual({ withCredentials: true, transports: ['websocket'], timeout: 2000, autoConnect: false, reconnection: false, auth })
-    expect(resolveOptions({}, auth).socketOptions).toEqual({ withCredentials: true, timeout: 10_000, autoConnect: false, reconnection: false, auth })
+    expect(options.socketOptions).toEqual({ withCredentials: true, transports: ['websocket'], timeout: 2000, autoConnect: false, forceNew: true, reconnection: false, auth })
+    expect(resolveOptions({}, auth).socketOptions).toEqual({ withCredentials: true, timeout: 10_000, autoConnect: false, forceNew: true, reconnection: false, auth })
   })
 })

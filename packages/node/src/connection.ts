@@ -1,18 +1,21 @@
 import type { IncomingMessage } from 'node:http'
 import createDebug from 'debug'
 import type { Server } from 'socket.io'
-import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
+import { EVENTS, SessionSocketError, parseAck, parseConnectAuth, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
+import { forgetRecoveredIdentity } from './connection-state-recovery.js'
 import type { DurableEvents } from './durable.js'
 import { createHandshakeMiddleware, type AllowedOrigins } from './handshake.js'
 import { answerRefusedConnections } from './handshake-refusal.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
+import { createRefusalWarning } from './refusal-warning.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
 import type { RegisterSocket } from './register-socket.js'
 import type { SessionNamespace, SessionSocket } from './rooms.js'
 import type { RpcDispatcher } from './rpc.js'
 import type { SessionBridge, SessionMiddleware } from './session-bridge.js'
 import type { SignIn } from './sign-in.js'
+import type { ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:connection')
 /** Security-relevant events (refused origin, rate limit); never a token or cookie value. */
@@ -39,13 +42,15 @@ function connectError(err: unknown): Error {
  * per socket the `ss:` packet router (`ss:register`, `ss:call`, `ss:ack`, `ss:cookie`).
  *
  * @example
- * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, cookieCodesPerSocket, cookieCodesPerIp })
+ * acceptConnections({ io, nsp: io.of('/') as SessionNamespace, session, allowedOrigins, proxy, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now: Date.now, clientIp, handshakesPerIp, cookieCodesPerSocket, cookieCodesPerIp })
  */
 export function acceptConnections(deps: {
   io: Server
   nsp: SessionNamespace
   session: SessionMiddleware
   allowedOrigins: AllowedOrigins
+  /** How requests are read behind trusted proxies (trustProxy). */
+  proxy: ProxyTrust
   sessions: SessionBridge
   registerSocket: RegisterSocket
   rpc: RpcDispatcher
@@ -69,6 +74,8 @@ export function acceptConnections(deps: {
     createHandshakeMiddleware({
       session: deps.session,
       allowedOrigins: deps.allowedOrigins,
+      proxy: deps.proxy,
+      onOriginRefused: createRefusalWarning(deps.allowedOrigins, deps.proxy),
       onStore: (store) => sessions.adopt(store),
       admit: (req) => {
         const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
@@ -81,15 +88,17 @@ export function acceptConnections(deps: {
   answerRefusedConnections(io)
 
   nsp.use((socket, next) => {
-    const auth = socket.handshake.auth as Record<string, unknown>
-    // No register in CONNECT: the client may still send ss:register as its first event.
-    if (!auth || Object.keys(auth).length === 0) return next()
-    let request: RegisterRequest
+    // connectionStateRecovery (skipMiddlewares: false) gave the socket its rooms and data of
+    // before the disconnection: session-socket's part is decided again by this register.
+    if (socket.recovered) forgetRecoveredIdentity(socket)
+    let request: RegisterRequest | null
     try {
-      request = parseRegister(auth)
+      request = parseConnectAuth(socket.handshake.auth)
     } catch (err) {
       return next(connectError(err))
     }
+    // No register in CONNECT: the client may still send ss:register as its first event.
+    if (request === null) return next()
     registerSocket.register(socket, request).then(
       (reply) => {
         replies.set(socket, reply)
@@ -103,8 +112,9 @@ export function acceptConnections(deps: {
   })
 
   nsp.on('connection', (socket) => {
-    const state: SocketState = { count: 0, registered: socket.data.sessionId !== undefined, registering: false }
     const reply = replies.get(socket)
+    // Registered in CONNECT or not at all: socket.data may hold keys of the app's own.
+    const state: SocketState = { count: 0, registered: reply !== undefined, registering: false }
     if (reply) {
       replies.delete(socket)
       registerSocket.enter(socket, reply).then(

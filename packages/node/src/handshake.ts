@@ -4,6 +4,7 @@ import type { Session, SessionData } from 'express-session'
 import { SessionSocketError } from '@session-socket/protocol'
 import { refuseHandshake } from './handshake-refusal.js'
 import type { SessionMiddleware } from './session-bridge.js'
+import { createProxyTrust, isSameOrigin, markSecure, type ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:handshake')
 const security = createDebug('session-socket:security')
@@ -37,22 +38,20 @@ export function handshakeSession(req: IncomingMessage): HandshakeSession | undef
   return (req as HandshakeRequest)[kHandshake]
 }
 
+/** No proxy trusted: `same-origin` compares with the `Host` header. */
+const UNTRUSTED = createProxyTrust(undefined)
+
 /**
  * Checks an Origin header against the allowlist. A missing Origin is allowed: browsers send
  * it on every cross-origin request and WebSocket, so a request without one is same-origin or
- * not from a browser, and neither can ride a victim's cookie.
+ * not from a browser, and neither can ride a victim's cookie. `same-origin` compares with the
+ * host the browser addressed, read through `proxy` (trustProxy) behind a reverse proxy.
  */
-export function isOriginAllowed(req: IncomingMessage, allowed: AllowedOrigins): boolean {
+export function isOriginAllowed(req: IncomingMessage, allowed: AllowedOrigins, proxy: ProxyTrust = UNTRUSTED): boolean {
   const origin = req.headers.origin
   if (origin === undefined) return true
   if (typeof allowed === 'function') return allowed(origin)
-  if (allowed === 'same-origin') {
-    try {
-      return new URL(origin).host === req.headers.host
-    } catch {
-      return false
-    }
-  }
+  if (allowed === 'same-origin') return isSameOrigin(origin, req, proxy)
   return allowed.includes(origin)
 }
 
@@ -81,6 +80,10 @@ function watchSetCookie(res: ServerResponse, record: { cookieSet: boolean }): vo
 export function createHandshakeMiddleware(options: {
   session: SessionMiddleware
   allowedOrigins: AllowedOrigins
+  /** How the request's host is read behind trusted proxies. @default nothing trusted */
+  proxy?: ProxyTrust
+  /** Told of every handshake refused for its Origin, before it is refused. */
+  onOriginRefused?: (req: IncomingMessage) => void
   onStore: (store: any) => void
   /** Returns why this handshake is refused (e.g. a rate limit), or undefined to let it in. */
   admit?: (req: IncomingMessage) => SessionSocketError | undefined
@@ -88,9 +91,10 @@ export function createHandshakeMiddleware(options: {
   return function sessionSocketHandshake(req: HandshakeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
     if (req._query?.sid !== undefined) return next()
     // Refused handshakes load no session; the client is told why at its CONNECT (see handshake-refusal.ts).
-    if (!isOriginAllowed(req, options.allowedOrigins)) {
+    if (!isOriginAllowed(req, options.allowedOrigins, options.proxy)) {
       refuseHandshake(req, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
       security('handshake refused for origin %s', req.headers.origin)
+      options.onOriginRefused?.(req)
       return next()
     }
     const refusal = options.admit?.(req)
@@ -103,6 +107,8 @@ export function createHandshakeMiddleware(options: {
     // puts the record in dictionary mode and keeps this scope (with `next`) alive per socket.
     const record: HandshakeSession = { sessionId: '', isNew: false, cookieSet: false, session: undefined as never }
     watchSetCookie(res, record)
+    // express-session reads req.secure for a secure cookie; behind TLS termination only trustProxy can tell.
+    markSecure(req, options.proxy ?? UNTRUSTED)
     options.session(req, res, (err?: unknown) => {
       if (err) {
         debug('session middleware failed on handshake: %s', (err as Error).message)

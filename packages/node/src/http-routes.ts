@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import { SessionSocketError, parseRestore, type WireError } from '@session-socket/protocol'
+import { COOKIE_CHECK_HEADER, cookieCheckId, createCookieCheck } from './cookie-check.js'
 import { isOriginAllowed, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { hashSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
+import type { ProxyTrust } from './trust-proxy.js'
 
 const debug = createDebug('session-socket:http-routes')
 const security = createDebug('session-socket:security')
@@ -80,6 +82,8 @@ function readBody(req: Req): Promise<unknown> {
 export function createHttpRoutes(options: {
   path: string
   allowedOrigins: AllowedOrigins
+  /** How the request's host is read behind trusted proxies (trustProxy). @default nothing trusted */
+  proxy?: ProxyTrust
   links: LinkStore
   sessions: SessionBridge
   now: () => number
@@ -90,6 +94,8 @@ export function createHttpRoutes(options: {
   perSession?: RateLimiter | undefined
 }) {
   const restorePath = `${options.path}/restore`
+  const checkPath = `${options.path}/cookie`
+  const checkCookie = createCookieCheck(options.sessions)
 
   const corsHeaders = (req: Req, res: ServerResponse): void => {
     const origin = req.headers.origin
@@ -97,16 +103,26 @@ export function createHttpRoutes(options: {
     res.setHeader('Access-Control-Allow-Origin', origin)
     res.setHeader('Access-Control-Allow-Credentials', 'true')
     res.setHeader('Vary', 'Origin')
+    res.setHeader('Access-Control-Expose-Headers', COOKIE_CHECK_HEADER)
   }
 
   return function sessionSocketHttp(req: Req, res: ServerResponse, next: Next): void {
     const url = (req.originalUrl ?? req.url ?? '').split('?')[0]
-    if (url !== restorePath) return next()
-    if (!isOriginAllowed(req, options.allowedOrigins)) {
+    if (url !== restorePath && url !== checkPath) return next()
+    if (!isOriginAllowed(req, options.allowedOrigins, options.proxy)) {
       security('restore refused for origin %s', req.headers.origin)
       return sendError(res, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
     }
     corsHeaders(req, res)
+    if (url === checkPath) {
+      if (req.method !== 'GET') {
+        res.setHeader('Allow', 'GET')
+        return send(res, 405, { error: { code: 'BAD_REQUEST', message: 'use GET' } })
+      }
+      res.setHeader('Cache-Control', 'no-store')
+      checkCookie(req, res).then((answer) => send(res, 200, answer), (err: unknown) => sendError(res, SessionSocketError.from(err)))
+      return
+    }
     if (req.method === 'OPTIONS') {
       res.setHeader('Access-Control-Allow-Methods', 'POST')
       res.setHeader('Access-Control-Allow-Headers', 'Content-Type')
@@ -159,6 +175,8 @@ export function createHttpRoutes(options: {
     req.sessionID = record.sessionId
     req.sessionStore.createSession(req, data)
     debug('restored cookie for a session')
+    // For a client that checks the browser kept the cookie (GET {path}/cookie answers the same).
+    res.setHeader(COOKIE_CHECK_HEADER, cookieCheckId(record.sessionId))
     send(res, 204)
   }
 }

@@ -8,6 +8,7 @@ import { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limiter.js'
 import { DEFAULT_LIFETIMES, type RotationOptions, type TokenLifetimes } from './register.js'
 import type { SessionMiddleware } from './session-bridge.js'
 import { MemoryLinkStore } from './stores/memory.js'
+import { createProxyTrust, type ProxyTrust, type TrustProxy } from './trust-proxy.js'
 import { identifyUser, type UserOf } from './users.js'
 
 /** Options of {@link createSessionSocketServer}. */
@@ -22,6 +23,20 @@ export interface SessionSocketServerOptions {
   allowedOrigins?: AllowedOrigins
   /** URL prefix of the HTTP routes mounted by `ss.http()`. @default '/session-socket' */
   path?: string
+  /**
+   * The Socket.IO namespace session-socket serves, e.g. `'/chat'`; browsers connect with
+   * `url: origin + '/chat'`. Other namespaces stay the app's: a session-socket client that
+   * connects to one of them is refused with NOT_FOUND. @default '/'
+   */
+  namespace?: string
+  /**
+   * The reverse proxies trusted to say who the client is (`X-Forwarded-For`, for `clientIp`)
+   * and what it asked for (`X-Forwarded-Host` and `X-Forwarded-Proto`, for the `same-origin`
+   * check and `req.secure` on the handshake, for a secure cookie behind TLS termination), as
+   * Express's `trust proxy`: `true`, a number of hops, `'loopback'`, a subnet list, or
+   * `(address, hop) => boolean`. @default false (forwarded headers are ignored)
+   */
+  trustProxy?: TrustProxy
   /**
    * Names the user of a session, to enable `toUser` and `endUser`. `null`, `undefined` or `''`:
    * no user. Asked at every register and after every call that changed the session; the link
@@ -65,7 +80,7 @@ export interface SessionSocketServerOptions {
   rotation?: boolean | Partial<RotationOptions>
   /** Rate limits per node; `false` turns them all off (benchmarks). @default DEFAULT_RATE_LIMITS */
   rateLimits?: Partial<RateLimits> | false
-  /** The client IP rate limits count by. Behind a proxy, read X-Forwarded-For here. @default req.socket.remoteAddress */
+  /** The client IP rate limits count by. @default the address `trustProxy` finds: req.socket.remoteAddress unless a proxy is trusted */
   clientIp?: (req: IncomingMessage) => string
   /** Durable events: how long they wait for an absent tab, and per-tab bounds. @default { window: 10 min, maxEvents: 1000, maxBytes: 1 MiB } */
   durable?: Partial<DurableOptions>
@@ -80,6 +95,9 @@ export interface ResolvedOptions {
   store: LinkStore
   allowedOrigins: AllowedOrigins
   path: string
+  namespace: string
+  /** `trustProxy` compiled. */
+  proxy: ProxyTrust
   /** `identify` normalised; undefined: no user rooms. */
   identify: UserOf | undefined
   lifetimes: TokenLifetimes
@@ -105,6 +123,7 @@ export interface ResolvedOptions {
 const DEFAULTS = {
   allowedOrigins: 'same-origin',
   path: '/session-socket',
+  namespace: '/',
   sessionCheckInterval: 60_000,
   emptySessionTtl: 3_600_000,
   sweepInterval: 600_000,
@@ -115,10 +134,6 @@ const DEFAULTS = {
   sessionLockTimeout: 5_000,
   rotation: { grace: 60_000 },
 } as const
-
-function remoteAddress(req: IncomingMessage): string {
-  return req.socket?.remoteAddress ?? 'unknown'
-}
 
 /**
  * Checks the options (misuse throws at once, with the fix in the message) and applies every
@@ -136,12 +151,19 @@ export function resolveOptions(options: SessionSocketServerOptions): ResolvedOpt
   checkAllowedOrigins(allowedOrigins)
   const path = options.path ?? DEFAULTS.path
   if (!path.startsWith('/') || path.endsWith('/')) throw new TypeError(`path must start with "/" and not end with one, e.g. '/session-socket' (got '${path}')`)
+  const namespace = options.namespace ?? DEFAULTS.namespace
+  if (typeof namespace !== 'string' || !namespace.startsWith('/')) {
+    throw new TypeError(`namespace must be a Socket.IO namespace name starting with "/", e.g. '/chat' (got ${typeof namespace === 'string' ? `'${namespace}'` : typeof namespace}); one namespace, not a pattern`)
+  }
+  const proxy = createProxyTrust(options.trustProxy)
   return {
     session: options.session,
     sessionStore: options.sessionStore,
     store: options.store ?? new MemoryLinkStore(),
     allowedOrigins,
     path,
+    namespace,
+    proxy,
     identify: options.identify ? identifyUser(options.identify) : undefined,
     lifetimes: { ...DEFAULT_LIFETIMES, ...options.lifetimes },
     sessionCheckInterval: options.sessionCheckInterval ?? DEFAULTS.sessionCheckInterval,
@@ -155,7 +177,7 @@ export function resolveOptions(options: SessionSocketServerOptions): ResolvedOpt
     limits: { ...DEFAULT_PAYLOAD_LIMITS, ...options.limits },
     rotation: options.rotation ? { ...DEFAULTS.rotation, ...(typeof options.rotation === 'object' ? options.rotation : {}) } : undefined,
     rateLimits: options.rateLimits === false ? undefined : { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
-    clientIp: options.clientIp ?? remoteAddress,
+    clientIp: options.clientIp ?? proxy.clientIp,
     durable: { ...DEFAULT_DURABLE, ...options.durable },
     now: options.now ?? Date.now,
   }

@@ -123,7 +123,10 @@ export function createRegisterSocket(deps: {
       }
       // Known before the first event goes out, so a fresh tab is in its user room from the start.
       if (registration.userId !== undefined) data.userId = registration.userId
-      socket.data = data
+      // Merged, never replaced: socket.data may already hold what the app's own io.use() put
+      // there. The keys of SocketData are session-socket's, userId included when it names none.
+      if (registration.userId === undefined) delete (socket.data as Partial<SocketData>).userId
+      Object.assign(socket.data, data)
       appliedSeq.set(socket, request.seq)
       return registration.reply
     },

@@ -10,7 +10,11 @@ const debug = createDebug('session-socket:rpc')
 
 /** What a method handler gets besides its params. */
 export interface MethodContext {
-  /** The HTTP session, reloaded from the store for this call and saved after it if changed. Undefined with `{ session: false }`. */
+  /**
+   * The HTTP session, reloaded from the store for this call and saved after it if changed.
+   * After `ctx.session.regenerate()` it is the new session (as `req.session` is over HTTP), after
+   * `destroy()` undefined. Undefined with `{ session: false }`.
+   */
   session: (Session & Partial<SessionData>) | undefined
   sessionId: string
   tabId: string
@@ -254,7 +258,11 @@ export class RpcDispatcher {
     }
     let result: unknown
     try {
-      result = await entry.handler(params, { session, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal })
+      // ctx.session follows regenerate() and destroy() as req.session does over HTTP, so a
+      // sign-in can write the user into the new session after regenerating.
+      const ctx: MethodContext = { session, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal }
+      Object.defineProperty(ctx, 'session', { get: () => sessions.current(session), enumerable: true })
+      result = await entry.handler(params, ctx)
     } catch (err) {
       return handlerFailed(err)
     }

@@ -2,10 +2,12 @@ import createDebug from 'debug'
 import type { DefaultEventsMap, Namespace } from 'socket.io'
 import type { AnyEvents, AppEventMap, EndReason, EventMap } from '@session-socket/protocol'
 import { acceptConnections } from './connection.js'
+import { checkConnectionStateRecovery } from './connection-state-recovery.js'
 import { DurableEvents, keepStreamsAlive } from './durable.js'
 import { createHttpRoutes } from './http-routes.js'
 import { createLifecycle } from './lifecycle.js'
 import type { LinkStore } from './link-store.js'
+import { guardOtherNamespaces } from './namespace-guard.js'
 import { resolveOptions, type SessionSocketServerOptions } from './options.js'
 import { createRateLimiter, type RateLimits } from './rate-limiter.js'
 import { createRegisterSocket } from './register-socket.js'
@@ -107,9 +109,11 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
   }
   const o = resolveOptions(options)
+  checkConnectionStateRecovery(io)
   const { now, store: links, identify, clientIp } = o
   const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
-  const nsp = io.of('/') as SessionNamespace
+  const nsp = io.of(o.namespace) as SessionNamespace
+  guardOtherNamespaces(io, o.namespace)
   const closed = new AbortController()
   const tabEvents = new TabEvents()
   const durable = new DurableEvents(links, nsp, now, o.durable)
@@ -162,6 +166,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     nsp,
     session: o.session,
     allowedOrigins: o.allowedOrigins,
+    proxy: o.proxy,
     sessions,
     registerSocket,
     rpc,
@@ -195,6 +200,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
       createHttpRoutes({
         path: o.path,
         allowedOrigins: o.allowedOrigins,
+        proxy: o.proxy,
         links,
         sessions,
         now,

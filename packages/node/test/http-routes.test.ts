@@ -126,7 +126,7 @@ describe('restoreCookie()', () => {
       const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
       const socketId = tab.socket.id
       proxy.jar.clear()
-      expect(await tab.restoreCookie()).toBe(true)
+      expect(await tab.restoreCookie()).toEqual({ kept: true })
       expect(tab.socket.id).toBe(socketId)
       const who = (await (await fetch(`${proxy.url}/whoami`)).json()) as { sessionId: string }
       expect(who.sessionId).toBe(sessionId)

@@ -439,3 +439,21 @@ describe('ctx.callKey', () => {
     expect(keys[2]).not.toBe(keys[0])
   })
 })
+
+describe('ctx.session after regenerate()', () => {
+  it('should be the new session, as req.session is over HTTP, so a sign-in over RPC can write the user into it', async () => {
+    const tab = await start({
+      setup(ss) {
+        ss.method('signIn', async (params: { user: string }, ctx) => {
+          await new Promise<void>((resolve, reject) => ctx.session!.regenerate((err) => (err ? reject(err) : resolve())))
+          ctx.session!.userId = params.user
+          return { sessionId: ctx.session!.id }
+        })
+      },
+    })
+    const before = (await tab.call('whoami')) as { sessionId: string }
+    const { sessionId } = (await tab.call('signIn', { user: 'ada' })) as { sessionId: string }
+    expect(sessionId).not.toBe(before.sessionId)
+    await expect.poll(async () => ((await (await fetch(`${proxy!.url}/whoami`)).json()) as { sessionId: string; userId: string | null })).toEqual({ sessionId, count: 0, userId: 'ada' })
+  })
+})

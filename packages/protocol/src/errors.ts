@@ -9,7 +9,7 @@ export const ERROR_CODES = {
   BAD_REQUEST: { retryable: false },
   /** The client speaks a protocol version this server does not. */
   UNSUPPORTED_VERSION: { retryable: false },
-  /** No method of that name is registered on the server. */
+  /** No method of that name is registered on the server (or session-socket is not served on that namespace). */
   NOT_FOUND: { retryable: false },
   /** The call got no answer in time. The server may or may not have run it. */
   TIMEOUT: { retryable: true },

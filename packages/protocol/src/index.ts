@@ -21,5 +21,5 @@ export type {
   RegisterRequest,
   ServerToClientEvents,
 } from './events.js'
-export { DEFAULT_PAYLOAD_LIMITS, checkJsonValue, parseAck, parseCall, parseRegister, parseRestore } from './schemas.js'
+export { DEFAULT_PAYLOAD_LIMITS, RECOVERY_AUTH_KEYS, checkJsonValue, parseAck, parseCall, parseConnectAuth, parseRegister, parseRestore } from './schemas.js'
 export type { PayloadLimits } from './schemas.js'

@@ -124,6 +124,34 @@ export function parseRegister(input: unknown): RegisterRequest {
   return result.output
 }
 
+/**
+ * The keys socket.io-client adds to the CONNECT auth of its own accord: with the server's
+ * `connectionStateRecovery` on, `pid` (the recovered session) and `offset` (the last packet
+ * seen). Socket.IO reads them; register ignores them.
+ */
+export const RECOVERY_AUTH_KEYS = ['pid', 'offset'] as const
+
+/**
+ * Validates the CONNECT auth as a register request, less socket.io-client's recovery keys
+ * (`pid`, `offset`, strings). Returns null when nothing else is there: the client registers
+ * with the `ss:register` event instead. Throws as {@link parseRegister}.
+ *
+ * @example
+ * const request = parseConnectAuth(socket.handshake.auth)   // null: no register in CONNECT
+ */
+export function parseConnectAuth(input: unknown): RegisterRequest | null {
+  if (!isPlainObject(input)) return parseRegister(input)
+  let rest: Record<string, unknown> = input
+  for (const key of RECOVERY_AUTH_KEYS) {
+    if (!Object.hasOwn(input, key)) continue
+    if (typeof input[key] !== 'string') throw new SessionSocketError('BAD_REQUEST', `register: ${key} must be a string (Socket.IO's connection state recovery)`)
+    if (rest === input) rest = { ...input }
+    delete rest[key]
+  }
+  if (Object.keys(rest).length === 0) return null
+  return parseRegister(rest)
+}
+
 const ID_RULE = 'id must be a string of 1-64 of [A-Za-z0-9_-]'
 const METHOD_RULE = 'm must be a string of 1-128 of [A-Za-z0-9_.:/-]'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PROTOCOL_VERSION, SessionSocketError, checkJsonValue, parseCall, parseRegister, parseRestore } from '@session-socket/protocol'
+import { PROTOCOL_VERSION, SessionSocketError, checkJsonValue, parseCall, parseConnectAuth, parseRegister, parseRestore } from '@session-socket/protocol'
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -33,6 +33,26 @@ describe('parseRegister', () => {
     ['a fractional version', { ...good, v: 1.5 }],
   ])('should say BAD_REQUEST for %s', (_name, input) => {
     expect(codeOf(() => parseRegister(input))).toBe('BAD_REQUEST')
+  })
+})
+
+describe('parseConnectAuth', () => {
+  const good = { v: PROTOCOL_VERSION, token: 'a'.repeat(32), tabId: 'tab_1' }
+
+  it("should accept socket.io-client's connectionStateRecovery keys pid and offset beside a register, and leave them out", () => {
+    expect(parseConnectAuth({ pid: 'p1', offset: 'MTIz-0', ...good })).toEqual(good)
+    expect(parseConnectAuth(good)).toEqual(good)
+  })
+
+  it('should answer null, no register, for an empty auth or one with only the recovery keys', () => {
+    expect(parseConnectAuth({})).toBeNull()
+    expect(parseConnectAuth({ pid: 'p1', offset: 'MTIz-0' })).toBeNull()
+  })
+
+  it('should refuse what parseRegister refuses, and recovery keys that are not strings', () => {
+    expect(codeOf(() => parseConnectAuth({ ...good, pid: 'p1', admin: true }))).toBe('BAD_REQUEST')
+    expect(codeOf(() => parseConnectAuth({ ...good, pid: 7 }))).toBe('BAD_REQUEST')
+    expect(codeOf(() => parseConnectAuth('hello'))).toBe('BAD_REQUEST')
   })
 })
 
