@@ -12,6 +12,7 @@ import type { SessionNamespace, SessionSocket } from './rooms.js'
 import type { RpcDispatcher } from './rpc.js'
 import type { SessionBridge, SessionMiddleware } from './session-bridge.js'
 import type { SignIn } from './sign-in.js'
+import { recordHandshakeRefused, recordRegisterRefused } from './telemetry.js'
 
 const debug = createDebug('session-socket:connection')
 /** Security-relevant events (refused origin, rate limit); never a token or cookie value. */
@@ -70,6 +71,7 @@ export function acceptConnections(deps: {
       admit: (req) => {
         const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
         if (wait === 0) return undefined
+        recordHandshakeRefused('rate-limit')
         security('handshake refused: connection rate limit')
         return `RATE_LIMITED: too many connections from this address; retry after ${wait} ms`
       },
@@ -92,6 +94,7 @@ export function acceptConnections(deps: {
       request = parseRegister(auth)
     } catch (err) {
       failedRegistersPerIp?.hit(clientIp(socket.request))
+      recordRegisterRefused(socket, err)
       return next(connectError(err))
     }
     registerSocket.register(socket, request).then(
@@ -146,6 +149,7 @@ export function acceptConnections(deps: {
       request = parseRegister(raw)
     } catch (err) {
       failedRegistersPerIp?.hit(clientIp(socket.request))
+      recordRegisterRefused(socket, err)
       return ack({ error: SessionSocketError.from(err).toWire() })
     }
     state.registering = true

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import type { Session, SessionData } from 'express-session'
 import type { SessionMiddleware } from './session-bridge.js'
+import { recordHandshakeRefused } from './telemetry.js'
 
 const debug = createDebug('session-socket:handshake')
 const security = createDebug('session-socket:security')
@@ -95,6 +96,7 @@ export function createHandshakeMiddleware(options: {
     if (!isOriginAllowed(req, options.allowedOrigins)) {
       req[kRefused] = `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`
       security('handshake refused for origin %s', req.headers.origin)
+      recordHandshakeRefused('origin')
       return next()
     }
     const refusal = options.admit?.(req)

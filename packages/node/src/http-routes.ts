@@ -6,6 +6,7 @@ import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { hashSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
+import { recordCookieRestore, recordRateLimited } from './telemetry.js'
 
 const debug = createDebug('session-socket:http-routes')
 const security = createDebug('session-socket:security')
@@ -37,6 +38,7 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 }
 
 function sendError(res: ServerResponse, error: SessionSocketError): void {
+  recordCookieRestore(error)
   if (res.headersSent) return
   res.setHeader('Connection', 'close')
   send(res, STATUS[error.code] ?? 500, { error: error.toWire() })
@@ -124,6 +126,7 @@ export function createHttpRoutes(options: {
     const blocked = options.failedPerIp?.blockedFor(ip) ?? 0
     if (blocked > 0) {
       security('restore refused: too many failed restores from one IP')
+      recordRateLimited('failedRestoresPerIp')
       res.setHeader('Retry-After', String(Math.ceil(blocked / 1000)))
       throw new SessionSocketError('RATE_LIMITED', 'too many failed restore attempts; try again later', { retryAfter: blocked })
     }
@@ -142,6 +145,7 @@ export function createHttpRoutes(options: {
     }
     const tooMany = options.perSession?.hit(record.sessionId) ?? 0
     if (tooMany > 0) {
+      recordRateLimited('restoresPerSession')
       res.setHeader('Retry-After', String(Math.ceil(tooMany / 1000)))
       throw new SessionSocketError('RATE_LIMITED', 'too many restores for this session; try again later', { retryAfter: tooMany })
     }
@@ -158,6 +162,7 @@ export function createHttpRoutes(options: {
     req.sessionID = record.sessionId
     req.sessionStore.createSession(req, data)
     debug('restored cookie for a session')
+    recordCookieRestore()
     send(res, 204)
   }
 }

@@ -3,6 +3,7 @@ import { EVENTS, type EndReason } from '@session-socket/protocol'
 import type { LinkStore } from './link-store.js'
 import { sessionRoom, type SessionNamespace } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
+import { recordSessionEnded, type SessionEnder } from './telemetry.js'
 import type { UserOf, Users } from './users.js'
 
 const debug = createDebug('session-socket:lifecycle')
@@ -10,7 +11,7 @@ const debug = createDebug('session-socket:lifecycle')
 /** How sessions end for session-socket: logout, expiry, revocation, "sign out everywhere". */
 export interface Lifecycle {
   /** Revokes the session's tokens and ends its tabs on every node (`ss:ended`, terminal on the client). */
-  endSession(sessionId: string, reason: EndReason): Promise<void>
+  endSession(sessionId: string, reason: EndReason, by?: SessionEnder): Promise<void>
   /** The session was destroyed (logout over HTTP, or by the app): the session bridge's `destroyed` hook. */
   destroyed(sessionId: string): void
   /** A call found the session gone from the store: the RPC dispatcher's `onSessionGone`. */
@@ -40,8 +41,10 @@ export function createLifecycle(deps: {
 }): Lifecycle {
   const { nsp, links, now, sessions, identify, users } = deps
 
-  async function endSession(sessionId: string, reason: EndReason): Promise<void> {
+  // Register is the one caller that does not say `by`: it ends a session on a token reuse.
+  async function endSession(sessionId: string, reason: EndReason, by: SessionEnder = 'token-reuse'): Promise<void> {
     const revoked = await links.revokeSession(sessionId, now())
+    recordSessionEnded(reason, by)
     debug('session ended (%s): %d token(s) revoked', reason, revoked)
     nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason })
     nsp.in(sessionRoom(sessionId)).disconnectSockets(true)
@@ -55,7 +58,7 @@ export function createLifecycle(deps: {
     }
     for (const id of ids) {
       sessions.get(id).then(
-        (data) => (data ? undefined : endSession(id, 'expired')),
+        (data) => (data ? undefined : endSession(id, 'expired', 'expiry')),
         (err) => debug('session check failed: %s', (err as Error).message),
       )
     }
@@ -64,12 +67,12 @@ export function createLifecycle(deps: {
   return {
     endSession,
     destroyed(sessionId) {
-      endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
+      endSession(sessionId, 'logout', 'destroy').catch((err) => debug('ending session after logout failed: %O', err))
     },
     expired(sessionId) {
-      endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
+      endSession(sessionId, 'expired', 'expiry').catch((err) => debug('ending expired session failed: %O', err))
     },
-    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
+    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason, 'disconnect-session'),
     async endUser(userId, reason = 'logout') {
       const id = String(userId)
       for (const sessionId of await users.userSessionIds(id)) {
@@ -81,7 +84,7 @@ export function createLifecycle(deps: {
           await links.setSessionUser(sessionId, current ?? null)
           continue
         }
-        await endSession(sessionId, reason)
+        await endSession(sessionId, reason, 'end-user')
         if (data) await sessions.destroy(sessionId)
       }
     },

@@ -10,6 +10,7 @@ import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSock
 import type { SessionBridge } from './session-bridge.js'
 import type { SocketData } from './socket-data.js'
 import type { TabEvents } from './tab-events.js'
+import { recordRateLimited, recordTokenReuse } from './telemetry.js'
 import { placeTab } from './tabs.js'
 import type { UserOf } from './users.js'
 
@@ -77,6 +78,7 @@ export function createRegisterSocket(deps: {
       const blocked = failedRegistersPerIp?.blockedFor(ip) ?? 0
       if (blocked > 0) {
         security('register refused: too many failed registers from one IP')
+        recordRateLimited('failedRegistersPerIp')
         throw new SessionSocketError('RATE_LIMITED', 'too many failed registers; try again later', { retryAfter: blocked })
       }
       const registration = await resolveRegistration({
@@ -95,11 +97,13 @@ export function createRegisterSocket(deps: {
       }
       if (registration.reuseIn !== undefined) {
         security('rotated token reused after the grace window: ending its session')
+        recordTokenReuse()
         await endSession(registration.reuseIn, 'revoked')
       }
       const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
       if (tooMany > 0) {
         security('register refused: too many registers for one session')
+        recordRateLimited('registersPerSession')
         throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
       }
       registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId)

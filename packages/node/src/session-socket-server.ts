@@ -18,6 +18,7 @@ import { TabEvents, type SessionSocketServerEvents } from './tab-events.js'
 import { listTabs } from './tabs.js'
 import { createTargets, type DurableEmitter, type DurableFlag } from './targets.js'
 import { createUsers } from './users.js'
+import { instrumentLinkStore, instrumentRegister, instrumentSessionBridge, observeTabs, startTelemetry } from './telemetry.js'
 
 const debug = createDebug('session-socket:server')
 
@@ -92,16 +93,19 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     throw new TypeError('createSessionSocketServer(io, options): io must be a Socket.IO Server attached to an HTTP server (new Server(httpServer))')
   }
   const o = resolveOptions(options)
+  startTelemetry()
+  o.store = instrumentLinkStore(o.store)
   const { now, store: links, identify, clientIp } = o
   const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
   const failedRegistersPerIp = limiter('failedRegistersPerIp')
   const nsp = io.of('/') as SessionNamespace
+  const stopObservingTabs = observeTabs(nsp)
   const closed = new AbortController()
   const tabEvents = new TabEvents()
   const durable = new DurableEvents(links, nsp, now, o.durable)
   const users = createUsers({ nsp, links, now, identify })
   const signIn = createSignIn({ nsp, links, now })
-  const sessions = new SessionBridge(
+  const sessions = instrumentSessionBridge(new SessionBridge(
     o.session,
     {
       // Resolved when called: the bridge calls its hooks on a destroy or regenerate, never while it is built.
@@ -109,7 +113,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       regenerated: signIn.regenerated,
     },
     o.sessionStore,
-  )
+  ))
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
   const targets = createTargets({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
@@ -148,7 +152,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     session: o.session,
     allowedOrigins: o.allowedOrigins,
     sessions,
-    registerSocket,
+    registerSocket: instrumentRegister(registerSocket),
     rpc,
     durable,
     signIn,
@@ -193,6 +197,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     endUser: lifecycle.endUser,
     close() {
       for (const timer of timers) clearInterval(timer)
+      stopObservingTabs()
       closed.abort()
     },
   }
