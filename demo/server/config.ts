@@ -35,6 +35,10 @@ export interface DemoConfig {
   pingTimeout: number | undefined
   /** Built front end (Vite output). */
   publicDir: string
+  /** METRICS=1: session-socket's OpenTelemetry metrics in Prometheus text format at /metrics on `metricsPort`. */
+  metrics: boolean
+  /** Port of the /metrics listener (on `host`); 0 picks a free one. @default 9464, the Prometheus exporter's own */
+  metricsPort: number
 }
 
 /** A start-up problem the user can fix: printed as one line, exit code 1. */
@@ -101,5 +105,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     pingInterval: ping('SS_PING_INTERVAL_MS'),
     pingTimeout: ping('SS_PING_TIMEOUT_MS'),
     publicDir: path.join(DEMO_ROOT, 'dist/public'),
+    metrics: flag(env, 'METRICS', false),
+    metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
   }
 }
