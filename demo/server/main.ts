@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { createDemoServer, type DemoServer } from './app.js'
 import { ConfigError, readConfig, type DemoConfig } from './config.js'
-import { startMetrics, type MetricsEndpoint } from './metrics.js'
+import type { MetricsEndpoint } from './metrics.js'
 import { openStores, type DemoStores } from './stores.js'
 
 /*
@@ -60,8 +60,9 @@ async function main(): Promise<void> {
       ].join('\n'),
     )
   }
-  // Before the session-socket server exists: its instruments bind to the provider registered then.
-  if (config.metrics) metricsEndpoint = await startMetrics(config)
+  // Loaded only when asked for (the SDK adds a few hundred ms to start-up), and before the
+  // session-socket server exists: its instruments bind to the provider registered then.
+  if (config.metrics) metricsEndpoint = await (await import('./metrics.js')).startMetrics(config)
   stores = await openStores(config)
   server = createDemoServer(config, stores)
   const url = await server.listen()
