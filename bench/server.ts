@@ -12,6 +12,7 @@ import session, { type Store } from 'express-session'
 import { Server } from 'socket.io'
 import { importDist } from './lib/dist.js'
 import { serveRequests } from './lib/processes.js'
+import { setUpTelemetry } from './lib/telemetry-mode.js'
 import type * as NodePkg from '../packages/node/dist/index.js'
 import type * as SqliteStores from '../packages/node/dist/stores/sqlite.js'
 import type * as RedisStores from '../packages/node/dist/stores/redis.js'
@@ -188,6 +189,7 @@ async function main(): Promise<void> {
       })
     })
   } else {
+    await setUpTelemetry()
     const { createSessionSocketServer, MemoryLinkStore } = await importDist<typeof NodePkg>('node')
     let links: NodePkg.LinkStore
     let insertLog: ((callId: string, callKey: string) => void) | undefined

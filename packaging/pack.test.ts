@@ -131,6 +131,8 @@ describe('packed packages in an app outside the workspace', () => {
   })
 
   it('should reach ready and answer a call with a server and the SDK client in Node, all from the tarballs', async () => {
+    // Without the optional peer: telemetry falls back to no-ops.
+    expect(existsSync(join(app, 'node_modules/@opentelemetry/api'))).toBe(false)
     await mustRun(process.execPath, [tsc, '-p', 'tsconfig.smoke.json', '--pretty', 'false'], app)
     const smoke = await mustRun(process.execPath, ['out/smoke-app.js'], app, 20_000)
     const { status, tabId, me } = JSON.parse(smoke.stdout.trim().split('\n').at(-1)!)

@@ -49,6 +49,10 @@ export interface DemoConfig {
   trustProxy: TrustProxy
   /** Name of the session cookie. A deploy that renames it keeps every tab in its session (through its token). */
   sessionCookieName: string
+  /** METRICS=1: session-socket's OpenTelemetry metrics in Prometheus text format at /metrics on `metricsPort`. */
+  metrics: boolean
+  /** Port of the /metrics listener (on `host`); 0 picks a free one. @default 9464, the Prometheus exporter's own */
+  metricsPort: number
 }
 
 /** A start-up problem the user can fix: printed as one line, exit code 1. */
@@ -169,5 +173,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
     publicDir: path.join(DEMO_ROOT, 'dist/public'),
     trustProxy: trustProxy(env),
     sessionCookieName: cookieName(env),
+    metrics: flag(env, 'METRICS', false),
+    metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
   }
 }

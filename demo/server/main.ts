@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { createDemoServer, type DemoServer } from './app.js'
 import { ConfigError, readConfig, type DemoConfig } from './config.js'
+import type { MetricsEndpoint } from './metrics.js'
 import { openStores, type DemoStores } from './stores.js'
 
 /*
@@ -10,6 +11,7 @@ import { openStores, type DemoStores } from './stores.js'
 
 let stores: DemoStores | undefined
 let server: DemoServer | undefined
+let metricsEndpoint: MetricsEndpoint | undefined
 let stopping = false
 
 function fail(err: unknown): void {
@@ -17,6 +19,7 @@ function fail(err: unknown): void {
   else console.error('demo: failed to start:', err)
   process.exitCode = 1
   void stores?.close().catch(() => undefined)
+  void metricsEndpoint?.close().catch(() => undefined)
 }
 
 async function stop(signal: NodeJS.Signals, config: DemoConfig): Promise<void> {
@@ -35,6 +38,7 @@ async function stop(signal: NodeJS.Signals, config: DemoConfig): Promise<void> {
   try {
     await server?.close()
     await stores?.close()
+    await metricsEndpoint?.close()
   } catch (err) {
     console.error('demo: shutdown failed:', err)
     process.exit(1)
@@ -56,9 +60,13 @@ async function main(): Promise<void> {
       ].join('\n'),
     )
   }
+  // Loaded only when asked for (the SDK adds a few hundred ms to start-up), and before the
+  // session-socket server exists: its instruments bind to the provider registered then.
+  if (config.metrics) metricsEndpoint = await (await import('./metrics.js')).startMetrics(config)
   stores = await openStores(config)
   server = createDemoServer(config, stores)
   const url = await server.listen()
+  if (metricsEndpoint) console.log(`demo: metrics on ${metricsEndpoint.url}`)
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop(signal, config))
   console.log(`demo: listening on ${url} (${stores.description}${config.test ? ', SS_TEST=1' : ''}) after ${Math.round(performance.now() - started)} ms`)
 }

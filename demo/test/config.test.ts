@@ -42,6 +42,12 @@ describe('readConfig', () => {
     expect(() => readConfig({ SESSION_COOKIE_NAME: 'a b' })).toThrow(/SESSION_COOKIE_NAME must be a cookie name/)
   })
 
+  it('should serve no metrics unless METRICS=1, on port 9464 unless METRICS_PORT says', () => {
+    expect(readConfig({})).toMatchObject({ metrics: false, metricsPort: 9464 })
+    expect(readConfig({ METRICS: '1', METRICS_PORT: '0' })).toMatchObject({ metrics: true, metricsPort: 0 })
+    expect(() => readConfig({ METRICS: 'yes' })).toThrow("METRICS must be 1 or 0 (got 'yes')")
+  })
+
   it('should resolve DATA_DIR to an absolute path', () => {
     expect(readConfig({ DATA_DIR: 'some/where' }).dataDir).toBe(path.resolve('some/where'))
   })

@@ -16,6 +16,7 @@ import type { RpcDispatcher } from './rpc.js'
 import type { SessionBridge, SessionMiddleware } from './session-bridge.js'
 import type { SignIn } from './sign-in.js'
 import type { ProxyTrust } from './trust-proxy.js'
+import { recordHandshakeRefused, recordRateLimited, recordRegisterRefused } from './telemetry.js'
 
 const debug = createDebug('session-socket:connection')
 /** Security-relevant events (refused origin, rate limit); never a token or cookie value. */
@@ -80,6 +81,7 @@ export function acceptConnections(deps: {
       admit: (req) => {
         const wait = handshakesPerIp?.hit(clientIp(req)) ?? 0
         if (wait === 0) return undefined
+        recordHandshakeRefused('rate-limit')
         security('handshake refused: connection rate limit')
         return new SessionSocketError('RATE_LIMITED', 'too many connections from this address; try again later', { retryAfter: wait })
       },
@@ -95,6 +97,7 @@ export function acceptConnections(deps: {
     try {
       request = parseConnectAuth(socket.handshake.auth)
     } catch (err) {
+      recordRegisterRefused(socket, err)
       return next(connectError(err))
     }
     // No register in CONNECT: the client may still send ss:register as its first event.
@@ -151,6 +154,7 @@ export function acceptConnections(deps: {
     try {
       request = parseRegister(raw)
     } catch (err) {
+      recordRegisterRefused(socket, err)
       return ack({ error: SessionSocketError.from(err).toWire() })
     }
     state.registering = true
@@ -190,9 +194,11 @@ export function acceptConnections(deps: {
     const reply = ack as (r: { code: string } | { error: WireError }) => void
     if (!state.registered) return reply({ error: new SessionSocketError('UNREGISTERED', 'register first').toWire() })
     // Each code is a stored row for its lifetime: bounded per socket, and per address for many sockets.
-    const wait = cookieCodesPerSocket?.hit(socket.id) || cookieCodesPerIp?.hit(clientIp(socket.request)) || 0
+    const perSocket = cookieCodesPerSocket?.hit(socket.id) ?? 0
+    const wait = perSocket || cookieCodesPerIp?.hit(clientIp(socket.request)) || 0
     if (wait > 0) {
       security('restore code refused: too many asked for')
+      recordRateLimited(perSocket > 0 ? 'cookieCodesPerSocket' : 'cookieCodesPerIp')
       return reply({ error: new SessionSocketError('RATE_LIMITED', 'too many restore codes asked for; try again later', { retryAfter: wait }).toWire() })
     }
     mintRestoreCode(links, socket.data.sessionId, now(), lifetimes).then(

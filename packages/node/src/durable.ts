@@ -3,6 +3,7 @@ import type { Namespace } from 'socket.io'
 import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
 import type { EventQuota, LinkStore, StoredEvent, TabSeen } from './link-store.js'
 import { tabRoom, type SessionNamespace } from './rooms.js'
+import { recordDurableEvents } from './telemetry.js'
 
 const debug = createDebug('session-socket:durable')
 
@@ -125,6 +126,7 @@ export class DurableEvents {
 
   /** Sends replayed events to one socket, in order. */
   replay(emit: (payload: DurableEventPayload) => void, events: StoredEvent[]): void {
+    recordDurableEvents('replayed', events.length)
     for (const event of events) emit({ seq: event.seq, e: event.event, a: event.args })
   }
 
@@ -146,10 +148,12 @@ export class DurableEvents {
       try {
         const seq = await this.#links.appendEvent(tabId, { event, args, bytes }, expiresAt, this.#quota, this.#now())
         result.seqs[tabId] = seq
+        recordDurableEvents('kept')
         this.#nsp.to(tabRoom(tabId)).emit(EVENTS.EVENT, { seq, e: event, a: args })
       } catch (err) {
         if (err instanceof SessionSocketError && err.code === 'QUOTA_EXCEEDED') {
           debug('durable event refused for a tab: quota full')
+          recordDurableEvents('refused')
           result.refused.push(tabId)
           continue
         }

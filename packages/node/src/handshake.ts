@@ -5,6 +5,7 @@ import { SessionSocketError } from '@session-socket/protocol'
 import { refuseHandshake } from './handshake-refusal.js'
 import type { SessionMiddleware } from './session-bridge.js'
 import { createProxyTrust, isSameOrigin, markSecure, type ProxyTrust } from './trust-proxy.js'
+import { recordHandshakeRefused } from './telemetry.js'
 
 const debug = createDebug('session-socket:handshake')
 const security = createDebug('session-socket:security')
@@ -95,6 +96,7 @@ export function createHandshakeMiddleware(options: {
       refuseHandshake(req, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
       security('handshake refused for origin %s', req.headers.origin)
       options.onOriginRefused?.(req)
+      recordHandshakeRefused('origin')
       return next()
     }
     const refusal = options.admit?.(req)

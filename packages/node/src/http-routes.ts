@@ -8,6 +8,7 @@ import type { RateLimiter } from './rate-limiter.js'
 import { hashSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
 import type { ProxyTrust } from './trust-proxy.js'
+import { recordCookieRestore, recordRateLimited } from './telemetry.js'
 
 const debug = createDebug('session-socket:http-routes')
 const security = createDebug('session-socket:security')
@@ -39,6 +40,7 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 }
 
 function sendError(res: ServerResponse, error: SessionSocketError): void {
+  recordCookieRestore(error)
   if (res.headersSent) return
   res.setHeader('Connection', 'close')
   send(res, STATUS[error.code] ?? 500, { error: error.toWire() })
@@ -143,6 +145,7 @@ export function createHttpRoutes(options: {
       const wait = options.failedPerIp?.hit(ip) ?? 0
       if (wait === 0) return SessionSocketError.from(error)
       security('restore refused: too many failed restores from one IP')
+      recordRateLimited('failedRestoresPerIp')
       res.setHeader('Retry-After', String(Math.ceil(wait / 1000)))
       return new SessionSocketError('RATE_LIMITED', 'too many failed restore attempts; try again later', { retryAfter: wait })
     }
@@ -159,6 +162,7 @@ export function createHttpRoutes(options: {
     }
     const tooMany = options.perSession?.hit(record.sessionId) ?? 0
     if (tooMany > 0) {
+      recordRateLimited('restoresPerSession')
       res.setHeader('Retry-After', String(Math.ceil(tooMany / 1000)))
       throw new SessionSocketError('RATE_LIMITED', 'too many restores for this session; try again later', { retryAfter: tooMany })
     }
@@ -175,6 +179,7 @@ export function createHttpRoutes(options: {
     req.sessionID = record.sessionId
     req.sessionStore.createSession(req, data)
     debug('restored cookie for a session')
+    recordCookieRestore()
     // For a client that checks the browser kept the cookie (GET {path}/cookie answers the same).
     res.setHeader(COOKIE_CHECK_HEADER, cookieCheckId(record.sessionId))
     send(res, 204)

@@ -4,6 +4,7 @@ import { keepEmptySessionAlive } from './empty-session.js'
 import type { LinkStore } from './link-store.js'
 import { sessionRoom, type SessionNamespace } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
+import { recordSessionEnded, type SessionEnder } from './telemetry.js'
 import type { UserOf, Users } from './users.js'
 
 const debug = createDebug('session-socket:lifecycle')
@@ -11,7 +12,7 @@ const debug = createDebug('session-socket:lifecycle')
 /** How sessions end for session-socket: logout, expiry, revocation, "sign out everywhere". */
 export interface Lifecycle {
   /** Revokes the session's tokens and ends its tabs on every node (`ss:ended`, terminal on the client). */
-  endSession(sessionId: string, reason: EndReason): Promise<void>
+  endSession(sessionId: string, reason: EndReason, by?: SessionEnder): Promise<void>
   /** The session was destroyed (logout over HTTP, or by the app): the session bridge's `destroyed` hook. */
   destroyed(sessionId: string): void
   /** A call found the session gone from the store: the RPC dispatcher's `onSessionGone`. */
@@ -46,8 +47,10 @@ export function createLifecycle(deps: {
 }): Lifecycle {
   const { nsp, links, now, sessions, identify, users, emptySessionTtl = 0 } = deps
 
-  async function endSession(sessionId: string, reason: EndReason): Promise<void> {
+  // Register is the one caller that does not say `by`: it ends a session on a token reuse.
+  async function endSession(sessionId: string, reason: EndReason, by: SessionEnder = 'token-reuse'): Promise<void> {
     const revoked = await links.revokeSession(sessionId, now())
+    recordSessionEnded(reason, by)
     debug('session ended (%s): %d token(s) revoked', reason, revoked)
     nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason })
     nsp.in(sessionRoom(sessionId)).disconnectSockets(true)
@@ -62,7 +65,7 @@ export function createLifecycle(deps: {
     for (const id of ids) {
       sessions
         .get(id)
-        .then((data): Promise<unknown> => (data ? keepEmptySessionAlive(sessions, id, data, emptySessionTtl, now()) : endSession(id, 'expired')))
+        .then((data): Promise<unknown> => (data ? keepEmptySessionAlive(sessions, id, data, emptySessionTtl, now()) : endSession(id, 'expired', 'expiry')))
         .catch((err) => debug('session check failed: %s', (err as Error).message))
     }
   }
@@ -70,12 +73,12 @@ export function createLifecycle(deps: {
   return {
     endSession,
     destroyed(sessionId) {
-      endSession(sessionId, 'logout').catch((err) => debug('ending session after logout failed: %O', err))
+      endSession(sessionId, 'logout', 'destroy').catch((err) => debug('ending session after logout failed: %O', err))
     },
     expired(sessionId) {
-      endSession(sessionId, 'expired').catch((err) => debug('ending expired session failed: %O', err))
+      endSession(sessionId, 'expired', 'expiry').catch((err) => debug('ending expired session failed: %O', err))
     },
-    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason),
+    disconnectSession: (sessionId, reason = 'revoked') => endSession(sessionId, reason, 'disconnect-session'),
     async endUser(userId, reason = 'logout') {
       const id = String(userId)
       for (const sessionId of await users.userSessionIds(id)) {
@@ -87,7 +90,7 @@ export function createLifecycle(deps: {
           await links.setSessionUser(sessionId, current ?? null)
           continue
         }
-        await endSession(sessionId, reason)
+        await endSession(sessionId, reason, 'end-user')
         if (data) await sessions.destroy(sessionId)
       }
     },

@@ -10,6 +10,7 @@ import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSock
 import type { SessionBridge } from './session-bridge.js'
 import type { SocketData } from './socket-data.js'
 import type { TabEvents } from './tab-events.js'
+import { recordRateLimited, recordTokenReuse } from './telemetry.js'
 import { placeTab } from './tabs.js'
 import type { UserOf } from './users.js'
 
@@ -62,6 +63,7 @@ export function createRegisterSocket(deps: {
   /** Reuse of a rotated token: every token revoked, every tab ended, the session destroyed (its cookies too). */
   async function endStolenSession(sessionId: string): Promise<void> {
     security('rotated token reused after its successor was used: ending its session')
+    recordTokenReuse()
     await endSession(sessionId, 'revoked')
     await sessions.destroy(sessionId)
   }
@@ -97,6 +99,7 @@ export function createRegisterSocket(deps: {
           const wait = newSessionsPerIp?.hit(ip) ?? 0
           if (wait === 0) return
           security('register refused: too many new sessions from one address')
+          recordRateLimited('newSessionsPerIp')
           throw new SessionSocketError('RATE_LIMITED', 'too many new sessions from this address; try again later', { retryAfter: wait })
         },
         endStolenSession,
@@ -108,6 +111,7 @@ export function createRegisterSocket(deps: {
       const tooMany = registersPerSession?.hit(registration.sessionId) ?? 0
       if (tooMany > 0) {
         security('register refused: too many registers for one session')
+        recordRateLimited('registersPerSession')
         throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
       }
       registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId, {

@@ -5,6 +5,7 @@ import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } fro
 import type { CallClaim, CallResults } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import type { SocketData } from './socket-data.js'
+import { recordRateLimited, traceCall } from './telemetry.js'
 
 const debug = createDebug('session-socket:rpc')
 
@@ -143,6 +144,10 @@ export class RpcDispatcher {
 
   /** Handles one `ss:call` from a registered socket. */
   dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): Promise<CallReply> {
+    return traceCall(raw, this.#methods, () => this.#dispatch(socket, raw, inFlight))
+  }
+
+  #dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): Promise<CallReply> {
     let request
     try {
       request = parseCall(raw, this.#env.limits)
@@ -156,6 +161,7 @@ export class RpcDispatcher {
     const running = this.#running.get(key)
     if (running) return running
     if (inFlight.count >= this.#env.maxInFlight) {
+      recordRateLimited('maxInFlight')
       return Promise.resolve(fail(new SessionSocketError('RATE_LIMITED', `more than ${this.#env.maxInFlight} calls in flight on this socket`, { retryAfter: 100 })))
     }
     const reply = this.#claimAndRun(socket, data, key, entry, request.p)

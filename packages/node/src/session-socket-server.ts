@@ -20,6 +20,7 @@ import { TabEvents, type SessionSocketServerEvents } from './tab-events.js'
 import { listTabs } from './tabs.js'
 import { createTargets, type DurableEmitter, type DurableFlag } from './targets.js'
 import { createUsers } from './users.js'
+import { instrumentLinkStore, instrumentRegister, instrumentSessionBridge, observeTabs, startTelemetry } from './telemetry.js'
 
 const debug = createDebug('session-socket:server')
 
@@ -110,16 +111,19 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
   }
   const o = resolveOptions(options)
   checkConnectionStateRecovery(io)
+  startTelemetry()
+  o.store = instrumentLinkStore(o.store)
   const { now, store: links, identify, clientIp } = o
   const limiter = (key: keyof RateLimits) => createRateLimiter(o.rateLimits, key, now)
   const nsp = io.of(o.namespace) as SessionNamespace
   guardOtherNamespaces(io, o.namespace)
+  const stopObservingTabs = observeTabs(nsp)
   const closed = new AbortController()
   const tabEvents = new TabEvents()
   const durable = new DurableEvents(links, nsp, now, o.durable)
   const users = createUsers({ nsp, links, now, identify })
   const signIn = createSignIn({ nsp, links, now })
-  const sessions = new SessionBridge(
+  const sessions = instrumentSessionBridge(new SessionBridge(
     o.session,
     {
       // Resolved when called: the bridge calls its hooks on a destroy or regenerate, never while it is built.
@@ -127,7 +131,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
       regenerated: signIn.regenerated,
     },
     o.sessionStore,
-  )
+  ))
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users, emptySessionTtl: o.emptySessionTtl })
   const targets = createTargets<AppEvents>({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
@@ -168,7 +172,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     allowedOrigins: o.allowedOrigins,
     proxy: o.proxy,
     sessions,
-    registerSocket,
+    registerSocket: instrumentRegister(registerSocket),
     rpc,
     durable,
     signIn,
@@ -215,6 +219,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     endUser: lifecycle.endUser,
     close() {
       for (const timer of timers) clearInterval(timer)
+      stopObservingTabs()
       closed.abort()
     },
   }
