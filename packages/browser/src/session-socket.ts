@@ -41,6 +41,8 @@ export class SessionSocket<M extends object = MethodMap> {
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #wasReady = false
+  /** Reconnecting after `ss:rejoin` (a sign-in): the steps on the way are not shown as states. */
+  #rejoining = false
   /** Bumped on every connection, so late work of an earlier connection is dropped. */
   #generation = 0
 
@@ -198,6 +200,10 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #setState(state: ConnectionState): void {
     if (isTerminal(this.#state.status)) return
+    if (this.#rejoining) {
+      if (state.status === 'connecting' || state.status === 'registering') return
+      if (state.status !== 'rejoining') this.#rejoining = false
+    }
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
     this.#state = state
     this.#events.emit('status', state)
@@ -218,16 +224,16 @@ export class SessionSocket<M extends object = MethodMap> {
       const error = new SessionSocketError('CLOSED', 'another connection of this tab replaced this one')
       this.#stop({ status: 'closed', error }, error)
     })
-    socket.on(EVENTS.REJOIN, () => {
-      // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
-      this.#options.log('info', 'session regenerated; rejoining')
-      socket.disconnect()
-      this.#outbox.markAllUnsent()
-      this.connect()
-    })
+    socket.on(EVENTS.REJOIN, () => this.#rejoin())
     socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
       this.#token.release()
       const error = err.data ? SessionSocketError.from(err.data) : undefined
+      if (error?.code === 'SIGN_IN_PENDING') {
+        // The browser is still storing a sign-in's cookie: not a failure, try again soon.
+        this.#options.log('debug', 'sign-in cookie not stored yet; connecting again')
+        this.#retrySoon(error.retryAfter ?? 200)
+        return
+      }
       if (error && !error.retryable) {
         this.#options.log('error', `register refused: ${err.message}`, error)
         this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
@@ -240,6 +246,8 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#outbox.markAllUnsent()
       this.#token.release()
       if (isTerminal(this.#state.status) || this.#suspended) return
+      // Our own disconnect on the way to the new session: #rejoin connects again at once.
+      if (this.#rejoining && reason === 'io client disconnect') return
       this.#options.log('info', `disconnected: ${reason}`)
       this.#scheduleReconnect(undefined, undefined)
     })
@@ -269,6 +277,30 @@ export class SessionSocket<M extends object = MethodMap> {
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
     this.#events.emit('ready', { restored: reply.restored, reason: reply.reason, cookieRestored })
     this.#outbox.flush()
+  }
+
+  /**
+   * `ss:rejoin`: the session was regenerated over HTTP (a sign-in). Reconnect now so the
+   * handshake carries the new cookie, as `rejoining`, not `offline`: calls wait in the outbox.
+   */
+  #rejoin(): void {
+    if (isTerminal(this.#state.status)) return
+    this.#options.log('info', 'session regenerated; rejoining')
+    this.#setState({ status: 'rejoining' })
+    this.#rejoining = true
+    clearTimeout(this.#retryTimer)
+    this.#socket.disconnect()
+    this.#outbox.markAllUnsent()
+    if (!this.#suspended) this.#socket.connect()
+  }
+
+  /** Connects again after `delay` ms, keeping the current state (a short wait, not an outage). */
+  #retrySoon(delay: number): void {
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = setTimeout(() => {
+      if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
+      this.#socket.connect()
+    }, delay)
   }
 
   #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {

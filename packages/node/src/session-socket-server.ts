@@ -100,7 +100,16 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
   const tabEvents = new TabEvents()
   const durable = new DurableEvents(links, nsp, now, o.durable)
   const users = createUsers({ nsp, links, now, identify })
-  const signIn = createSignIn({ nsp, links, now })
+  const signIn = createSignIn({
+    nsp,
+    links,
+    now,
+    identify,
+    rejoinWindow: o.rejoinWindow,
+    // Resolved when called, as the bridge's hooks below.
+    endSession: (sessionId, reason) => lifecycle.endSession(sessionId, reason),
+    storedSession: (sessionId) => sessions.get(sessionId),
+  })
   const sessions = new SessionBridge(
     o.session,
     {
@@ -109,6 +118,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
       regenerated: signIn.regenerated,
     },
     o.sessionStore,
+    identify,
   )
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
   const targets = createTargets({ nsp, links, now, durable, users })

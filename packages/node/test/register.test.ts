@@ -244,7 +244,7 @@ describe('register', () => {
 
     // Sign-in over HTTP: regenerate() makes a new session; the tab rejoins with the new cookie
     // and its token moves there (reason cookie-session), now naming the user.
-    const rejoining = nextStatus(tab, (state) => state.status === 'registering')
+    const rejoining = nextStatus(tab, (state) => state.status === 'rejoining')
     const { sessionId } = (await (await fetch(`${proxy.url}/login?user=erin`, { method: 'POST' })).json()) as { sessionId: string }
     await rejoining
     await waitForStatus(tab, 'ready')
