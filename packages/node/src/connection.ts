@@ -3,6 +3,7 @@ import createDebug from 'debug'
 import type { Server } from 'socket.io'
 import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
 import type { DurableEvents } from './durable.js'
+import { holdPackets } from './first-event.js'
 import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -111,14 +112,17 @@ export function acceptConnections(deps: {
     const reply = replies.get(socket)
     if (reply) {
       replies.delete(socket)
+      // Nothing reaches the tab before its register reply, whatever is emitted to its rooms meanwhile.
+      const sendFirst = holdPackets(socket)
       registerSocket.enter(socket, reply).then(
         (position) => {
-          socket.emit(EVENTS.REGISTERED, reply)
+          sendFirst(() => socket.emit(EVENTS.REGISTERED, reply))
           durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
         },
         (err) => {
           // Without its stream position the tab could miss events: let it reconnect and retry.
           debug('reading the durable stream failed: %s', (err as Error).message)
+          sendFirst(() => {})
           socket.disconnect(true)
         },
       )
@@ -151,15 +155,16 @@ export function acceptConnections(deps: {
     state.registering = true
     registerSocket.register(socket, request).then(
       async (reply) => {
+        const sendFirst = holdPackets(socket)
         try {
           const position = await registerSocket.enter(socket, reply)
           state.registered = true
           state.registering = false
-          ack(reply)
+          sendFirst(() => ack(reply))
           durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
         } catch (err) {
           state.registering = false
-          ack({ error: SessionSocketError.from(err).toWire() })
+          sendFirst(() => ack({ error: SessionSocketError.from(err).toWire() }))
         }
       },
       (err) => {

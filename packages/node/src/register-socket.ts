@@ -5,6 +5,7 @@ import type { DurableEvents, StreamPosition } from './durable.js'
 import { handshakeSession } from './handshake.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
+import { linkRequestSession } from './request-session.js'
 import { resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
@@ -79,9 +80,10 @@ export function createRegisterSocket(deps: {
         security('register refused: too many failed registers from one IP')
         throw new SessionSocketError('RATE_LIMITED', 'too many failed registers; try again later', { retryAfter: blocked })
       }
+      const handshake = handshakeSession(socket.request)
       const registration = await resolveRegistration({
         request,
-        handshake: handshakeSession(socket.request),
+        handshake,
         links,
         sessions,
         lifetimes,
@@ -103,6 +105,8 @@ export function createRegisterSocket(deps: {
         throw new SessionSocketError('RATE_LIMITED', 'too many reconnects for this session; try again later', { retryAfter: tooMany })
       }
       registration.reply.tabId = await placeTab(nsp, registration.sessionId, request.tabId)
+      // socket.request.session in the app's own handlers names the linked session, never another.
+      if (registration.sessionId !== handshake?.sessionId) linkRequestSession(socket.request, registration.sessionId, registration.session)
       const data: SocketData = {
         sessionId: registration.sessionId,
         tabId: registration.reply.tabId,
