@@ -3,18 +3,26 @@ import { EVENTS } from '@session-socket/protocol'
 import type { ResolvedOptions } from './options.js'
 
 /**
- * Trades a one-time restore code for the session cookie (`POST {path}/restore`), so plain
- * HTTP requests of the page see the session again. Resolves true once the cookie is set;
- * false, with a warning, when it could not be.
+ * What a cookie restore did: `restored` (the cookie now names the code's session), `other` (the
+ * browser's cookie names another live session, a sign-in: nothing was set, the tab should
+ * rejoin to follow it), `failed`.
+ */
+export type RestoreOutcome = 'restored' | 'other' | 'failed'
+
+/**
+ * Trades a one-time restore code for the session's cookie (`POST {path}/restore`), so plain
+ * HTTP requests of the page see the session again. Never replaces a cookie that names another
+ * live, non-empty session: the server answers `{ restored: false, reason: 'cookie-session' }`
+ * instead (`other`). `failed`, with a warning, when it could not be done.
  *
  * @example
- * const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, options))
+ * const outcome = reply.restoreCode === undefined ? 'failed' : await restoreCookie(reply.restoreCode, options)
  */
-export async function restoreCookie(code: string, options: Pick<ResolvedOptions, 'url' | 'path' | 'fetch' | 'restoreTimeout' | 'log'>): Promise<boolean> {
+export async function restoreCookie(code: string, options: Pick<ResolvedOptions, 'url' | 'path' | 'fetch' | 'restoreTimeout' | 'log'>): Promise<RestoreOutcome> {
   const doFetch = options.fetch ?? globalThis.fetch
   if (typeof doFetch !== 'function') {
     options.log('warn', 'no fetch available: the session cookie cannot be restored')
-    return false
+    return 'failed'
   }
   const base = options.url ?? globalThis.location?.href
   const url = new URL(`${options.path}/restore`, base).toString()
@@ -28,13 +36,17 @@ export async function restoreCookie(code: string, options: Pick<ResolvedOptions,
     })
     if (!response.ok) {
       options.log('warn', `cookie restore answered ${response.status}`)
-      return false
+      return 'failed'
+    }
+    if (response.status === 200 && ((await response.json().catch(() => null)) as { reason?: unknown } | null)?.reason === 'cookie-session') {
+      options.log('info', 'the session cookie names another session (a sign-in): following it')
+      return 'other'
     }
     options.log('info', 'session cookie restored')
-    return true
+    return 'restored'
   } catch (err) {
     options.log('warn', 'cookie restore failed', err)
-    return false
+    return 'failed'
   }
 }
 
@@ -44,7 +56,7 @@ export async function restoreCookie(code: string, options: Pick<ResolvedOptions,
  *
  * @example
  * const code = await requestRestoreCode(socket, options)
- * const restored = code !== undefined && (await restoreCookie(code, options))
+ * const outcome = code === undefined ? 'failed' : await restoreCookie(code, options)
  */
 export async function requestRestoreCode(socket: Socket, options: Pick<ResolvedOptions, 'restoreTimeout' | 'log'>): Promise<string | undefined> {
   let reply: { code?: string; error?: unknown }

@@ -195,7 +195,10 @@ export class SessionSocket<M extends object = MethodMap> {
   async restoreCookie(): Promise<boolean> {
     if (this.#state.status !== 'ready' || !this.#socket.connected) return false
     const code = await requestRestoreCode(this.#socket, this.#options)
-    return code !== undefined && restoreCookie(code, this.#options)
+    const outcome = code === undefined ? 'failed' : await restoreCookie(code, this.#options)
+    // The browser's cookie names another session (a sign-in): follow it rather than replace it.
+    if (outcome === 'other') this.#rejoin()
+    return outcome === 'restored'
   }
 
   #setState(state: ConnectionState): void {
@@ -270,8 +273,14 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#end(reply.reason === 'revoked-token' ? 'revoked' : 'expired')
       return
     }
-    const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, this.#options))
+    const outcome = reply.restoreCode === undefined ? 'failed' : await restoreCookie(reply.restoreCode, this.#options)
     if (stale()) return
+    if (outcome === 'other') {
+      // A sign-in's cookie won over the session this tab registered into: go where it points.
+      this.#rejoin()
+      return
+    }
+    const cookieRestored = outcome === 'restored'
     this.#attempt = 0
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })

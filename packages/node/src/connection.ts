@@ -4,8 +4,9 @@ import type { Server } from 'socket.io'
 import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
 import type { DurableEvents } from './durable.js'
 import { holdPackets } from './first-event.js'
-import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
+import { createHandshakeMiddleware, handshakeSetCookie, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
+import type { ProvisionalCookie } from './provisional-cookie.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
 import type { RegisterSocket } from './register-socket.js'
@@ -57,6 +58,7 @@ export function acceptConnections(deps: {
   clientIp: (req: IncomingMessage) => string
   handshakesPerIp: RateLimiter | undefined
   failedRegistersPerIp: RateLimiter | undefined
+  cookies: ProvisionalCookie
 }): void {
   const { io, nsp, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now, clientIp, handshakesPerIp, failedRegistersPerIp } = deps
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
@@ -74,8 +76,17 @@ export function acceptConnections(deps: {
         security('handshake refused: connection rate limit')
         return `RATE_LIMITED: too many connections from this address; retry after ${wait} ms`
       },
+      cookies: deps.cookies,
+      onHeal: (sessionId) => signIn.healed(sessionId),
     }),
   )
+  // The provisional cookie rides the handshake response itself, polling or WebSocket 101.
+  io.engine.on('initial_headers', (headers: Record<string, unknown>, req: IncomingMessage) => {
+    const lines = handshakeSetCookie(req)
+    if (!lines) return
+    const existing = headers['Set-Cookie']
+    headers['Set-Cookie'] = [...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]), ...lines]
+  })
   const previousAllowRequest = io.engine.opts.allowRequest
   io.engine.opts.allowRequest = (req, callback) => {
     const refused = refusedOrigin(req)

@@ -5,6 +5,7 @@ import { acceptConnections } from './connection.js'
 import { DurableEvents, keepStreamsAlive } from './durable.js'
 import { createHttpRoutes } from './http-routes.js'
 import { createLifecycle } from './lifecycle.js'
+import { createProvisionalCookie } from './provisional-cookie.js'
 import type { LinkStore } from './link-store.js'
 import { resolveOptions, type SessionSocketServerOptions } from './options.js'
 import { createRateLimiter, type RateLimits } from './rate-limiter.js'
@@ -121,6 +122,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     identify,
   )
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users })
+  const cookies = createProvisionalCookie(o.session)
   const targets = createTargets({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
     links,
@@ -168,6 +170,7 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
     clientIp,
     handshakesPerIp: limiter('handshakesPerIp'),
     failedRegistersPerIp,
+    cookies,
   })
 
   const timers: NodeJS.Timeout[] = []
@@ -191,6 +194,8 @@ export function createSessionSocketServer(io: Server, options: SessionSocketServ
         allowedOrigins: o.allowedOrigins,
         links,
         sessions,
+        cookies,
+        onHeal: signIn.healed,
         now,
         clientIp,
         failedPerIp: limiter('failedRestoresPerIp'),

@@ -36,6 +36,12 @@ export interface SignIn {
   moveBrowser(caller: SessionSocket, fromId: string, toId: string): Promise<void>
   /** After each call's reply: tells the caller to rejoin (or ends its session) if its call moved it. */
   afterReply(socket: SessionSocket): void
+  /**
+   * A request came with a signed-in session cookie and a provisional cookie naming `sessionId`:
+   * the browser signed in without it (a login sent before the first handshake's cookie was
+   * stored). The tabs of `sessionId` rejoin and come back into the signed-in session.
+   */
+  healed(sessionId: string): void
 }
 
 /**
@@ -104,6 +110,10 @@ export function createSignIn(deps: {
       nsp.to(sessionRoom(fromId)).emit(EVENTS.REJOIN)
       rejoinAfterReply.add(caller)
       debug('session regenerated in a method handler: the calling browser moved')
+    },
+    healed(sessionId) {
+      debug('a provisional session met a signed-in cookie: its tabs rejoin')
+      nsp.to(sessionRoom(sessionId)).emit(EVENTS.REJOIN)
     },
     afterReply(socket) {
       // After the reply, so the caller has its answer before it reconnects (or ends).
