@@ -20,7 +20,7 @@ const SNIPPETS: Record<string, number> = {
   'packages/browser/README.md': 3,
 }
 /** Installed beside the tarballs at the repository's own ranges, so the repository's install has them in the npm cache. */
-const APP_DEPENDENCIES = ['express', 'express-session', 'socket.io', 'socket.io-client', '@types/node', '@types/express', '@types/express-session', '@types/better-sqlite3', '@types/react']
+const APP_DEPENDENCIES = ['express', 'express-session', 'socket.io', 'socket.io-client', 'passport', 'passport-local', '@types/node', '@types/express', '@types/express-session', '@types/passport', '@types/passport-local', '@types/better-sqlite3', '@types/react']
 /** The repository's TypeScript, so the snippets compile with the version the packages are built with. */
 const tsc = fileURLToPath(new URL('node_modules/.bin/tsc', root))
 
