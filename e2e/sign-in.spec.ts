@@ -66,7 +66,7 @@ test.describe('passport-local behind a slow network', () => {
   })
 
   test('should land every sign-in made right after the page loads, in the socket and in plain HTTP', async ({ browser }) => {
-    test.setTimeout(30_000 + RUNS * 3_000)
+    test.setTimeout(30_000 + RUNS * 8_000)
     for (let i = 0; i < RUNS; i++) {
       const context = await newContext(browser)
       const page = await context.newPage()
@@ -83,7 +83,7 @@ test.describe('passport-local behind a slow network', () => {
   })
 
   test('should take both open tabs into the signed-in session on every sign-in, none ended or offline', async ({ browser }) => {
-    test.setTimeout(30_000 + RUNS * 4_000)
+    test.setTimeout(30_000 + RUNS * 10_000)
     for (let i = 0; i < RUNS; i++) {
       const context = await newContext(browser)
       const first = await context.newPage()
@@ -156,7 +156,7 @@ test.describe('the demo behind a slow network', () => {
   })
 
   test('should land every sign-in made right after the page loads', async ({ browser }) => {
-    test.setTimeout(30_000 + RUNS * 3_000)
+    test.setTimeout(30_000 + RUNS * 8_000)
     for (let i = 0; i < RUNS; i++) {
       const context = await newContext(browser)
       const page = await context.newPage()
@@ -172,7 +172,7 @@ test.describe('the demo behind a slow network', () => {
   })
 
   test('should take the other open tab into the signed-in session on every sign-in, never offline or ended', async ({ browser }) => {
-    test.setTimeout(30_000 + RUNS * 4_000)
+    test.setTimeout(30_000 + RUNS * 10_000)
     for (let i = 0; i < RUNS; i++) {
       const context = await newContext(browser)
       const first = await context.newPage()

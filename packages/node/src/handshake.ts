@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import type { Session, SessionData } from 'express-session'
-import type { ProvisionalCookie } from './provisional-cookie.js'
+import type { PreparedCookies, ProvisionalCookie } from './provisional-cookie.js'
 import type { SessionMiddleware } from './session-bridge.js'
 
 const debug = createDebug('session-socket:handshake')
@@ -116,7 +116,8 @@ export function createHandshakeMiddleware(options: {
     // (with `next`) alive per socket.
     const { cookies } = options
     cookies.dropSessionCookie(res)
-    void cookies.prepare(req).then((prepared) => {
+    const unread: PreparedCookies = { promoted: false, clear: false }
+    void cookies.prepare(req).catch(() => unread).then((prepared) => {
       options.session(req, res, (err?: unknown) => {
         if (err) {
           debug('session middleware failed on handshake: %s', (err as Error).message)
