@@ -196,4 +196,36 @@ describe('restoreCookie()', () => {
       io.close()
     }
   })
+
+  it('should send the tab into the session a sign-in gave the browser between its handshake and its restore', async () => {
+    const { startCookieJarProxy } = await import('@session-socket/test-helpers/cookie-jar-proxy')
+    const { makeBrowser, waitForStatus, closeAllClients } = await import('@session-socket/test-helpers/clients')
+    server = await startTestServer()
+    const proxy = await startCookieJarProxy(server.port)
+    try {
+      const browser = makeBrowser(proxy.url)
+      const first = browser.open()
+      await waitForStatus(first)
+      first.close()
+      proxy.jar.clear()
+      // The cookie is gone; the token restores the session and the tab posts its code. Just
+      // before that POST leaves, a sign-in of the same browser lands.
+      let signedIn: Promise<{ sessionId: string }> | undefined
+      const signInFirst: typeof fetch = async (input, init) => {
+        signedIn ??= fetch(`${proxy.url}/login?user=ada`, { method: 'POST' }).then((r) => r.json() as Promise<{ sessionId: string }>)
+        await signedIn
+        return fetch(input, init)
+      }
+      const tab = browser.open({ fetch: signInFirst })
+      const state = await waitForStatus(tab)
+      expect(state).toMatchObject({ status: 'ready', reason: 'cookie-session' })
+      const { sessionId } = await signedIn!
+      expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(sessionId)
+      // The signed-in cookie is still the browser's.
+      expect(((await (await fetch(`${proxy.url}/whoami`)).json()) as { userId: string }).userId).toBe('ada')
+      closeAllClients()
+    } finally {
+      await proxy.close()
+    }
+  })
 })
