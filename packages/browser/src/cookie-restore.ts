@@ -6,6 +6,9 @@ import type { ResolvedOptions } from './options.js'
  * What a cookie restore did: `restored` (the cookie now names the code's session), `other` (the
  * browser's cookie names another live session, a sign-in: nothing was set, the tab should
  * rejoin to follow it), `failed`.
+ *
+ * @example
+ * if ((await restoreCookie(code, options)) === 'other') rejoin()
  */
 export type RestoreOutcome = 'restored' | 'other' | 'failed'
 

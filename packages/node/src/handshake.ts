@@ -75,6 +75,12 @@ function cookieNames(req: IncomingMessage, sessionId: string): boolean {
  * The Set-Cookie lines session-socket adds to a handshake response (Engine.IO's
  * `initial_headers`, for polling and the WebSocket 101 alike): the provisional cookie of a new
  * session, or its deletion.
+ *
+ * @example
+ * io.engine.on('initial_headers', (headers, req) => {
+ *   const lines = handshakeSetCookie(req)
+ *   if (lines) headers['Set-Cookie'] = [...(headers['Set-Cookie'] ?? []), ...lines]
+ * })
  */
 export function handshakeSetCookie(req: IncomingMessage): string[] | undefined {
   return (req as HandshakeRequest)[kSetCookie]
