@@ -28,9 +28,17 @@ test.afterEach(async ({}, testInfo) => {
   await disposeDemos()
 })
 
+/** What went wrong in the pages (script errors, failed requests), for the failure message. */
+const troubles: string[] = []
+
 async function newContext(browser: Browser): Promise<BrowserContext> {
   const context = await browser.newContext()
   contexts.push(context)
+  troubles.length = 0
+  context.on('page', (page) => {
+    page.on('pageerror', (err) => troubles.push(`pageerror: ${err.message}`))
+    page.on('requestfailed', (request) => troubles.push(`requestfailed: ${request.url()} ${request.failure()?.errorText ?? ''}`))
+  })
   return context
 }
 
@@ -44,13 +52,17 @@ type PassportWindow = Window & { client?: { status: string; call(method: string)
 const passportWhoami = (page: Page) => page.evaluate(() => (window as unknown as PassportWindow).client!.call('whoami') as Promise<PassportView>)
 /** The page's client status (undefined until its script has run). */
 const passportStatus = (page: Page) => page.evaluate(() => (window as unknown as PassportWindow).client?.status)
-const passportTrail = (page: Page) => page.evaluate(() => (window as unknown as PassportWindow).trail)
+const passportTrail = (page: Page) => page.evaluate(() => (window as unknown as PassportWindow).trail ?? [])
 const passportEnded = (page: Page) => page.evaluate(() => (window as unknown as PassportWindow).ended)
 /** GET /me as the page's own fetch: the session its cookie names for plain HTTP. */
 const passportMe = (page: Page) => page.evaluate(async () => (await (await fetch('/me')).json()) as PassportView)
 
 async function passportReady(page: Page): Promise<void> {
-  await expect.poll(() => passportStatus(page), RECONNECT).toBe('ready')
+  try {
+    await expect.poll(() => passportStatus(page), RECONNECT).toBe('ready')
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\npage troubles: ${troubles.join('\n') || 'none'}\ntrail: ${await passportTrail(page).catch(() => [])}`)
+  }
 }
 
 async function passportSignIn(page: Page, name: string): Promise<void> {

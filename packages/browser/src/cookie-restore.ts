@@ -41,8 +41,9 @@ export async function restoreCookie(code: string, options: Pick<ResolvedOptions,
       options.log('warn', `cookie restore answered ${response.status}`)
       return 'failed'
     }
-    if (response.status === 200 && ((await response.json().catch(() => null)) as { reason?: unknown } | null)?.reason === 'cookie-session') {
-      options.log('info', 'the session cookie names another session (a sign-in): following it')
+    // 204: set (or already so); 200 is only ever { restored: false, reason: 'cookie-session' }.
+    if (response.status === 200) {
+      options.log('info', 'cookie names another session')
       return 'other'
     }
     options.log('info', 'session cookie restored')

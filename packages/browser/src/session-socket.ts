@@ -41,8 +41,6 @@ export class SessionSocket<M extends object = MethodMap> {
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #wasReady = false
-  /** Reconnecting after `ss:rejoin` (a sign-in): the steps on the way are not shown as states. */
-  #rejoining = false
   /** Bumped on every connection, so late work of an earlier connection is dropped. */
   #generation = 0
 
@@ -203,10 +201,8 @@ export class SessionSocket<M extends object = MethodMap> {
 
   #setState(state: ConnectionState): void {
     if (isTerminal(this.#state.status)) return
-    if (this.#rejoining) {
-      if (state.status === 'connecting' || state.status === 'registering') return
-      if (state.status !== 'rejoining') this.#rejoining = false
-    }
+    // Rejoining (a sign-in) shows no steps on the way: it lasts until ready, offline or the end.
+    if (this.#state.status === 'rejoining' && (state.status === 'connecting' || state.status === 'registering')) return
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
     this.#state = state
     this.#events.emit('status', state)
@@ -233,8 +229,7 @@ export class SessionSocket<M extends object = MethodMap> {
       const error = err.data ? SessionSocketError.from(err.data) : undefined
       if (error?.code === 'SIGN_IN_PENDING') {
         // The browser is still storing a sign-in's cookie: not a failure, try again soon.
-        this.#options.log('debug', 'sign-in cookie not stored yet; connecting again')
-        this.#retrySoon(error.retryAfter ?? 200)
+        this.#scheduleReconnect(undefined, error.retryAfter ?? 200, true)
         return
       }
       if (error && !error.retryable) {
@@ -250,7 +245,7 @@ export class SessionSocket<M extends object = MethodMap> {
       this.#token.release()
       if (isTerminal(this.#state.status) || this.#suspended) return
       // Our own disconnect on the way to the new session: #rejoin connects again at once.
-      if (this.#rejoining && reason === 'io client disconnect') return
+      if (this.#state.status === 'rejoining' && reason === 'io client disconnect') return
       this.#options.log('info', `disconnected: ${reason}`)
       this.#scheduleReconnect(undefined, undefined)
     })
@@ -296,29 +291,26 @@ export class SessionSocket<M extends object = MethodMap> {
     if (isTerminal(this.#state.status)) return
     this.#options.log('info', 'session regenerated; rejoining')
     this.#setState({ status: 'rejoining' })
-    this.#rejoining = true
     clearTimeout(this.#retryTimer)
     this.#socket.disconnect()
     this.#outbox.markAllUnsent()
     if (!this.#suspended) this.#socket.connect()
   }
 
-  /** Connects again after `delay` ms, keeping the current state (a short wait, not an outage). */
-  #retrySoon(delay: number): void {
-    clearTimeout(this.#retryTimer)
-    this.#retryTimer = setTimeout(() => {
-      if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
-      this.#socket.connect()
-    }, delay)
-  }
-
-  #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {
+  /**
+   * Connects again after the backoff (at least `retryAfter`), as `offline`. `soon`: after exactly
+   * `retryAfter`, keeping the current state (a short wait, not an outage: SIGN_IN_PENDING).
+   */
+  #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined, soon?: boolean): void {
     if (isTerminal(this.#state.status)) return
     clearTimeout(this.#retryTimer)
-    const attempt = this.#attempt++
-    let retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
-    if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * HIDDEN_SLOWDOWN, HIDDEN_MIN_DELAY)
-    this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
+    let retryIn = retryAfter ?? 0
+    if (!soon) {
+      const attempt = this.#attempt++
+      retryIn = Math.max(this.#options.backoff(attempt), retryIn)
+      if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * HIDDEN_SLOWDOWN, HIDDEN_MIN_DELAY)
+      this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
+    }
     this.#retryTimer = setTimeout(() => {
       if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
       this.#setState({ status: 'connecting' })

@@ -56,7 +56,7 @@ describe('restoreCookie', () => {
     const route = await restoreRoute(200, { restored: false, reason: 'cookie-session' })
     const { lines, log } = recordingLog()
     expect(await restoreCookie('code', { url: route.url, path: '/session-socket', restoreTimeout: 1000, log })).toBe('other')
-    expect(lines).toEqual(['info: the session cookie names another session (a sign-in): following it'])
+    expect(lines).toEqual(['info: cookie names another session'])
   })
 
   it('should send the request with the cookies of the page (credentials included)', async () => {
