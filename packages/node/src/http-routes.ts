@@ -190,10 +190,10 @@ export function createHttpRoutes(options: {
     // replaces a session cookie, and express-session (run here to read the request's cookies)
     // neither saves nor sets anything for it.
     cookies.dropSessionCookie(res)
-    const prepared = await loadSession(req, res)
+    await loadSession(req, res)
     if (!req.sessionStore) throw new SessionSocketError('STORE_UNAVAILABLE', 'session store unavailable', { retryAfter: 1000 })
     const current = req.sessionID
-    const named = req.session !== undefined && current !== undefined && !prepared.clear && namesSession(req, current, cookies)
+    const named = req.session !== undefined && current !== undefined && namesSession(req, current, cookies)
     const session = req.session as object | undefined
     delete req.session
     if (named && current === record.sessionId) {

@@ -15,7 +15,7 @@ const debug = createDebug('session-socket:provisional-cookie')
 export interface PreparedCookies {
   /** The provisional cookie was put in the session cookie's place for express-session. */
   promoted: boolean
-  /** The response should delete the provisional cookie (a valid session cookie came with it, or it names no session). */
+  /** The response should delete the provisional cookie (a valid cookie of a non-empty session came with it). */
   clear: boolean
   /** A session the provisional cookie named while a signed-in session cookie came with it: its tabs should rejoin. */
   heal?: string
@@ -110,8 +110,10 @@ export interface ProvisionalCookie {
    */
   prepare(req: IncomingMessage): Promise<PreparedCookies>
   /**
-   * After express-session ran on a prepared request: a promoted value that named no session
-   * (expired, destroyed, an old secret) is to be deleted too.
+   * After express-session ran on a prepared request: a promoted value that named no stored
+   * session (expired, destroyed, or the first handshake's session before its register saved
+   * it) counts as no cookie at all, and is not deleted: the next handshake replaces it, and
+   * deleting it here would lose a session that register is about to save.
    */
   settle(req: IncomingMessage, prepared: PreparedCookies): void
   /**
@@ -300,11 +302,11 @@ export function createProvisionalCookie(middleware: SessionMiddleware): Provisio
       if (!prepared.promoted) return
       const r = req as CookieRequest
       const value = parseCookies(r.headers.cookie).get(cookieName()) ?? ''
-      if (r.sessionID === undefined || !(value.startsWith(`s%3A${r.sessionID}.`) || value.startsWith(`s:${r.sessionID}.`))) prepared.clear = true
+      if (r.sessionID === undefined || !(value.startsWith(`s%3A${r.sessionID}.`) || value.startsWith(`s:${r.sessionID}.`))) prepared.promoted = false
     },
     guard(req, res, prepared) {
       const name = cookieName()
-      const promotedId = prepared.promoted && !prepared.clear ? (req as CookieRequest).sessionID : undefined
+      const promotedId = prepared.promoted ? (req as CookieRequest).sessionID : undefined
       if (promotedId !== undefined) {
         let cleared = false
         onSetCookie(res, (line) => {

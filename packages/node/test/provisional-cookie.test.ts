@@ -83,17 +83,33 @@ describe('the provisional cookie', () => {
     await waitForStatus(tab)
   })
 
-  it('should be deleted when it names a session that is gone', async () => {
-    server = await startTestServer()
+  it('should count as no cookie when it names a session that is gone, until the next handshake replaces it', async () => {
+    server = await startTestServer({ session: { saveUninitialized: false } })
     proxy = await startCookieJarProxy(server.port)
+    const first = makeBrowser(proxy.url).open()
+    await waitForStatus(first)
+    const { sessionId: gone } = (await first.call('whoami')) as { sessionId: string }
+    first.close()
+    await fetch(`${proxy.url}/logout`, { method: 'POST' })
+    const provisional = proxy.jar.get('connect.sid.ss')
+    // Plain HTTP: a fresh session, and the cookie stays (a first handshake's session may not be saved yet).
+    expect((await (await fetch(`${proxy.url}/whoami`)).json()) as { sessionId: string }).not.toMatchObject({ sessionId: gone })
+    expect(proxy.jar.get('connect.sid.ss')).toBe(provisional)
+    // A new tab's handshake gives the browser a new session and its provisional cookie.
     const tab = makeBrowser(proxy.url).open()
     await waitForStatus(tab)
-    tab.close()
-    await fetch(`${proxy.url}/logout`, { method: 'POST' })
-    expect(proxy.jar.has('connect.sid.ss')).toBe(true)
-    // The next request finds no session behind it: deleted, and the request is as cookieless.
-    const after = await fetch(`${proxy.url}/whoami`)
-    expect(after.headers.getSetCookie().some((line) => line.startsWith('connect.sid.ss=;'))).toBe(true)
-    expect(proxy.jar.has('connect.sid.ss')).toBe(false)
+    expect(proxy.jar.get('connect.sid.ss')).not.toBe(provisional)
+    const { sessionId } = (await tab.call('whoami')) as { sessionId: string }
+    expect(((await (await fetch(`${proxy.url}/whoami`)).json()) as { sessionId: string }).sessionId).toBe(sessionId)
   })
+
+  it('should not be deleted by a request that arrives before the first register saved its session', async () => {
+    server = await startTestServer({ session: { saveUninitialized: false } })
+    // The first handshake's answer, as the browser stores it, before any register.
+    const handshake = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`)
+    const line = handshake.headers.getSetCookie()[0]!.split(';')[0]!
+    const early = await fetch(`${server.url}/whoami`, { headers: { Cookie: line } })
+    expect(early.headers.getSetCookie().filter((c) => c.startsWith('connect.sid.ss='))).toEqual([])
+  })
+
 })
