@@ -1,4 +1,5 @@
 import { expect, test } from '@playwright/test'
+import { sessionCookie } from './helpers/demo-page.js'
 import { disposeDemos, startDemo, type DemoProcess } from './helpers/demo-process.js'
 import { registerWithToken } from './helpers/raw-register.js'
 import {
@@ -42,7 +43,7 @@ test('should end open tabs with expired when their session expires in the store,
   const tabs = [await openRecordedTab(context, url), await openRecordedTab(context, url)]
   const { sessionId } = await serverView(tabs[0]!.page)
   expect((await serverView(tabs[1]!.page)).sessionId).toBe(sessionId)
-  const cookie = (await context.cookies()).find((c) => c.name === 'demo.sid')
+  const cookie = await sessionCookie(context)
   expect(cookie).toBeDefined()
   const token = await storedToken(tabs[0]!.page)
   // One register per tab so far (the debug lines arrive through a pipe: wait for them).
@@ -55,7 +56,7 @@ test('should end open tabs with expired when their session expires in the store,
 
   // The server agrees: the cookie's session is gone (read with the cookie as it was, since the
   // browser's copy expires with it), and the tabs' token was revoked with it.
-  const response = await request.get(`${url}/__test/session`, { headers: { Cookie: `demo.sid=${cookie!.value}` } })
+  const response = await request.get(`${url}/__test/session`, { headers: { Cookie: `${cookie!.name}=${cookie!.value}` } })
   expect(await response.json()).toMatchObject({ sessionId: null })
   expect(await registerWithToken(url, token)).toMatchObject({ registered: { restored: false, reason: 'revoked-token' } })
 })

@@ -14,13 +14,13 @@ const rootDir = fileURLToPath(root)
 const PACKAGES = ['protocol', 'node', 'browser'] as const
 /** The compiled snippets of each README: a README that loses a marker fails here too. */
 const SNIPPETS: Record<string, number> = {
-  'README.md': 3,
+  'README.md': 4,
   'packages/protocol/README.md': 1,
   'packages/node/README.md': 3,
   'packages/browser/README.md': 4,
 }
 /** Installed beside the tarballs at the repository's own ranges, so the repository's install has them in the npm cache. */
-const APP_DEPENDENCIES = ['express', 'express-session', 'socket.io', 'socket.io-client', '@types/node', '@types/express', '@types/express-session', '@types/better-sqlite3', '@types/react']
+const APP_DEPENDENCIES = ['express', 'express-session', 'socket.io', 'socket.io-client', 'passport', 'passport-local', '@types/node', '@types/express', '@types/express-session', '@types/passport', '@types/passport-local', '@types/better-sqlite3', '@types/react']
 /** The repository's TypeScript, so the snippets compile with the version the packages are built with. */
 const tsc = fileURLToPath(new URL('node_modules/.bin/tsc', root))
 

@@ -55,8 +55,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const httpServer = http.createServer(app)
   const io = new Server(httpServer, { ...options.io })
   const ss = createSessionSocketServer(io, { session: sessionMiddleware, store: links, sessionCheckInterval: 0, sweepInterval: 0, ...options.ss })
-  app.use(sessionMiddleware)
+  // ss.http() first: it runs the session middleware itself, after reading the provisional cookie.
   app.use(ss.http())
+  app.use(sessionMiddleware)
   app.get('/whoami', (req, res) => {
     res.json({ sessionId: req.sessionID, count: req.session.count ?? 0, userId: req.session.userId ?? null })
   })

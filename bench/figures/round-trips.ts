@@ -84,13 +84,13 @@ export async function roundTrips(mode: BenchMode): Promise<FigureResult> {
         rows: [
           row('first connect (no cookie, no token)', s.ssFirst, s.plainFirst, '<= 1.05'),
           row('reconnect (cookie + token / cookie)', s.ssAgain, s.plainAgain, '<= 1.05'),
-          row('first connect, saveUninitialized: false', s.ssNoSaveFirst, s.plainFirst),
+          row('first connect, saveUninitialized: false', s.ssNoSaveFirst, s.plainFirst, '<= 1.05'),
         ],
         notes: [
           `Round trips: TCP proxy (e2e/helpers/tcp-proxy.ts) adding ${DELAY_MS} ms each way; RT = client→server flights counted by the proxy. ${reps} interleaved repetitions after one warm-up; ratio = pairwise medians.`,
           'Both sides: WebSocket transport, a per-browser cookie jar (bench/lib/jar.ts). SDK: createSessionSocket → ready; plain: io() → connect. "reconnect" opens a new tab of the same browser (cookie; the SDK also has its token).',
           'The proxy sets TCP_NODELAY on both legs, as ws and Chromium do: with Nagle on, the SDK\'s second frame (ss:registered right behind the CONNECT reply) waited for the client\'s delayed ACK, +40 ms that a real path does not add.',
-          'saveUninitialized: false: express-session sets no cookie on the handshake of an unmodified new session, so the SDK restores it with one POST /restore (README caveat); the plain recipe then has no cookie at all.',
+          'saveUninitialized: false: the SDK sets its provisional cookie on the handshake response itself (the WebSocket 101 here), so a first visit needs no POST /restore; the plain recipe then has no cookie at all.',
         ],
         raw: s,
       }

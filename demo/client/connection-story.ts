@@ -146,6 +146,10 @@ export class ConnectionStory {
         else if (this.#cause === 'network' || this.#cause === undefined) this.#set(`connection lost, ${retry}`)
         break
       }
+      case 'rejoining':
+        this.#cause = 'rejoin'
+        this.#set('rejoining: the session changed (a sign-in)')
+        break
       case 'closed':
         this.#set(state.error?.code === 'CLOSED' ? 'closed: this tab connected again elsewhere' : `closed${state.error ? `: ${state.error.message}` : ''}`)
         break

@@ -4,6 +4,7 @@ const HINT: Record<Status, string> = {
   connecting: 'opening the socket',
   registering: 'sending the link token',
   ready: 'tied to your session',
+  rejoining: 'following a sign-in into the new session',
   offline: 'trying again',
   ended: 'session over',
   closed: 'closed',

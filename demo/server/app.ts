@@ -234,9 +234,10 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   app.get('/plain.html', servePage('plain.html'))
   app.use(express.static(config.publicDir, { index: false }))
 
-  app.use(sessionMiddleware)
-  // After the session middleware: the restore route sets the session cookie through it.
+  // Before the session middleware: ss.http() runs it itself, after letting the SDK's provisional
+  // cookie stand in for a missing session cookie (and serves the restore route).
   app.use(ss.http())
+  app.use(sessionMiddleware)
 
   app.get('/', servePage('index.html'))
 

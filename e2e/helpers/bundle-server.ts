@@ -71,8 +71,8 @@ export async function startBundleServer(): Promise<BundleServer> {
   app.get('/vendor/socket.io-client.js', (_req, res) => res.sendFile(socketIoEsm))
   app.get('/favicon.ico', (_req, res) => res.status(204).end())
   // The pages come after the session, as in an app: the page response sets the cookie.
-  app.use(sessionMiddleware)
   app.use(ss.http())
+  app.use(sessionMiddleware)
   for (const [name, html] of Object.entries(PAGES)) app.get(`/${name}.html`, (_req, res) => res.type('html').send(html))
 
   await new Promise<void>((resolve, reject) => {

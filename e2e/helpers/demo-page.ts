@@ -91,9 +91,14 @@ export function statusTrail(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as TestWindow).statusTrail ?? [])
 }
 
-/** The session cookie in the browser's jar, if any. */
+/**
+ * The cookie that names the browser's session, if any: session-socket's provisional cookie
+ * (`demo.sid.ss`, which the SDK sets instead of the session cookie and the server reads while the
+ * session cookie is missing or unusable) when the browser holds one, else the session cookie.
+ */
 export async function sessionCookie(context: BrowserContext): Promise<Cookie | undefined> {
-  return (await context.cookies()).find((cookie) => cookie.name === COOKIE_NAME)
+  const cookies = await context.cookies()
+  return cookies.find((cookie) => cookie.name === `${COOKIE_NAME}.ss`) ?? cookies.find((cookie) => cookie.name === COOKIE_NAME)
 }
 
 /**

@@ -50,8 +50,8 @@ ss.method('order.place', (params) => {
 app.use(express.json())
 app.get('/favicon.ico', (_req, res) => res.status(204).end())
 app.get('/session-socket.iife.js', (_req, res) => res.type('js').send(iife))
-app.use(sessionMiddleware)
 app.use(ss.http())
+app.use(sessionMiddleware)
 app.get('/', (_req, res) => {
   res.type('html').send(`<!doctype html><title>durable</title>
 <script src="/session-socket.iife.js"></script>

@@ -200,11 +200,16 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
     if (this.#state.status !== 'ready' || !this.#socket.connected) return { kept: false, reason: 'not-ready' }
     const code = await requestRestoreCode(this.#socket, this.#options)
     if (code === undefined) return { kept: false, reason: 'failed' }
-    return restoreAndCheckCookie(code, this.#options)
+    const result = await restoreAndCheckCookie(code, this.#options)
+    // The browser's cookie names another session (a sign-in): follow it rather than replace it.
+    if (!result.kept && result.reason === 'other-session') this.#rejoin()
+    return result
   }
 
   #setState(state: ConnectionState): void {
     if (isTerminal(this.#state.status)) return
+    // Rejoining (a sign-in) shows no steps on the way: it lasts until ready, offline or the end.
+    if (this.#state.status === 'rejoining' && (state.status === 'connecting' || state.status === 'registering')) return
     if (state.status === this.#state.status && state.status !== 'offline' && state.status !== 'ready') return
     this.#state = state
     this.#events.emit('status', state)
@@ -225,13 +230,7 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
       const error = new SessionSocketError('CLOSED', 'another connection of this tab replaced this one')
       this.#stop({ status: 'closed', error }, error)
     })
-    socket.on(EVENTS.REJOIN, () => {
-      // The session was regenerated over HTTP: reconnect so the handshake carries the new cookie.
-      this.#options.log('info', 'session regenerated; rejoining')
-      socket.disconnect()
-      this.#outbox.markAllUnsent()
-      this.connect()
-    })
+    socket.on(EVENTS.REJOIN, () => this.#rejoin())
     socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
       this.#token.release()
       if (err.data === undefined && err.message === 'Invalid namespace') {
@@ -242,6 +241,11 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
         return
       }
       const error = err.data ? SessionSocketError.from(err.data) : undefined
+      if (error?.code === 'SIGN_IN_PENDING') {
+        // The browser is still storing a sign-in's cookie: not a failure, try again soon.
+        this.#scheduleReconnect(undefined, error.retryAfter ?? 200, true)
+        return
+      }
       if (error && !error.retryable) {
         this.#options.log('error', `register refused: ${err.message}`, error)
         this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
@@ -254,6 +258,8 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
       this.#outbox.markAllUnsent()
       this.#token.release()
       if (isTerminal(this.#state.status) || this.#suspended) return
+      // Our own disconnect on the way to the new session: #rejoin connects again at once.
+      if (this.#state.status === 'rejoining' && reason === 'io client disconnect') return
       this.#options.log('info', `disconnected: ${reason}`)
       this.#scheduleReconnect(undefined, undefined)
     })
@@ -276,8 +282,14 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
       this.#end(reply.reason === 'revoked-token' ? 'revoked' : 'expired')
       return
     }
-    const cookieRestored = reply.restoreCode !== undefined && (await restoreCookie(reply.restoreCode, this.#options))
+    const { outcome } = reply.restoreCode === undefined ? ({ outcome: 'failed' } as const) : await restoreCookie(reply.restoreCode, this.#options)
     if (stale()) return
+    if (outcome === 'other') {
+      // A sign-in's cookie won over the session this tab registered into: go where it points.
+      this.#rejoin()
+      return
+    }
+    const cookieRestored = outcome === 'restored'
     this.#attempt = 0
     this.#wasReady = true
     this.#setState({ status: 'ready', restored: reply.restored, reason: reply.reason })
@@ -285,13 +297,34 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
     this.#outbox.flush()
   }
 
-  #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined): void {
+  /**
+   * `ss:rejoin`: the session was regenerated over HTTP (a sign-in). Reconnect now so the
+   * handshake carries the new cookie, as `rejoining`, not `offline`: calls wait in the outbox.
+   */
+  #rejoin(): void {
+    if (isTerminal(this.#state.status)) return
+    this.#options.log('info', 'session regenerated; rejoining')
+    this.#setState({ status: 'rejoining' })
+    clearTimeout(this.#retryTimer)
+    this.#socket.disconnect()
+    this.#outbox.markAllUnsent()
+    if (!this.#suspended) this.#socket.connect()
+  }
+
+  /**
+   * Connects again after the backoff (at least `retryAfter`), as `offline`. `soon`: after exactly
+   * `retryAfter`, keeping the current state (a short wait, not an outage: SIGN_IN_PENDING).
+   */
+  #scheduleReconnect(error: SessionSocketError | undefined, retryAfter: number | undefined, soon?: boolean): void {
     if (isTerminal(this.#state.status)) return
     clearTimeout(this.#retryTimer)
-    const attempt = this.#attempt++
-    let retryIn = Math.max(this.#options.backoff(attempt), retryAfter ?? 0)
-    if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * HIDDEN_SLOWDOWN, HIDDEN_MIN_DELAY)
-    this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
+    let retryIn = retryAfter ?? 0
+    if (!soon) {
+      const attempt = this.#attempt++
+      retryIn = Math.max(this.#options.backoff(attempt), retryIn)
+      if (this.#options.page?.hidden()) retryIn = Math.max(retryIn * HIDDEN_SLOWDOWN, HIDDEN_MIN_DELAY)
+      this.#setState(error ? { status: 'offline', attempt, retryIn, error } : { status: 'offline', attempt, retryIn })
+    }
     this.#retryTimer = setTimeout(() => {
       if (isTerminal(this.#state.status) || this.#socket.connected || this.#suspended) return
       this.#setState({ status: 'connecting' })

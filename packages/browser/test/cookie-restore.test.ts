@@ -20,7 +20,7 @@ interface Received {
 }
 
 /** An HTTP server that answers every request with `status` (or never, with 0) and records it. */
-async function restoreRoute(status: number) {
+async function restoreRoute(status: number, answer?: unknown) {
   const received: Received[] = []
   const server = http.createServer((req, res) => {
     let body = ''
@@ -28,7 +28,8 @@ async function restoreRoute(status: number) {
     req.on('end', () => {
       received.push({ method: req.method, url: req.url, contentType: req.headers['content-type'], body })
       if (status === 0) return
-      res.writeHead(status, { 'Set-Cookie': 'sid=restored; Path=/; HttpOnly' }).end()
+      if (answer !== undefined) res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer))
+      else res.writeHead(status, { 'Set-Cookie': 'sid=restored; Path=/; HttpOnly' }).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -88,16 +89,23 @@ describe('restoreAndCheckCookie', () => {
 describe('restoreCookie', () => {
   it("should post to the server's origin when the url names a namespace", async () => {
     const route = await restoreRoute(204)
-    expect(await restoreCookie('code', { url: `${route.url}/chat`, path: '/session-socket', restoreTimeout: 1000, log: () => {} })).toBe(true)
+    expect(await restoreCookie('code', { url: `${route.url}/chat`, path: '/session-socket', restoreTimeout: 1000, log: () => {} })).toEqual({ outcome: 'restored', response: expect.anything() })
     expect(route.received[0]!.url).toBe('/session-socket/restore')
   })
 
-  it('should post the code as JSON to the restore route under the path, and resolve true once answered OK', async () => {
+  it('should post the code as JSON to the restore route under the path, and resolve restored once answered OK', async () => {
     const route = await restoreRoute(204)
     const { lines, log } = recordingLog()
-    expect(await restoreCookie('one-time-code', { url: route.url, path: '/auth/ss', restoreTimeout: 1000, log })).toBe(true)
+    expect(await restoreCookie('one-time-code', { url: route.url, path: '/auth/ss', restoreTimeout: 1000, log })).toMatchObject({ outcome: 'restored' })
     expect(route.received).toEqual([{ method: 'POST', url: '/auth/ss/restore', contentType: 'application/json', body: '{"code":"one-time-code"}' }])
     expect(lines).toEqual(['info: session cookie restored'])
+  })
+
+  it('should resolve other, and set nothing, when the server says the cookie names another live session', async () => {
+    const route = await restoreRoute(200, { restored: false, reason: 'cookie-session' })
+    const { lines, log } = recordingLog()
+    expect(await restoreCookie('code', { url: route.url, path: '/session-socket', restoreTimeout: 1000, log })).toMatchObject({ outcome: 'other' })
+    expect(lines).toEqual(['info: cookie names another session'])
   })
 
   it('should send the request with the cookies of the page (credentials included)', async () => {
@@ -111,26 +119,26 @@ describe('restoreCookie', () => {
     expect(seen[0]?.credentials).toBe('include')
   })
 
-  it('should resolve false, with a warning, when the server refuses the code', async () => {
+  it('should resolve failed, with a warning, when the server refuses the code', async () => {
     const route = await restoreRoute(403)
     const { lines, log } = recordingLog()
-    expect(await restoreCookie('used-code', { url: route.url, path: '/session-socket', restoreTimeout: 1000, log })).toBe(false)
+    expect(await restoreCookie('used-code', { url: route.url, path: '/session-socket', restoreTimeout: 1000, log })).toMatchObject({ outcome: 'failed' })
     expect(lines).toEqual(['warn: cookie restore answered 403'])
   })
 
-  it('should resolve false, with a warning, when the server does not answer within restoreTimeout', async () => {
+  it('should resolve failed, with a warning, when the server does not answer within restoreTimeout', async () => {
     const route = await restoreRoute(0)
     const { lines, log } = recordingLog()
     const started = Date.now()
-    expect(await restoreCookie('code', { url: route.url, path: '/session-socket', restoreTimeout: 100, log })).toBe(false)
+    expect(await restoreCookie('code', { url: route.url, path: '/session-socket', restoreTimeout: 100, log })).toMatchObject({ outcome: 'failed' })
     expect(Date.now() - started).toBeLessThan(1000)
     expect(lines).toEqual(['warn: cookie restore failed'])
   })
 
-  it('should resolve false, with a warning, when there is no fetch', async () => {
+  it('should resolve failed, with a warning, when there is no fetch', async () => {
     vi.stubGlobal('fetch', undefined)
     const { lines, log } = recordingLog()
-    expect(await restoreCookie('code', { url: 'http://127.0.0.1:1', path: '/session-socket', restoreTimeout: 100, log })).toBe(false)
+    expect(await restoreCookie('code', { url: 'http://127.0.0.1:1', path: '/session-socket', restoreTimeout: 100, log })).toMatchObject({ outcome: 'failed' })
     expect(lines).toEqual(['warn: no fetch available: the session cookie cannot be restored'])
   })
 })

@@ -4,9 +4,11 @@ import type { Server } from 'socket.io'
 import { EVENTS, SessionSocketError, parseAck, parseConnectAuth, parseRegister, type CallReply, type RegisterReply, type RegisterRequest, type WireError } from '@session-socket/protocol'
 import { forgetRecoveredIdentity } from './connection-state-recovery.js'
 import type { DurableEvents } from './durable.js'
-import { createHandshakeMiddleware, type AllowedOrigins } from './handshake.js'
+import { holdPackets } from './first-event.js'
+import { createHandshakeMiddleware, handshakeSetCookie, type AllowedOrigins } from './handshake.js'
 import { answerRefusedConnections } from './handshake-refusal.js'
 import type { LinkStore } from './link-store.js'
+import type { ProvisionalCookie } from './provisional-cookie.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { createRefusalWarning } from './refusal-warning.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
@@ -65,6 +67,7 @@ export function acceptConnections(deps: {
   /** `ss:cookie` restore codes per socket and per client IP. */
   cookieCodesPerSocket: RateLimiter | undefined
   cookieCodesPerIp: RateLimiter | undefined
+  cookies: ProvisionalCookie
 }): void {
   const { io, nsp, sessions, registerSocket, rpc, durable, signIn, links, lifetimes, now, clientIp, handshakesPerIp, cookieCodesPerSocket, cookieCodesPerIp } = deps
   /** Replies of registers done in the CONNECT step, sent as the first event of the connection. */
@@ -85,8 +88,17 @@ export function acceptConnections(deps: {
         security('handshake refused: connection rate limit')
         return new SessionSocketError('RATE_LIMITED', 'too many connections from this address; try again later', { retryAfter: wait })
       },
+      cookies: deps.cookies,
+      onHeal: (sessionId) => signIn.healed(sessionId),
     }),
   )
+  // The provisional cookie rides the handshake response itself, polling or WebSocket 101.
+  io.engine.on('initial_headers', (headers: Record<string, unknown>, req: IncomingMessage) => {
+    const lines = handshakeSetCookie(req)
+    if (!lines) return
+    const existing = headers['Set-Cookie']
+    headers['Set-Cookie'] = [...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]), ...lines]
+  })
   answerRefusedConnections(io)
 
   nsp.use((socket, next) => {
@@ -120,14 +132,17 @@ export function acceptConnections(deps: {
     const state: SocketState = { count: 0, registered: reply !== undefined, registering: false }
     if (reply) {
       replies.delete(socket)
+      // Nothing reaches the tab before its register reply, whatever is emitted to its rooms meanwhile.
+      const sendFirst = holdPackets(socket)
       registerSocket.enter(socket, reply).then(
         (position) => {
-          socket.emit(EVENTS.REGISTERED, reply)
+          sendFirst(() => socket.emit(EVENTS.REGISTERED, reply))
           durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
         },
         (err) => {
           // Without its stream position the tab could miss events: let it reconnect and retry.
           debug('reading the durable stream failed: %s', (err as Error).message)
+          sendFirst(() => {})
           socket.disconnect(true)
         },
       )
@@ -160,15 +175,16 @@ export function acceptConnections(deps: {
     state.registering = true
     registerSocket.register(socket, request).then(
       async (reply) => {
+        const sendFirst = holdPackets(socket)
         try {
           const position = await registerSocket.enter(socket, reply)
           state.registered = true
           state.registering = false
-          ack(reply)
+          sendFirst(() => ack(reply))
           durable.replay((payload) => socket.emit(EVENTS.EVENT, payload), position.replay)
         } catch (err) {
           state.registering = false
-          ack({ error: SessionSocketError.from(err).toWire() })
+          sendFirst(() => ack({ error: SessionSocketError.from(err).toWire() }))
         }
       },
       (err) => {

@@ -3,6 +3,7 @@ import createDebug from 'debug'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError } from '@session-socket/protocol'
 import { refuseHandshake } from './handshake-refusal.js'
+import type { PreparedCookies, ProvisionalCookie } from './provisional-cookie.js'
 import type { SessionMiddleware } from './session-bridge.js'
 import { createProxyTrust, isSameOrigin, markSecure, type ProxyTrust } from './trust-proxy.js'
 import { recordHandshakeRefused } from './telemetry.js'
@@ -19,12 +20,13 @@ export interface HandshakeSession {
   sessionId: string
   /** True when no valid cookie named an existing session: express-session made this one now. */
   isNew: boolean
-  /** True when the handshake response carries a Set-Cookie for this session. */
+  /** True when the handshake response carries a cookie for this session (the provisional cookie). */
   cookieSet: boolean
   session: Session & Partial<SessionData>
 }
 
 const kHandshake = Symbol('session-socket.handshake')
+const kSetCookie = Symbol('session-socket.set-cookie')
 
 type HandshakeRequest = IncomingMessage & {
   _query?: Record<string, string>
@@ -32,6 +34,7 @@ type HandshakeRequest = IncomingMessage & {
   sessionID?: string
   sessionStore?: unknown
   [kHandshake]?: HandshakeSession
+  [kSetCookie]?: string[]
 }
 
 /** The session the handshake request carried, or undefined if none could be loaded. */
@@ -63,13 +66,19 @@ function cookieNames(req: IncomingMessage, sessionId: string): boolean {
   return header.includes(`s%3A${sessionId}.`) || header.includes(`s:${sessionId}.`)
 }
 
-/** Sets `record.cookieSet` once a Set-Cookie header is set on `res`. Its own scope: it lives as long as `res`. */
-function watchSetCookie(res: ServerResponse, record: { cookieSet: boolean }): void {
-  const setHeader = res.setHeader
-  res.setHeader = function (this: ServerResponse, name: string, value: any) {
-    if (name.toLowerCase() === 'set-cookie') record.cookieSet = true
-    return setHeader.call(this, name, value)
-  } as ServerResponse['setHeader']
+/**
+ * The Set-Cookie lines session-socket adds to a handshake response (Engine.IO's
+ * `initial_headers`, for polling and the WebSocket 101 alike): the provisional cookie of a new
+ * session, or its deletion.
+ *
+ * @example
+ * io.engine.on('initial_headers', (headers, req) => {
+ *   const lines = handshakeSetCookie(req)
+ *   if (lines) headers['Set-Cookie'] = [...(headers['Set-Cookie'] ?? []), ...lines]
+ * })
+ */
+export function handshakeSetCookie(req: IncomingMessage): string[] | undefined {
+  return (req as HandshakeRequest)[kSetCookie]
 }
 
 /**
@@ -88,6 +97,10 @@ export function createHandshakeMiddleware(options: {
   onStore: (store: any) => void
   /** Returns why this handshake is refused (e.g. a rate limit), or undefined to let it in. */
   admit?: (req: IncomingMessage) => SessionSocketError | undefined
+  /** The provisional cookie: read before express-session, set for a new session instead of the session cookie. */
+  cookies: ProvisionalCookie
+  /** A signed-in cookie came with a provisional one naming `sessionId`: tell its tabs to rejoin. */
+  onHeal: (sessionId: string) => void
 }) {
   return function sessionSocketHandshake(req: HandshakeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
     if (req._query?.sid !== undefined) return next()
@@ -104,28 +117,35 @@ export function createHandshakeMiddleware(options: {
       refuseHandshake(req, refusal)
       return next()
     }
-    // express-session sets its cookie from inside writeHead(), which Engine.IO calls after the
-    // middlewares: the watcher flips the record's flag then. Plain data, no getter: an accessor
-    // puts the record in dictionary mode and keeps this scope (with `next`) alive per socket.
-    const record: HandshakeSession = { sessionId: '', isNew: false, cookieSet: false, session: undefined as never }
-    watchSetCookie(res, record)
+    // The handshake never sets the session cookie (express-session would, from inside
+    // writeHead(), for a new session with saveUninitialized or for a rolling one): arriving after
+    // a racing sign-in's cookie, it would replace it. A new session gets the provisional cookie.
+    // Plain data, no getter: an accessor puts the record in dictionary mode and keeps this scope
+    // (with `next`) alive per socket.
+    const { cookies } = options
     // express-session reads req.secure for a secure cookie; behind TLS termination only trustProxy can tell.
     markSecure(req, options.proxy ?? UNTRUSTED)
-    options.session(req, res, (err?: unknown) => {
-      if (err) {
-        debug('session middleware failed on handshake: %s', (err as Error).message)
-        return next()
-      }
-      if (req.sessionStore) options.onStore(req.sessionStore)
-      const session = req.session
-      const sessionId = req.sessionID
-      if (session && sessionId) {
-        record.sessionId = sessionId
-        record.isNew = !cookieNames(req, sessionId)
-        record.session = session
-        req[kHandshake] = record
-      }
-      next()
+    cookies.dropSessionCookie(res)
+    const unread: PreparedCookies = { promoted: false, clear: false }
+    void cookies.prepare(req).catch(() => unread).then((prepared) => {
+      options.session(req, res, (err?: unknown) => {
+        if (err) {
+          debug('session middleware failed on handshake: %s', (err as Error).message)
+          return next()
+        }
+        if (req.sessionStore) options.onStore(req.sessionStore)
+        const session = req.session
+        const sessionId = req.sessionID
+        if (session && sessionId) {
+          cookies.settle(req, prepared)
+          const isNew = !cookieNames(req, sessionId)
+          const line = isNew ? cookies.mint(req, sessionId) : prepared.clear ? cookies.clear(req) : undefined
+          if (line) req[kSetCookie] = [line]
+          req[kHandshake] = { sessionId, isNew, cookieSet: isNew && line !== undefined, session }
+        }
+        if (prepared.heal !== undefined) options.onHeal(prepared.heal)
+        next()
+      })
     })
   }
 }

@@ -4,6 +4,7 @@ import { SessionSocketError, parseRestore, type WireError } from '@session-socke
 import { COOKIE_CHECK_HEADER, cookieCheckId, createCookieCheck } from './cookie-check.js'
 import { isOriginAllowed, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
+import type { PreparedCookies, ProvisionalCookie } from './provisional-cookie.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { hashSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
@@ -76,10 +77,20 @@ function readBody(req: Req): Promise<unknown> {
   })
 }
 
+/** True when a session holds nothing but its cookie: express-session's "uninitialized". */
+function isEmpty(session: object): boolean {
+  return Object.keys(session).every((key) => key === 'cookie')
+}
+
 /**
- * `POST {path}/restore`: trades a one-time restore code (from the register reply) for the
- * session cookie of the session the code is bound to. The response is built by the app's
- * own express-session middleware, so the cookie has the app's name, flags and signature.
+ * The SDK's HTTP middleware, mounted before the app's session middleware. On every request it
+ * runs express-session itself, after letting session-socket's provisional cookie stand in for a
+ * missing or unusable session cookie (the app's own session middleware then finds `req.session`
+ * set and passes), so plain HTTP shares the session the socket is in. It also serves
+ * `POST {path}/restore`, which trades a one-time restore code (from the register reply) for
+ * the provisional cookie of the session the code is bound to, unless the request's own cookie
+ * names another live, non-empty session (a sign-in won): then it answers
+ * `{ restored: false, reason: 'cookie-session' }` and sets nothing.
  */
 export function createHttpRoutes(options: {
   path: string
@@ -88,6 +99,9 @@ export function createHttpRoutes(options: {
   proxy?: ProxyTrust
   links: LinkStore
   sessions: SessionBridge
+  cookies: ProvisionalCookie
+  /** A signed-in cookie came with a provisional one naming this session: its tabs rejoin. */
+  onHeal: (sessionId: string) => void
   now: () => number
   clientIp: (req: IncomingMessage) => string
   /** Counts wrong, used or expired codes per IP. */
@@ -108,9 +122,33 @@ export function createHttpRoutes(options: {
     res.setHeader('Access-Control-Expose-Headers', COOKIE_CHECK_HEADER)
   }
 
+  const { cookies } = options
+
+  /** Runs the app's session middleware on `req`, the provisional cookie standing in when it must. */
+  async function loadSession(req: Req, res: ServerResponse): Promise<PreparedCookies> {
+    const prepared = await cookies.prepare(req)
+    await new Promise<void>((resolve, reject) => options.sessions.middleware(req, res, (err?: unknown) => (err ? reject(err) : resolve())))
+    cookies.settle(req, prepared)
+    if (prepared.heal !== undefined) options.onHeal(prepared.heal)
+    return prepared
+  }
+
   return function sessionSocketHttp(req: Req, res: ServerResponse, next: Next): void {
+    if (req.session !== undefined) {
+      // The provisional cookie must be read before express-session reads the cookies.
+      return next(new TypeError('session-socket: app.use(ss.http()) must come before your session middleware (app.use(session(...))): ss.http() runs it itself, after reading the provisional cookie the SDK sets instead of the session cookie'))
+    }
     const url = (req.originalUrl ?? req.url ?? '').split('?')[0]
-    if (url !== restorePath && url !== checkPath) return next()
+    if (url !== restorePath && url !== checkPath) {
+      loadSession(req, res).then(
+        (prepared) => {
+          cookies.guard(req, res, prepared)
+          next()
+        },
+        (err) => next(err),
+      )
+      return
+    }
     if (!isOriginAllowed(req, options.allowedOrigins, options.proxy)) {
       security('restore refused for origin %s', req.headers.origin)
       return sendError(res, new SessionSocketError('FORBIDDEN', `Origin ${req.headers.origin ?? ''} is not allowed; add it to allowedOrigins`))
@@ -122,7 +160,10 @@ export function createHttpRoutes(options: {
         return send(res, 405, { error: { code: 'BAD_REQUEST', message: 'use GET' } })
       }
       res.setHeader('Cache-Control', 'no-store')
-      checkCookie(req, res).then((answer) => send(res, 200, answer), (err: unknown) => sendError(res, SessionSocketError.from(err)))
+      // The provisional cookie stands in for the session cookie here as on every request.
+      loadSession(req, res)
+        .then(() => checkCookie(req, res))
+        .then((answer) => send(res, 200, answer), (err: unknown) => sendError(res, SessionSocketError.from(err)))
       return
     }
     if (req.method === 'OPTIONS') {
@@ -168,20 +209,41 @@ export function createHttpRoutes(options: {
     }
     const data = await options.sessions.get(record.sessionId)
     if (!data) throw new SessionSocketError('SESSION_ENDED', 'the session has ended')
-    await new Promise<void>((resolve, reject) => {
-      // Mounted before the app's session middleware? Run it here so the cookie can be set.
-      if (req.session) return resolve()
-      options.sessions.middleware(req, res, (err?: unknown) => (err ? reject(err) : resolve()))
-    })
+    // The restore response never carries the session cookie: it could reach the browser after
+    // a sign-in's and replace the signed-in cookie. It sets the provisional cookie, which never
+    // replaces a session cookie, and express-session (run here to read the request's cookies)
+    // neither saves nor sets anything for it.
+    cookies.dropSessionCookie(res)
+    await loadSession(req, res)
     if (!req.sessionStore) throw new SessionSocketError('STORE_UNAVAILABLE', 'session store unavailable', { retryAfter: 1000 })
-    // Switching req.session to the restored session makes express-session set its cookie
-    // (the id differs from the one it loaded) and save it when the response ends.
-    req.sessionID = record.sessionId
-    req.sessionStore.createSession(req, data)
-    debug('restored cookie for a session')
+    const current = req.sessionID
+    const named = req.session !== undefined && current !== undefined && namesSession(req, current, cookies)
+    const session = req.session as object | undefined
+    delete req.session
+    if (named && current === record.sessionId) {
+      debug('restore: the cookie already names the session')
+      recordCookieRestore()
+      res.setHeader(COOKIE_CHECK_HEADER, cookieCheckId(record.sessionId))
+      return send(res, 204)
+    }
+    if (named && session && !isEmpty(session)) {
+      // A sign-in (or another live session) won: the tab must follow the cookie, not replace it.
+      debug('restore refused: the cookie names another live, non-empty session')
+      return send(res, 200, { restored: false, reason: 'cookie-session' })
+    }
+    const line = cookies.mint(req, record.sessionId)
+    if (!line) throw new SessionSocketError('FORBIDDEN', 'the session cookie cannot be set on this request (a secure cookie over plain HTTP, or a cookie path this route is not under)')
+    res.setHeader('Set-Cookie', [...[res.getHeader('Set-Cookie') ?? []].flat().map(String), line])
+    debug('restored the provisional cookie of a session')
     recordCookieRestore()
     // For a client that checks the browser kept the cookie (GET {path}/cookie answers the same).
     res.setHeader(COOKIE_CHECK_HEADER, cookieCheckId(record.sessionId))
     send(res, 204)
   }
+}
+
+/** True when the request's cookie (the provisional one promoted in its place included) names `sessionId` and it exists. */
+function namesSession(req: Req, sessionId: string, cookies: ProvisionalCookie): boolean {
+  const header = req.headers.cookie ?? ''
+  return header.includes(`${cookies.name}=s%3A${sessionId}.`) || header.includes(`${cookies.name}=s:${sessionId}.`)
 }

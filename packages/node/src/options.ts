@@ -82,6 +82,14 @@ export interface SessionSocketServerOptions {
   rateLimits?: Partial<RateLimits> | false
   /** The client IP rate limits count by. @default the address `trustProxy` finds: req.socket.remoteAddress unless a proxy is trusted */
   clientIp?: (req: IncomingMessage) => string
+  /**
+   * After `req.session.regenerate()` (a sign-in over HTTP), how long the old session's tabs may
+   * take to come back with the new session cookie (ms). Until then a tab that presents the old
+   * session's token without that cookie is told to retry (`SIGN_IN_PENDING`) instead of getting
+   * a fresh session: the browser may still be storing the login response. After it, such a tab
+   * gets a fresh session, as a session-fixation attacker does. @default 10000
+   */
+  rejoinWindow?: number
   /** Durable events: how long they wait for an absent tab, and per-tab bounds. @default { window: 10 min, maxEvents: 1000, maxBytes: 1 MiB } */
   durable?: Partial<DurableOptions>
   /** Clock, for tests. @default Date.now */
@@ -115,6 +123,7 @@ export interface ResolvedOptions {
   /** Undefined: rate limits off. */
   rateLimits: RateLimits | undefined
   clientIp: (req: IncomingMessage) => string
+  rejoinWindow: number
   durable: DurableOptions
   now: () => number
 }
@@ -133,6 +142,7 @@ const DEFAULTS = {
   touchInterval: 60_000,
   sessionLockTimeout: 5_000,
   rotation: { grace: 60_000 },
+  rejoinWindow: 10_000,
 } as const
 
 /**
@@ -178,6 +188,7 @@ export function resolveOptions(options: SessionSocketServerOptions): ResolvedOpt
     rotation: options.rotation ? { ...DEFAULTS.rotation, ...(typeof options.rotation === 'object' ? options.rotation : {}) } : undefined,
     rateLimits: options.rateLimits === false ? undefined : { ...DEFAULT_RATE_LIMITS, ...options.rateLimits },
     clientIp: options.clientIp ?? proxy.clientIp,
+    rejoinWindow: options.rejoinWindow ?? DEFAULTS.rejoinWindow,
     durable: { ...DEFAULT_DURABLE, ...options.durable },
     now: options.now ?? Date.now,
   }

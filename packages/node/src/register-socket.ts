@@ -5,6 +5,7 @@ import type { DurableEvents, StreamPosition } from './durable.js'
 import { handshakeSession } from './handshake.js'
 import type { LinkStore } from './link-store.js'
 import type { RateLimiter } from './rate-limiter.js'
+import { linkRequestSession } from './request-session.js'
 import { resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
@@ -85,9 +86,10 @@ export function createRegisterSocket(deps: {
   return {
     async register(socket, request) {
       const ip = clientIp(socket.request)
+      const handshake = handshakeSession(socket.request)
       const registration = await resolveRegistration({
         request,
-        handshake: handshakeSession(socket.request),
+        handshake,
         links,
         sessions,
         lifetimes,
@@ -119,6 +121,8 @@ export function createRegisterSocket(deps: {
         now: now(),
         previousSessionId: registration.linkedTo,
       })
+      // socket.request.session in the app's own handlers names the linked session, never another.
+      if (registration.sessionId !== handshake?.sessionId) linkRequestSession(socket.request, registration.sessionId, registration.session)
       const data: SocketData = {
         sessionId: registration.sessionId,
         tabId: registration.reply.tabId,

@@ -5,6 +5,7 @@ import type { HandshakeSession } from './handshake.js'
 import type { LinkRecord, LinkStore } from './link-store.js'
 import { hashSecret, mintSecret } from './secrets.js'
 import type { SessionBridge } from './session-bridge.js'
+import { regeneratedFrom, signInRetryAfter } from './sign-in-marks.js'
 
 const debug = createDebug('session-socket:register')
 
@@ -179,6 +180,15 @@ export async function resolveRegistration(input: {
     // The handshake has just loaded this very session (its cookie named it): it is alive and its
     // data is at hand. Reading it again cost one session-store read per reconnect.
     const alive = !handshake.isNew && handshake.sessionId === record.sessionId ? handshake.session : await sessions.get(record.sessionId)
+    if (!alive && (handshake.isNew || isUninitialized(handshake.session))) {
+      // A sign-in over HTTP just replaced the token's session, and this handshake does not carry
+      // the new cookie (yet): the browser may still be storing it. Neither a new session (the tab
+      // would end) nor the signed-in one (a fixation attacker has the token too): retry shortly.
+      const regeneration = await regeneratedFrom(links, record.sessionId, now)
+      if (regeneration && regeneration.toId !== handshake.sessionId) {
+        throw new SessionSocketError('SIGN_IN_PENDING', "the token's session was replaced by a sign-in; connect again once the new session cookie is stored", { retryAfter: signInRetryAfter(regeneration, now) })
+      }
+    }
     // A cookie wins over the token only for a session the app has put something in (a
     // sign-in); an empty one is what a parallel cookieless request (a favicon) just made.
     if (alive && (handshake.isNew || handshake.sessionId === record.sessionId || isUninitialized(handshake.session))) {

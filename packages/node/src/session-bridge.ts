@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import createDebug from 'debug'
 import type { Session, SessionData, Store } from 'express-session'
 import { SessionSocketError } from '@session-socket/protocol'
+import type { UserOf } from './users.js'
 
 const debug = createDebug('session-socket:session-bridge')
 
@@ -23,7 +24,19 @@ export interface SessionBridgeEvents {
    * the response that carries the new cookie is sent. Not called for a session object that
    * `load()` made (a method handler's `ctx.session`): the RPC dispatcher handles that one.
    */
-  regenerated: (fromId: string, toId: string, done: Promise<void>) => void
+  regenerated: (fromId: string, toId: string, done: Promise<void>, users: RegeneratedUsers) => void
+}
+
+/**
+ * Who the regenerated session belonged to, as `identify` names them (undefined: no user, or no
+ * `identify`), so that a regenerate that drops or changes the user (passport's `req.logout()`,
+ * a sign-in as someone else) counts as a sign-out.
+ */
+export interface RegeneratedUsers {
+  /** The user of the session when the request loaded it (before the app changed anything). */
+  before: string | undefined
+  /** The user of the new session, read when called (once the response is sent, the app has filled it). */
+  after(): string | undefined
 }
 
 function storeError(cause: unknown): SessionSocketError {
@@ -42,10 +55,14 @@ export class SessionBridge {
   readonly #carriers = new WeakMap<Session, SessionCarrier>()
   /** The carriers `load()` made: a regenerate on one of them happens in a method handler. */
   readonly #loaded = new WeakSet<object>()
+  /** The user of each request's session as express-session loaded it (`identify` at load). */
+  readonly #userAtLoad = new WeakMap<object, string | undefined>()
+  readonly #identify: UserOf | undefined
 
-  constructor(middleware: SessionMiddleware, events: SessionBridgeEvents, store?: Store) {
+  constructor(middleware: SessionMiddleware, events: SessionBridgeEvents, store?: Store, identify?: UserOf) {
     this.middleware = middleware
     this.#events = events
+    this.#identify = identify
     if (store) this.adopt(store)
     else this.#discover()
   }
@@ -80,9 +97,18 @@ export class SessionBridge {
     this.#store = store
     const originalDestroy = store.destroy
     const originalRegenerate = store.regenerate
+    const originalCreateSession = store.createSession
     const regenerating = this.#regenerating
     const loaded = this.#loaded
     const events = this.#events
+    const identify = this.#identify
+    const userAtLoad = this.#userAtLoad
+    // express-session builds req.session from the stored data here. The user is read now: by the
+    // time a logout regenerates, passport has already deleted it from the session (and saved that).
+    store.createSession = function createSession(this: Store, req: any, data: SessionData) {
+      if (identify && !loaded.has(req) && !userAtLoad.has(req)) userAtLoad.set(req, identify(data))
+      return originalCreateSession.call(this, req, data)
+    } as Store['createSession']
     store.destroy = function destroy(this: Store, sid: string, callback?: (err?: unknown) => void) {
       return originalDestroy.call(this, sid, (err?: unknown) => {
         if (!err && !regenerating.has(sid)) events.destroyed(sid)
@@ -104,7 +130,11 @@ export class SessionBridge {
                 res.once('close', () => resolve())
               })
             : Promise.resolve()
-          events.regenerated(fromId, req.sessionID, done)
+          const before = userAtLoad.get(req)
+          events.regenerated(fromId, req.sessionID, done, {
+            before,
+            after: () => (identify && req.session ? identify(req.session) : undefined),
+          })
         }
         callback(err)
       })

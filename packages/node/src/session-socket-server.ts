@@ -6,6 +6,7 @@ import { checkConnectionStateRecovery } from './connection-state-recovery.js'
 import { DurableEvents, keepStreamsAlive } from './durable.js'
 import { createHttpRoutes } from './http-routes.js'
 import { createLifecycle } from './lifecycle.js'
+import { createProvisionalCookie } from './provisional-cookie.js'
 import type { LinkStore } from './link-store.js'
 import { guardOtherNamespaces } from './namespace-guard.js'
 import { resolveOptions, type SessionSocketServerOptions } from './options.js'
@@ -122,7 +123,16 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
   const tabEvents = new TabEvents()
   const durable = new DurableEvents(links, nsp, now, o.durable)
   const users = createUsers({ nsp, links, now, identify })
-  const signIn = createSignIn({ nsp, links, now })
+  const signIn = createSignIn({
+    nsp,
+    links,
+    now,
+    identify,
+    rejoinWindow: o.rejoinWindow,
+    // Resolved when called, as the bridge's hooks below.
+    endSession: (sessionId, reason) => lifecycle.endSession(sessionId, reason, 'sign-out'),
+    storedSession: (sessionId) => sessions.get(sessionId),
+  })
   const sessions = instrumentSessionBridge(new SessionBridge(
     o.session,
     {
@@ -131,8 +141,10 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
       regenerated: signIn.regenerated,
     },
     o.sessionStore,
+    identify,
   ))
   const lifecycle = createLifecycle({ nsp, links, now, sessions, identify, users, emptySessionTtl: o.emptySessionTtl })
+  const cookies = createProvisionalCookie(o.session)
   const targets = createTargets<AppEvents>({ nsp, links, now, durable, users })
   const rpc = new RpcDispatcher({
     links,
@@ -183,6 +195,7 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
     handshakesPerIp: limiter('handshakesPerIp'),
     cookieCodesPerSocket: limiter('cookieCodesPerSocket'),
     cookieCodesPerIp: limiter('cookieCodesPerIp'),
+    cookies,
   })
 
   const timers: NodeJS.Timeout[] = []
@@ -207,6 +220,8 @@ export function createSessionSocketServer<AppEvents extends EventMap & AppEventM
         proxy: o.proxy,
         links,
         sessions,
+        cookies,
+        onHeal: signIn.healed,
         now,
         clientIp,
         failedPerIp: limiter('failedRestoresPerIp'),

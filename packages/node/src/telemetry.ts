@@ -76,7 +76,7 @@ export const ATTRIBUTES = {
 } as const
 
 /** What ended a session's tabs (`session_socket.session.ended_by`). */
-export type SessionEnder = 'destroy' | 'expiry' | 'disconnect-session' | 'end-user' | 'token-reuse'
+export type SessionEnder = 'destroy' | 'sign-out' | 'expiry' | 'disconnect-session' | 'end-user' | 'token-reuse'
 
 /** Why a handshake was refused (`session_socket.refusal.reason`). */
 export type HandshakeRefusal = 'origin' | 'rate-limit'

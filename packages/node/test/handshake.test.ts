@@ -57,17 +57,35 @@ function upgrade(url: string, headers: Record<string, string> = {}): Promise<{ s
 }
 
 describe('handshake', () => {
-  it('should set the session cookie on a long-polling handshake', async () => {
-    server = await startTestServer()
+  it.each([[true], [false]])('should set the provisional cookie, and never the session cookie, on a first long-polling handshake (saveUninitialized: %s)', async (saveUninitialized) => {
+    server = await startTestServer({ session: { saveUninitialized } })
     const response = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`)
     expect(response.status).toBe(200)
-    expect(response.headers.getSetCookie().some((c) => c.startsWith('connect.sid=s%3A'))).toBe(true)
+    const setCookie = response.headers.getSetCookie()
+    expect(setCookie.filter((c) => c.startsWith('connect.sid.ss=s%3A'))).toHaveLength(1)
+    expect(setCookie.filter((c) => c.startsWith('connect.sid='))).toEqual([])
   })
 
-  it('should set the session cookie on a websocket-only handshake', async () => {
-    server = await startTestServer()
+  it.each([[true], [false]])('should set the provisional cookie, and never the session cookie, on the 101 of a first websocket-only handshake (saveUninitialized: %s)', async (saveUninitialized) => {
+    server = await startTestServer({ session: { saveUninitialized } })
     const { setCookie } = await upgrade(server.url)
-    expect(setCookie.some((c) => c.startsWith('connect.sid=s%3A'))).toBe(true)
+    expect(setCookie.filter((c) => c.startsWith('connect.sid.ss=s%3A'))).toHaveLength(1)
+    expect(setCookie.filter((c) => c.startsWith('connect.sid='))).toEqual([])
+  })
+
+  it('should keep the provisional cookie beside an Engine.IO cookie of its own', async () => {
+    server = await startTestServer({ io: { cookie: true } })
+    const response = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`)
+    const names = response.headers.getSetCookie().map((c) => c.slice(0, c.indexOf('=')))
+    expect(names.sort()).toEqual(['connect.sid.ss', 'io'])
+  })
+
+  it('should not set the session cookie on the handshake of a rolling session either', async () => {
+    server = await startTestServer({ session: { rolling: true } })
+    const first = await fetch(`${server.url}/count`, { method: 'POST' })
+    const cookie = first.headers.getSetCookie()[0]!.split(';')[0]!
+    const { setCookie } = await upgrade(server.url, { Cookie: cookie })
+    expect(setCookie).toEqual([])
   })
 
   it('should not set a new cookie when the handshake carries a valid one', async () => {

@@ -1,4 +1,10 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import express from 'express'
+import session from 'express-session'
+import { Server } from 'socket.io'
+import { createSessionSocketServer } from '@session-socket/node'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { rawRegister, type RawClient } from './helpers/raw-client.js'
 
@@ -130,6 +136,93 @@ describe('restoreCookie()', () => {
       expect(tab.socket.id).toBe(socketId)
       const who = (await (await fetch(`${proxy.url}/whoami`)).json()) as { sessionId: string }
       expect(who.sessionId).toBe(sessionId)
+      closeAllClients()
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it('should never replace a cookie that names a live, non-empty session, even with a valid code: it says cookie-session and sets nothing', async () => {
+    const { code, sessionId } = await restoreCodeFor()
+    // The browser signed in meanwhile (a cookieless sign-in racing the restore).
+    const login = await fetch(`${server!.url}/login?user=ada`, { method: 'POST' })
+    const signedIn = login.headers.getSetCookie()[0]!.split(';')[0]!
+    const response = await restore(code, { headers: { 'Content-Type': 'application/json', Cookie: signedIn } })
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ restored: false, reason: 'cookie-session' })
+    expect(response.headers.getSetCookie()).toEqual([])
+    const who = (await (await fetch(`${server!.url}/whoami`, { headers: { Cookie: signedIn } })).json()) as { sessionId: string; userId: string }
+    expect(who).toMatchObject({ userId: 'ada' })
+    expect(who.sessionId).not.toBe(sessionId)
+  })
+
+  it('should set only the provisional cookie, never the session cookie', async () => {
+    const { code } = await restoreCodeFor()
+    const names = (await restore(code)).headers.getSetCookie().map((line) => line.slice(0, line.indexOf('=')))
+    expect(names).toEqual(['connect.sid.ss'])
+  })
+
+  it('should put the restored session over a cookie of an empty session (a parallel cookieless request made it)', async () => {
+    const { code, sessionId } = await restoreCodeFor()
+    const empty = (await fetch(`${server!.url}/whoami`)).headers.getSetCookie()[0]!.split(';')[0]!
+    const response = await restore(code, { headers: { 'Content-Type': 'application/json', Cookie: empty } })
+    expect(response.status).toBe(204)
+    const provisional = response.headers.getSetCookie()[0]!.split(';')[0]!
+    const who = (await (await fetch(`${server!.url}/whoami`, { headers: { Cookie: `${empty}; ${provisional}` } })).json()) as { sessionId: string }
+    expect(who.sessionId).toBe(sessionId)
+  })
+
+  it('should refuse to run after the session middleware, with the fix in the error', async () => {
+    const sessionMiddleware = session({ secret: 's', resave: false, saveUninitialized: false })
+    const app = express()
+    const httpServer = http.createServer(app)
+    const io = new Server(httpServer)
+    const ss = createSessionSocketServer(io, { session: sessionMiddleware, sessionCheckInterval: 0, sweepInterval: 0 })
+    app.use(sessionMiddleware)
+    app.use(ss.http())
+    app.get('/', (_req, res) => void res.send('ok'))
+    let message = ''
+    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      message = err.message
+      res.status(500).end()
+    })
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve))
+    try {
+      const response = await fetch(`http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/`)
+      expect(response.status).toBe(500)
+      expect(message).toContain('app.use(ss.http()) must come before your session middleware')
+    } finally {
+      ss.close()
+      io.close()
+    }
+  })
+
+  it('should send the tab into the session a sign-in gave the browser between its handshake and its restore', async () => {
+    const { startCookieJarProxy } = await import('@session-socket/test-helpers/cookie-jar-proxy')
+    const { makeBrowser, waitForStatus, closeAllClients } = await import('@session-socket/test-helpers/clients')
+    server = await startTestServer()
+    const proxy = await startCookieJarProxy(server.port)
+    try {
+      const browser = makeBrowser(proxy.url)
+      const first = browser.open()
+      await waitForStatus(first)
+      first.close()
+      proxy.jar.clear()
+      // The cookie is gone; the token restores the session and the tab posts its code. Just
+      // before that POST leaves, a sign-in of the same browser lands.
+      let signedIn: Promise<{ sessionId: string }> | undefined
+      const signInFirst: typeof fetch = async (input, init) => {
+        signedIn ??= fetch(`${proxy.url}/login?user=ada`, { method: 'POST' }).then((r) => r.json() as Promise<{ sessionId: string }>)
+        await signedIn
+        return fetch(input, init)
+      }
+      const tab = browser.open({ fetch: signInFirst })
+      const state = await waitForStatus(tab)
+      expect(state).toMatchObject({ status: 'ready', reason: 'cookie-session' })
+      const { sessionId } = await signedIn!
+      expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(sessionId)
+      // The signed-in cookie is still the browser's.
+      expect(((await (await fetch(`${proxy.url}/whoami`)).json()) as { userId: string }).userId).toBe('ada')
       closeAllClients()
     } finally {
       await proxy.close()

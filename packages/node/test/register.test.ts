@@ -30,7 +30,9 @@ describe('register', () => {
     const browser = makeBrowser(proxy.url)
     const tab = browser.open()
     await waitForStatus(tab)
-    expect(proxy.jar.has('connect.sid')).toBe(true)
+    // The SDK's provisional cookie, never the session cookie itself (it could replace a sign-in's).
+    expect(proxy.jar.has('connect.sid.ss')).toBe(true)
+    expect(proxy.jar.has('connect.sid')).toBe(false)
     expect(await browser.tokens.get()).toMatch(/^[A-Za-z0-9_-]{32}$/)
     const viaSocket = await tab.call('whoami')
     const viaHttp = await whoami(server.url, proxy)
@@ -132,8 +134,8 @@ describe('register', () => {
     const state = await waitForStatus(tab, 'ready')
     expect(state).toMatchObject({ restored: true })
     expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(before.sessionId)
-    // The jar now holds a cookie signed with the new secret, naming the same session.
-    const value = decodeURIComponent(proxy.jar.get('connect.sid')!).slice(2)
+    // The jar now holds a (provisional) cookie signed with the new secret, naming the same session.
+    const value = decodeURIComponent(proxy.jar.get('connect.sid.ss')!).slice(2)
     expect(signature.unsign(value, 'brand new secret')).toBe(before.sessionId)
     expect((await whoami(server.url, proxy)).sessionId).toBe(before.sessionId)
   })
@@ -244,7 +246,7 @@ describe('register', () => {
 
     // Sign-in over HTTP: regenerate() makes a new session; the tab rejoins with the new cookie
     // and its token moves there (reason cookie-session), now naming the user.
-    const rejoining = nextStatus(tab, (state) => state.status === 'registering')
+    const rejoining = nextStatus(tab, (state) => state.status === 'rejoining')
     const { sessionId } = (await (await fetch(`${proxy.url}/login?user=erin`, { method: 'POST' })).json()) as { sessionId: string }
     await rejoining
     await waitForStatus(tab, 'ready')

@@ -1,10 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import express from 'express'
 import type { Session } from 'express-session'
-import { MemoryLinkStore, hashSecret } from '@session-socket/node'
-import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
-import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
+import { Passport } from 'passport'
+import { Strategy as LocalStrategy } from 'passport-local'
+import type { ConnectionState } from '@session-socket/browser'
+import { MemoryLinkStore, hashSecret, type SessionSocketServer } from '@session-socket/node'
+import { startTestServer, type TestServer, type TestServerOptions } from '@session-socket/test-helpers/test-server'
+import { absorb, startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
 import { closeAllClients, makeBrowser, waitForStatus } from '@session-socket/test-helpers/clients'
-import { rawRegister } from './helpers/raw-client.js'
+import { rawRegister, type RawClient } from './helpers/raw-client.js'
 
 let server: TestServer | undefined
 const proxies: CookieJarProxy[] = []
@@ -38,10 +42,34 @@ async function fixationAttempt(signIn: (victim: CookieJarProxy, victimTab: Retur
   await signIn(victim, victimTab)
   await rejoin
   attacker.close()
-  const again = await rawRegister(server!.url, { token: attacker.reply.token, tabId: 'attacker' }, { Cookie: attackerCookie })
+  const { client: again, pending } = await registerPatiently(server!.url, { token: attacker.reply.token, tabId: 'attacker' }, { Cookie: attackerCookie })
   const who = await again.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
   again.close()
-  return { victimTab, fixed, attackerSession: who.r.sessionId as string, again: again.reply }
+  return { victimTab, fixed, attackerSession: who.r.sessionId as string, again: again.reply, pending }
+}
+
+/**
+ * Registers with a raw client as a patient client would: while the server answers
+ * SIGN_IN_PENDING (a sign-in's cookie on its way), connects again after `retryAfter`. Says how
+ * many times it was told to wait.
+ */
+async function registerPatiently(url: string, auth: { token: string | null; tabId: string }, headers: Record<string, string> = {}): Promise<{ client: RawClient; pending: number }> {
+  for (let pending = 0; ; pending++) {
+    try {
+      return { client: await rawRegister(url, auth, headers), pending }
+    } catch (err) {
+      const data = (err as { data?: { code?: string; retryAfter?: number } }).data
+      if (data?.code !== 'SIGN_IN_PENDING' || pending > 100) throw err
+      await new Promise((resolve) => setTimeout(resolve, data.retryAfter))
+    }
+  }
+}
+
+/** Every status a client goes through from now on. */
+function recordStatuses(tab: { on(event: 'status', fn: (state: ConnectionState) => void): () => void }): ConnectionState['status'][] {
+  const seen: ConnectionState['status'][] = []
+  tab.on('status', (state) => seen.push(state.status))
+  return seen
 }
 
 describe('session.regenerate() over HTTP (sign-in)', () => {
@@ -55,7 +83,7 @@ describe('session.regenerate() over HTTP (sign-in)', () => {
     const before = (await tab.call('whoami')) as { sessionId: string; tabId: string }
     const login = (await (await fetch(`${proxy.url}/login?user=alice`, { method: 'POST' })).json()) as { sessionId: string }
     expect(login.sessionId).not.toBe(before.sessionId)
-    await waitForStatus(tab, 'registering', 3000)
+    await waitForStatus(tab, 'rejoining', 3000)
     const state = await waitForStatus(tab, 'ready')
     expect(state).toMatchObject({ restored: false, reason: 'cookie-session' })
     const after = (await tab.call('whoami')) as { sessionId: string; tabId: string }
@@ -64,14 +92,159 @@ describe('session.regenerate() over HTTP (sign-in)', () => {
   })
 
   it('should not move a session-fixation attacker into the victim\'s new session', async () => {
-    server = await startTestServer()
+    server = await startTestServer({ ss: { rejoinWindow: 400 } })
     const attempt = await fixationAttempt((victim) => fetch(`${victim.url}/login?user=victim`, { method: 'POST' }))
-    await waitForStatus(attempt.victimTab, 'registering', 3000)
     await waitForStatus(attempt.victimTab)
     const victimNow = (await attempt.victimTab.call('whoami')) as { sessionId: string }
     expect(victimNow.sessionId).not.toBe(attempt.fixed)
     expect(attempt.attackerSession).not.toBe(victimNow.sessionId)
+    // Without the new cookie it is asked to wait for the window, then gets a fresh session.
+    expect(attempt.pending).toBeGreaterThan(0)
     expect(attempt.again).toMatchObject({ restored: false, reason: 'session-ended', newSession: true })
+  })
+
+  it('should keep the tabs, and move them to the new session, when the login response reaches the browser after they reconnected', async () => {
+    server = await startTestServer()
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const other = browser.open()
+    await waitForStatus(other)
+    const statuses = [recordStatuses(tab), recordStatuses(other)]
+    // The login as a slow network delivers it: the server answers at once, the browser stores
+    // the new cookie only later. The tabs hear ss:rejoin meanwhile and reconnect with the old one.
+    let handshakes = 0
+    server.io.engine.on('connection', () => handshakes++)
+    const login = await fetch(`${server.url}/login?user=alice`, { method: 'POST', headers: { cookie: [...proxy.jar].map(([k, v]) => `${k}=${v}`).join('; ') } })
+    const { sessionId } = (await login.json()) as { sessionId: string }
+    await Promise.all([waitForStatus(tab, 'rejoining'), waitForStatus(other, 'rejoining')])
+    // Each tab reconnected, was told SIGN_IN_PENDING, and connected again: more than one handshake each.
+    await vi.waitFor(() => expect(handshakes).toBeGreaterThanOrEqual(4), { timeout: 5000 })
+    absorb(proxy.jar, login.headers.getSetCookie())
+    await Promise.all([waitForStatus(tab), waitForStatus(other)])
+    for (const t of [tab, other]) expect(((await t.call('whoami')) as { sessionId: string }).sessionId).toBe(sessionId)
+    expect(statuses).toEqual([['rejoining', 'ready'], ['rejoining', 'ready']])
+    expect(tab.state).toMatchObject({ status: 'ready', reason: 'cookie-session' })
+  })
+
+  it('should end a tab whose browser never stores the new cookie once the rejoin window has passed', async () => {
+    server = await startTestServer({ ss: { rejoinWindow: 300 } })
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    await fetch(`${server.url}/login?user=alice`, { method: 'POST', headers: { cookie: [...proxy.jar].map(([k, v]) => `${k}=${v}`).join('; ') } })
+    await waitForStatus(tab, 'rejoining')
+    expect(await waitForStatus(tab, 'ended', 3000)).toEqual({ status: 'ended', reason: 'expired' })
+  })
+})
+
+interface PassportSession {
+  passport?: { user?: string }
+}
+
+/**
+ * A test server with passport-local as apps use it (passport 0.7): `req.login()` regenerates on
+ * sign-in, `req.logout()` regenerates on sign-out. Password `pw` for every name.
+ */
+function startWithPassport(options: TestServerOptions = {}): Promise<TestServer> {
+  return startTestServer({
+    ...options,
+    ss: { identify: (s) => (s as PassportSession).passport?.user, ...options.ss },
+    setup(ss: SessionSocketServer, app: express.Express) {
+      const auth = new Passport()
+      auth.use(new LocalStrategy((username, password, done) => done(null, password === 'pw' ? { id: username } : false)))
+      auth.serializeUser((user, done) => done(null, (user as { id: string }).id))
+      auth.deserializeUser((id: string, done) => done(null, { id }))
+      app.use(auth.session())
+      app.post('/passport/login', express.urlencoded({ extended: false }), auth.authenticate('local'), (req, res) => res.json({ sessionId: req.sessionID }))
+      app.post('/passport/logout', (req, res, next) => req.logout((err) => (err ? next(err) : res.json({ sessionId: req.sessionID }))))
+      options.setup?.(ss, app)
+    },
+  })
+}
+
+function passportLogin(proxy: CookieJarProxy, username: string): Promise<{ sessionId: string }> {
+  return fetch(`${proxy.url}/passport/login`, { method: 'POST', body: new URLSearchParams({ username, password: 'pw' }) }).then((r) => r.json() as Promise<{ sessionId: string }>)
+}
+
+describe('passport sign-in and sign-out (session.regenerate() both ways)', () => {
+  it('should move the tabs to the signed-in session on passport login', async () => {
+    server = await startWithPassport()
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    const statuses = recordStatuses(tab)
+    const { sessionId } = await passportLogin(proxy, 'alice')
+    await waitForStatus(tab, 'rejoining')
+    await waitForStatus(tab)
+    expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(sessionId)
+    expect(statuses).not.toContain('offline')
+    expect(statuses).not.toContain('ended')
+  })
+
+  it('should end every tab with logout on passport logout and refuse the pre-logout token afterwards, cookieless and once another user signed in', async () => {
+    server = await startWithPassport()
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    const alice = await passportLogin(proxy, 'alice')
+    await waitForStatus(tab, 'rejoining')
+    await waitForStatus(tab)
+    const other = browser.open()
+    await waitForStatus(other)
+    expect(((await other.call('whoami')) as { sessionId: string }).sessionId).toBe(alice.sessionId)
+    const token = (await browser.tokens.get())!
+
+    const ended = [new Promise((resolve) => tab.on('ended', resolve)), new Promise((resolve) => other.on('ended', resolve))]
+    const loggedOut = (await (await fetch(`${proxy.url}/passport/logout`, { method: 'POST' })).json()) as { sessionId: string }
+    expect(await Promise.all(ended)).toEqual(['logout', 'logout'])
+    expect((await server.links.getLink(hashSecret(token)))?.revokedAt).toBeTypeOf('number')
+
+    // From a cookieless client, the pre-logout token does not reach the post-logout session.
+    const cookieless = await rawRegister(server.url, { token, tabId: 'thief' })
+    const cookielessWho = await cookieless.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
+    cookieless.close()
+    expect(cookieless.reply).toMatchObject({ restored: false, reason: 'revoked-token', newSession: true })
+    expect(cookielessWho.r.sessionId).not.toBe(loggedOut.sessionId)
+
+    // The browser signs in as someone else: the old token gets no socket of that user.
+    const bob = await passportLogin(proxy, 'bob')
+    const later = await rawRegister(server.url, { token, tabId: 'thief' })
+    const laterWho = await later.socket.emitWithAck('ss:call', { id: 'w', m: 'whoami' })
+    later.close()
+    expect(later.reply).toMatchObject({ restored: false, reason: 'revoked-token', newSession: true })
+    expect(laterWho.r.sessionId).not.toBe(bob.sessionId)
+  })
+
+  it('should end the tabs of the old user when another user signs in over their session', async () => {
+    server = await startWithPassport()
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    await passportLogin(proxy, 'alice')
+    await waitForStatus(tab, 'rejoining')
+    await waitForStatus(tab)
+    const ended = new Promise((resolve) => tab.on('ended', resolve))
+    await passportLogin(proxy, 'bob')
+    expect(await ended).toBe('logout')
+  })
+
+  it('should treat a sign-in again as the same user as a sign-in, not a sign-out', async () => {
+    server = await startWithPassport()
+    const proxy = await jar()
+    const tab = makeBrowser(proxy.url).open()
+    await waitForStatus(tab)
+    await passportLogin(proxy, 'alice')
+    await waitForStatus(tab, 'rejoining')
+    await waitForStatus(tab)
+    const statuses = recordStatuses(tab)
+    const again = await passportLogin(proxy, 'alice')
+    await waitForStatus(tab, 'rejoining')
+    await waitForStatus(tab)
+    expect(((await tab.call('whoami')) as { sessionId: string }).sessionId).toBe(again.sessionId)
+    expect(statuses).toEqual(['rejoining', 'ready'])
   })
 })
 
@@ -108,7 +281,7 @@ describe('session.regenerate() inside a method handler (sign-in over RPC)', () =
 
     await expect(tab.call('login', { user: 'alice' })).resolves.toEqual({ regenerated: true, user: 'alice' })
     // Both tabs are told to rejoin and come back in the new session with their own tab ids.
-    await waitForStatus(tab, 'registering', 3000)
+    await waitForStatus(tab, 'rejoining', 3000)
     await waitForStatus(tab, 'ready')
     await waitForStatus(other, 'ready')
     const after = (await tab.call('whoami')) as { sessionId: string; tabId: string }
@@ -132,6 +305,35 @@ describe('session.regenerate() inside a method handler (sign-in over RPC)', () =
     await waitForStatus(tab, 'ready')
     const count = (await tab.call('counter.increment')) as { count: number }
     expect(count.count).toBe(1)
+  })
+
+  it('should end every tab of the session with logout when a method handler signs out by regenerating, after answering the call', async () => {
+    server = await startTestServer({
+      ss: { identify: (s) => s.userId },
+      setup(ss) {
+        ss.method('signOut', async (_params, ctx) => {
+          delete ctx.session!.userId
+          await regenerate(ctx.session!)
+          return { signedOut: true }
+        })
+      },
+    })
+    const proxy = await jar()
+    const browser = makeBrowser(proxy.url)
+    const tab = browser.open()
+    await waitForStatus(tab)
+    await fetch(`${proxy.url}/login?user=alice`, { method: 'POST' })
+    await waitForStatus(tab, 'rejoining')
+    await waitForStatus(tab)
+    const other = browser.open()
+    await waitForStatus(other)
+    const token = (await browser.tokens.get())!
+    const ended = [new Promise((resolve) => tab.on('ended', resolve)), new Promise((resolve) => other.on('ended', resolve))]
+    await expect(tab.call('signOut')).resolves.toEqual({ signedOut: true })
+    expect(await Promise.all(ended)).toEqual(['logout', 'logout'])
+    const replay = await rawRegister(server.url, { token, tabId: 'replay' })
+    replay.close()
+    expect(replay.reply).toMatchObject({ reason: 'revoked-token', newSession: true })
   })
 
   it('should not move a session-fixation attacker who shares the old session into the new one', async () => {

@@ -29,6 +29,12 @@ export const ERROR_CODES = {
   QUOTA_EXCEEDED: { retryable: true },
   /** The server's link store could not be reached. */
   STORE_UNAVAILABLE: { retryable: true },
+  /**
+   * Register: the token's session was just replaced by a sign-in (`session.regenerate()` over
+   * HTTP) and the handshake does not carry the new session's cookie yet. Connect again after
+   * `retryAfter` ms: the cookie is on its way to the browser.
+   */
+  SIGN_IN_PENDING: { retryable: true },
   /** The client was closed by the application before the call finished. */
   CLOSED: { retryable: false },
   /** The method handler failed. Details stay in the server log. */
@@ -41,7 +47,7 @@ export type ErrorCode = keyof typeof ERROR_CODES
 export interface WireError {
   code: ErrorCode
   message: string
-  /** Milliseconds to wait before trying again (RATE_LIMITED, IN_PROGRESS, STORE_UNAVAILABLE). */
+  /** Milliseconds to wait before trying again (RATE_LIMITED, IN_PROGRESS, STORE_UNAVAILABLE, SIGN_IN_PENDING). */
   retryAfter?: number
 }
 

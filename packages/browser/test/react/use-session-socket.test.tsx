@@ -54,6 +54,18 @@ describe('useSessionSocket', () => {
     expect(statuses).toContain('ready')
   })
 
+  it('should show rejoining, never offline, while the tab follows a sign-in', async () => {
+    const statuses: string[] = []
+    render(<Status name="a" seen={(result) => statuses.push(result.status)} />)
+    await waitFor(() => expect(screen.getByTestId('a').textContent).toMatch(/^ready/), { timeout: 5000 })
+    const before = statuses.length
+    // What the server sends every tab of a session that a sign-in regenerated.
+    act(() => void server.io.of('/').emit('ss:rejoin'))
+    await waitFor(() => expect(statuses.slice(before)).toContain('rejoining'), { timeout: 5000 })
+    await waitFor(() => expect(screen.getByTestId('a').textContent).toMatch(/^ready/), { timeout: 5000 })
+    expect([...new Set(statuses.slice(before))]).toEqual(['rejoining', 'ready'])
+  })
+
   it('should open one socket under StrictMode', async () => {
     const connections = countConnections()
     render(
