@@ -4,7 +4,8 @@ import { RECONNECT, cookieSessionId, httpSession, incrementOverRpc, openTab, sig
 
 // A deploy renames the session cookie (SESSION_COOKIE_NAME). The browser's cookie under the
 // old name no longer counts; the tab stays in its session through its token, and the SDK sets
-// the cookie again under the new name, for the same session.
+// its provisional cookie under the new name (`after.sid.ss`: the SDK never sets the session
+// cookie itself), for the same session.
 
 let demo: DemoProcess | undefined
 
@@ -29,8 +30,8 @@ test('should keep a signed-in tab in its session across a deploy that renames th
 
   expect(await whoami(page)).toEqual(before)
   await expect(page.getByTestId('user-name')).toHaveText('Ada')
-  await expect.poll(async () => (await named('after.sid'))?.value, RECONNECT).toBeDefined()
-  expect(cookieSessionId((await named('after.sid'))!.value)).toBe(before.sessionId)
+  await expect.poll(async () => (await named('after.sid.ss'))?.value, RECONNECT).toBeDefined()
+  expect(cookieSessionId((await named('after.sid.ss'))!.value)).toBe(before.sessionId)
   // Plain HTTP carries the session again, under the new name.
   expect(await httpSession(page)).toEqual({ sessionId: before.sessionId, count: 1, userId: 'ada' })
   await page.getByTestId('counter-http').click()

@@ -12,6 +12,8 @@ export const BACK_TIMEOUT = 30_000
 
 /** The demo's session cookie. */
 export const COOKIE_NAME = 'demo.sid'
+/** The cookie the SDK sets in place of a missing session cookie (it never sets `demo.sid` itself). */
+export const PROVISIONAL_COOKIE = `${COOKIE_NAME}.ss`
 
 /** The server's view of a request's cookie (`GET /__test/session`). */
 export interface ServerSession {

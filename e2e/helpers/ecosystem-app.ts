@@ -49,7 +49,7 @@ export async function startEcosystemApp(options: { io?: Partial<ServerOptions>; 
   app.use('/dist', express.static(browserDist))
   app.get('/vendor/socket.io-client.js', (_req, res) => res.sendFile(socketIoEsm))
   app.get('/favicon.ico', (_req, res) => res.status(204).end())
-  app.use(sessionMiddleware)
+  // ss.http() runs the session middleware itself, after reading the SDK's provisional cookie.
   app.use(ss.http())
   app.get('/', (_req, res) => res.type('html').send(PAGE))
   await new Promise<void>((resolve, reject) => {

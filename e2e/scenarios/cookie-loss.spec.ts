@@ -1,6 +1,6 @@
 import { disposeDemos, startDemo, type DemoProcess } from '../helpers/demo-process.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
-import { COOKIE_NAME, click, httpSession, openDemoTab, recordStatuses, signIn, statusTrail, textOf, waitText, whoami } from '../engines/demo-tab.js'
+import { COOKIE_NAME, PROVISIONAL_COOKIE, click, httpSession, openDemoTab, recordStatuses, signIn, statusTrail, textOf, waitText, whoami } from '../engines/demo-tab.js'
 import type { EngineContext, EnginePage } from '../engines/engine-test.js'
 import { expect, test } from '../engines/engine-test.js'
 
@@ -64,8 +64,9 @@ for (const loss of ['expired in the browser', 'deleted'] as const) {
     await waitText(page, 'user-name', 'Ada')
     await waitText(page, 'counter', '4')
     expect(await whoami(page)).toEqual(before)
-    // The cookie is back, for the same session: plain HTTP sees it, every call counted once.
-    expect((await profile.cookies(proxy!.url)).map((cookie) => cookie.name)).toEqual([COOKIE_NAME])
+    // A cookie is back, for the same session: the SDK's provisional one (it never sets the
+    // session cookie itself). Plain HTTP sees the session through it, every call counted once.
+    expect((await profile.cookies(proxy!.url)).map((cookie) => cookie.name)).toEqual([PROVISIONAL_COOKIE])
     expect(await httpSession(page)).toEqual({ sessionId: before.sessionId, count: 4, userId: 'ada' })
     await click(page, 'counter-http')
     await waitText(page, 'counter', '5')
@@ -99,7 +100,8 @@ for (const [name, path, userId] of [
     expect(await socketId(page)).toBe(socketBefore)
     expect(await statusTrail(page)).toEqual([])
     expect(await whoami(page)).toEqual(before)
-    expect((await profile.cookies(demo.url)).map((cookie) => cookie.name)).toEqual([COOKIE_NAME])
+    // The SDK's provisional cookie, never the session cookie itself.
+    expect((await profile.cookies(demo.url)).map((cookie) => cookie.name)).toEqual([PROVISIONAL_COOKIE])
     expect(await httpSession(page)).toEqual({ sessionId: before.sessionId, count: 2, userId })
   })
 }

@@ -1,7 +1,7 @@
 import { startBundleServer, type BundleServer } from '../helpers/bundle-server.js'
 import { disposeDemos, startDemo, type DemoProcess } from '../helpers/demo-process.js'
 import { startStripProxy, type ProxiedExchange, type StripProxy } from '../helpers/strip-proxy.js'
-import { COOKIE_NAME, click, cookieSessionId, httpSession, waitText, whoami } from '../engines/demo-tab.js'
+import { PROVISIONAL_COOKIE, click, cookieSessionId, httpSession, waitText, whoami } from '../engines/demo-tab.js'
 import { expect, test } from '../engines/engine-test.js'
 
 // A first visit behind a caching proxy that strips Set-Cookie from the page, its assets and
@@ -42,9 +42,10 @@ test('should get its session from the socket when nothing else may set a cookie,
   await waitText(page, 'status', 'ready')
   await waitText(page, 'last-event', 'connected: new link for this browser')
 
-  // Now the browser has the cookie, and it names the session the socket is in.
+  // Now the browser has the SDK's provisional cookie (the session cookie only ever comes from
+  // the app), and it names the session the socket is in.
   const socketSide = await whoami(page)
-  const cookie = (await profile.cookies(proxy.url)).find((c) => c.name === COOKIE_NAME)
+  const cookie = (await profile.cookies(proxy.url)).find((c) => c.name === PROVISIONAL_COOKIE)
   expect(cookie).toBeDefined()
   expect(cookieSessionId(cookie!.value)).toBe(socketSide.sessionId)
   expect(await httpSession(page)).toEqual({ sessionId: socketSide.sessionId, count: 0, userId: null })
@@ -67,7 +68,7 @@ test('should get its session from the socket when nothing else may set a cookie,
 })
 
 test('should keep the Set-Cookie of the WebSocket handshake (101) when the socket is WebSocket-only', async ({ profile }) => {
-  // The bundle server sets the cookie on the Engine.IO handshake response; with WebSocket only,
+  // The SDK sets its provisional cookie on the Engine.IO handshake response; with WebSocket only,
   // that response is the 101 upgrade, and the proxy strips every other Set-Cookie.
   server = await startBundleServer()
   proxy = await startStripProxy(Number(new URL(server.url).port))
@@ -77,6 +78,6 @@ test('should keep the Set-Cookie of the WebSocket handshake (101) when the socke
   expect(proxy.exchanges().filter((exchange) => exchange.url.startsWith('/socket.io/')).map((exchange) => exchange.kind)).toEqual(['upgrade'])
   const me = await page.evaluate(() => (window as unknown as { client: { call(m: string): Promise<{ sessionId: string }> } }).client.call('whoami'))
   const cookies = await profile.cookies(proxy.url)
-  expect(cookies.map((cookie) => cookie.name)).toEqual(['connect.sid'])
+  expect(cookies.map((cookie) => cookie.name)).toEqual(['connect.sid.ss'])
   expect(cookieSessionId(cookies[0]!.value)).toBe(me.sessionId)
 })
