@@ -1,8 +1,8 @@
-import type { EndReason, RegisterReply } from '@session-socket/protocol'
+import { CLIENT_EVENTS, type ClientEventName, type EndReason, type RegisterReply } from '@session-socket/protocol'
 import type { ConnectionState } from './connection-state.js'
 import type { Logger } from './options.js'
 
-/** Events a SessionSocket emits, besides the application's own server events. */
+/** Events a SessionSocket emits, besides the application's own server events (names in CLIENT_EVENTS). */
 export interface SessionSocketEvents {
   status: (state: ConnectionState) => void
   /** `cookieRestored`: the session cookie was set again on the way (it had been lost, expired or signed with an old secret). */
@@ -15,17 +15,24 @@ export interface SessionSocketEvents {
 /** A listener of one event, called with the event's arguments. */
 export type Listener = (...args: any[]) => void
 
-/** Listeners by event name. */
+/** Listeners by event name: the client's own events and the application's, kept apart. */
 export interface Emitter {
-  /** Adds a listener; returns a function that removes it. */
+  /**
+   * Adds a listener; returns a function that removes it. A name of the client's own events
+   * (`status`, `ready`, `ended`, `gap`) listens to the client, any other to application events.
+   */
   on(event: string, listener: Listener): () => void
-  /** Calls the event's listeners in the order they were added. */
-  emit(event: string, ...args: unknown[]): void
+  /** Calls the listeners of one of the client's own events, in the order they were added. */
+  emit(event: ClientEventName, ...args: unknown[]): void
+  /** Calls the listeners of an application event from the server; never those of the client's own events. */
+  emitApp(event: string, ...args: unknown[]): void
 }
 
 /**
- * Listeners by event name. A listener that throws is logged and the others still run: one
- * faulty listener in the application must not stop the client's own state updates.
+ * Listeners by event name, in two maps: the client's own events and application events, so a
+ * server event named like one of the client's (`status`…) cannot reach its state listeners.
+ * A listener that throws is logged and the others still run: one faulty listener in the
+ * application must not stop the client's own state updates.
  *
  * @example
  * const events = createEmitter(log)
@@ -33,9 +40,21 @@ export interface Emitter {
  * events.emit('ready')
  */
 export function createEmitter(log: Logger): Emitter {
-  const listeners = new Map<string, Set<Listener>>()
+  const own = new Map<string, Set<Listener>>()
+  const app = new Map<string, Set<Listener>>()
+  const call = (listeners: Map<string, Set<Listener>>, event: string, args: unknown[]) => {
+    // A copy: a listener may add or remove listeners of this event.
+    for (const listener of [...(listeners.get(event) ?? [])]) {
+      try {
+        listener(...args)
+      } catch (err) {
+        log('error', `a '${event}' listener threw`, err)
+      }
+    }
+  }
   return {
     on(event, listener) {
+      const listeners = (CLIENT_EVENTS as readonly string[]).includes(event) ? own : app
       let set = listeners.get(event)
       if (!set) listeners.set(event, (set = new Set()))
       set.add(listener)
@@ -43,15 +62,7 @@ export function createEmitter(log: Logger): Emitter {
         set.delete(listener)
       }
     },
-    emit(event, ...args) {
-      // A copy: a listener may add or remove listeners of this event.
-      for (const listener of [...(listeners.get(event) ?? [])]) {
-        try {
-          listener(...args)
-        } catch (err) {
-          log('error', `a '${event}' listener threw`, err)
-        }
-      }
-    },
+    emit: (event, ...args) => call(own, event, args),
+    emitApp: (event, ...args) => call(app, event, args),
   }
 }

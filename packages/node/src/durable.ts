@@ -1,6 +1,7 @@
 import createDebug from 'debug'
 import type { Namespace } from 'socket.io'
 import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
+import { checkAppEvent } from './app-events.js'
 import type { EventQuota, LinkStore, StoredEvent, TabSeen } from './link-store.js'
 import { tabRoom, type SessionNamespace } from './rooms.js'
 
@@ -134,9 +135,7 @@ export class DurableEvents {
 
   /** Keeps the event for each tab, then emits it to the tabs that are connected (any node). */
   async send(tabIds: Iterable<string>, event: string, args: unknown[]): Promise<DurableSendResult> {
-    if (typeof event !== 'string' || event.length === 0 || event.startsWith('ss:')) {
-      throw new TypeError(`durable emit: event must be a non-empty string not starting with "ss:" (got ${JSON.stringify(event)})`)
-    }
+    checkAppEvent('durable emit', event)
     const problem = checkJsonValue(args)
     if (problem) throw new TypeError(`durable emit '${event}': arguments must be plain JSON data (${problem.replace(/^params/, 'args')})`)
     const bytes = Buffer.byteLength(JSON.stringify([event, args]))

@@ -1,4 +1,5 @@
 import { SessionSocketError } from '@session-socket/protocol'
+import { guardAppEvents } from './app-events.js'
 import type { DurableEvents, DurableSendResult } from './durable.js'
 import type { LinkStore } from './link-store.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace } from './rooms.js'
@@ -49,7 +50,7 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
 
   return {
     toSession: ((sessionId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : nsp.to(sessionRoom(sessionId))) as Targets['toSession'],
+      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : guardAppEvents(nsp.to(sessionRoom(sessionId)), 'ss.toSession(…).emit')) as Targets['toSession'],
     toTab: ((tabId: string, flag?: DurableFlag) =>
       flag?.durable
         ? {
@@ -60,7 +61,7 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
               return result
             },
           }
-        : nsp.to(tabRoom(tabId))) as Targets['toTab'],
+        : guardAppEvents(nsp.to(tabRoom(tabId)), 'ss.toTab(…).emit')) as Targets['toTab'],
     toUser: ((userId: string | number, flag?: DurableFlag) =>
       flag?.durable
         ? durableEmitter(async () => {
@@ -68,6 +69,6 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
             // the event when back.
             return tabsOfSessions(await users.userSessionIds(String(userId)))
           })
-        : nsp.to(userRoom(String(userId)))) as Targets['toUser'],
+        : guardAppEvents(nsp.to(userRoom(String(userId))), 'ss.toUser(…).emit')) as Targets['toUser'],
   }
 }

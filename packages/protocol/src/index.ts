@@ -1,9 +1,10 @@
 export { ERROR_CODES, SessionSocketError, isErrorCode } from './errors.js'
 export type { ErrorCode, WireError } from './errors.js'
-export { EVENTS, PROTOCOL_VERSION } from './events.js'
+export { CLIENT_EVENTS, EVENTS, PROTOCOL_VERSION, reservedEventName } from './events.js'
 export type {
   CallReply,
   CallRequest,
+  ClientEventName,
   ClientToServerEvents,
   ConnectErrorData,
   DurableEventPayload,
