@@ -5,6 +5,7 @@ import { EVENTS, SessionSocketError, parseAck, parseRegister, type CallReply, ty
 import type { DurableEvents } from './durable.js'
 import { createHandshakeMiddleware, refusedOrigin, type AllowedOrigins } from './handshake.js'
 import type { LinkStore } from './link-store.js'
+import { holdCall } from './pending-calls.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
 import type { RegisterSocket } from './register-socket.js'
@@ -192,7 +193,8 @@ export function acceptConnections(deps: {
 
   function onCall(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
     if (typeof ack !== 'function') return
-    const reply = ack as (r: CallReply) => void
+    // Answered SESSION_ENDED ahead of `ss:ended` if its session ends before its answer.
+    const reply = holdCall(socket, ack as (r: CallReply) => void)
     if (!state.registered) {
       return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
     }
