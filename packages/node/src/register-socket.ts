@@ -8,6 +8,7 @@ import type { RateLimiter } from './rate-limiter.js'
 import { resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
+import { noteSessionExpiry } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
 import type { TabEvents } from './tab-events.js'
 import { placeTab } from './tabs.js'
@@ -112,6 +113,7 @@ export function createRegisterSocket(deps: {
       // Known before the first event goes out, so a fresh tab is in its user room from the start.
       if (registration.userId !== undefined) data.userId = registration.userId
       socket.data = data
+      noteSessionExpiry(socket, registration.session)
       appliedSeq.set(socket, request.seq)
       return registration.reply
     },

@@ -4,6 +4,7 @@ import type { Session, SessionData } from 'express-session'
 import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } from '@session-socket/protocol'
 import type { CallClaim, CallResults } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
+import { noteSessionExpiry, sessionMayHaveExpired } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
 
 const debug = createDebug('session-socket:rpc')
@@ -40,7 +41,11 @@ export interface MethodContext {
 export type MethodHandler<P = any, R = unknown> = (params: P, ctx: MethodContext) => R | Promise<R>
 
 export interface MethodOptions {
-  /** Reload the session before the handler and save it after if changed. @default true */
+  /**
+   * Reload the session before the handler and save it after if changed. With `false` the
+   * handler gets no session and the call reads none, except once the session's cookie expiry
+   * (as the socket last read it) has passed: then the store says whether it expired. @default true
+   */
   session?: boolean
 }
 
@@ -226,6 +231,31 @@ export class RpcDispatcher {
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
   #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun> {
     if (entry.options.session) return this.#serialised(data.sessionId, () => this.#runWithSession(socket, data, key, entry, params))
+    // A call without the session still ends an expired one. The store is read only once the
+    // expiry the socket last read (register, a reload) has passed: a call costs no read before.
+    if (sessionMayHaveExpired(socket, this.#env.now())) {
+      return this.#sessionGone(socket, data).then((gone) => gone ?? this.#runWithoutSession(socket, data, key, entry, params))
+    }
+    return this.#runWithoutSession(socket, data, key, entry, params)
+  }
+
+  /** The answer for a call whose session is gone from the store (or cannot be read), else undefined. */
+  async #sessionGone(socket: Socket, data: SocketData): Promise<NotRun | undefined> {
+    let stored
+    try {
+      stored = await this.#env.sessions.get(data.sessionId)
+    } catch (err) {
+      return new NotRun(fail(SessionSocketError.from(err)))
+    }
+    if (!stored) {
+      this.#env.onSessionGone(data.sessionId)
+      return new NotRun(fail(new SessionSocketError('SESSION_ENDED', 'the session has ended')))
+    }
+    noteSessionExpiry(socket, stored)
+    return undefined
+  }
+
+  #runWithoutSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
     let result: unknown
     try {
       result = entry.handler(params, { session: undefined, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal })
@@ -249,6 +279,7 @@ export class RpcDispatcher {
       }
       session = loaded
       before = sessionFingerprint(loaded)
+      noteSessionExpiry(socket, loaded)
     } catch (err) {
       return new NotRun(fail(SessionSocketError.from(err)))
     }
