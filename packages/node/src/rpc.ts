@@ -6,6 +6,7 @@ import type { CallClaim, CallResults } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import { noteSessionExpiry, sessionMayHaveExpired } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
+import { UnsettledCalls, type Resumed } from './unsettled-calls.js'
 
 const debug = createDebug('session-socket:rpc')
 
@@ -91,9 +92,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
-function unrecorded(err: unknown): void {
-  // Not the call key: it holds the tab id.
-  debug('could not remember a reply or release a claim: %s', (err as Error).message)
+/**
+ * An answer that asks the client to send the same call again later (the store was unavailable,
+ * to the handler too): remembered, it would be the answer to that resend as well.
+ */
+function asksForResend(reply: CallReply): boolean {
+  return !reply.ok && (reply.e.code === 'STORE_UNAVAILABLE' || reply.e.code === 'RATE_LIMITED' || reply.e.code === 'IN_PROGRESS')
 }
 
 function succeeded(result: unknown): CallReply {
@@ -130,9 +134,12 @@ export class RpcDispatcher {
   readonly #sessionQueues = new Map<string, Promise<unknown>>()
   /** When calls last touched each session on this node, to keep touches cheap. */
   readonly #touched = new Map<string, number>()
+  /** Replies and releases the store failed to take, written again until it does. */
+  readonly #unsettled: UnsettledCalls
 
   constructor(env: RpcEnvironment) {
     this.#env = env
+    this.#unsettled = new UnsettledCalls(env.links, env.now, env.signal)
   }
 
   add(name: string, handler: MethodHandler, options: MethodOptions = {}): void {
@@ -180,7 +187,19 @@ export class RpcDispatcher {
    * plain value, the call is answered in this turn, with no promise of its own.
    */
   #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
+    // A call this node settled while the store could not take it: answered, or run, from here.
+    const resumed = this.#unsettled.size === 0 ? undefined : this.#unsettled.resume(key, this.#env.now())
+    if (resumed === undefined) return this.#claim(socket, data, key, entry, params)
+    const go = (kept: Resumed | undefined) => {
+      if (kept === undefined) return this.#claim(socket, data, key, entry, params)
+      return 'reply' in kept ? kept.reply : this.#runClaimed(socket, data, key, entry, params, { state: 'new' }, kept.claimUntil)
+    }
+    return isThenable(resumed) ? resumed.then(go) : go(resumed)
+  }
+
+  #claim(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
     let claim: CallClaim | Promise<CallClaim>
+    const claimUntil = this.#env.now() + this.#env.callLease
     try {
       // A claim outlives its node only for the lease: a call whose server died mid-run is run
       // again on resend rather than answered IN_PROGRESS until the results memory forgets it.
@@ -188,44 +207,46 @@ export class RpcDispatcher {
     } catch (err) {
       return fail(SessionSocketError.from(err))
     }
-    if (!isThenable(claim)) return this.#runClaimed(socket, data, key, entry, params, claim)
+    if (!isThenable(claim)) return this.#runClaimed(socket, data, key, entry, params, claim, claimUntil)
     return Promise.resolve(claim).then(
-      (settled) => this.#runClaimed(socket, data, key, entry, params, settled),
+      (settled) => this.#runClaimed(socket, data, key, entry, params, settled, claimUntil),
       (err: unknown) => fail(SessionSocketError.from(err)),
     )
   }
 
-  #runClaimed(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown, claim: CallClaim): CallReply | Promise<CallReply> {
+  #runClaimed(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown, claim: CallClaim, claimUntil: number): CallReply | Promise<CallReply> {
     if (claim.state === 'done') return claim.reply
     if (claim.state === 'pending') return IN_PROGRESS
     const reply = this.#execute(socket, data, key, entry, params)
-    return reply instanceof Promise ? reply.then((value) => this.#record(key, value)) : this.#record(key, reply)
+    return reply instanceof Promise ? reply.then((value) => this.#record(key, value, claimUntil)) : this.#record(key, reply, claimUntil)
   }
 
   /**
-   * Keeps the reply of a call that ran, or releases the claim of one that did not, and answers
+   * Keeps the reply of a call that ran, or releases the claim of one that did not (or whose
+   * answer asks for a resend: remembered, it would answer every resend the same), and answers
    * once the store has done so: a resend that follows the answer finds the reply, or runs the
-   * call, instead of being told IN_PROGRESS. A store that fails here costs only that: the
-   * answer still goes out.
+   * call, instead of being told IN_PROGRESS. A store that fails here does not hold the answer
+   * back: the write is kept and tried again until the store takes it (unsettled-calls.ts).
    */
-  #record(key: string, reply: CallReply | NotRun): CallReply | Promise<CallReply> {
+  #record(key: string, reply: CallReply | NotRun, claimUntil: number): CallReply | Promise<CallReply> {
     const answer = reply instanceof NotRun ? reply.reply : reply
+    const remembered = !(reply instanceof NotRun) && !asksForResend(reply)
     const { links, resultTtl, now } = this.#env
-    let stored: void | Promise<void>
-    try {
-      stored = reply instanceof NotRun ? links.releaseCall(key) : links.finishCall(key, reply, resultTtl, now())
-    } catch (err) {
-      unrecorded(err)
+    const unrecorded = (err: unknown) => {
+      // Not the call key: it holds the tab id.
+      debug('could not remember a reply or release a claim, trying again later: %s', (err as Error).message)
+      if (remembered) this.#unsettled.keep(key, answer, now() + resultTtl, claimUntil)
+      else this.#unsettled.keep(key, undefined, claimUntil, claimUntil)
       return answer
     }
+    let stored: void | Promise<void>
+    try {
+      stored = remembered ? links.finishCall(key, answer, resultTtl, now()) : links.releaseCall(key)
+    } catch (err) {
+      return unrecorded(err)
+    }
     if (!isThenable(stored)) return answer
-    return Promise.resolve(stored).then(
-      () => answer,
-      (err: unknown) => {
-        unrecorded(err)
-        return answer
-      },
-    )
+    return Promise.resolve(stored).then(() => answer, unrecorded)
   }
 
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */

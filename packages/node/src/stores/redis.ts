@@ -622,14 +622,17 @@ export class RedisLinkStore implements LinkStore {
     if (this.#closed) throw new Error('RedisLinkStore is closed')
     if (!this.#client.isReady) throw unavailable(new Error('redis client is not ready'))
     let timer: ReturnType<typeof setTimeout> | undefined
+    // A command given up on is also taken out of node-redis's queue if it was not written yet:
+    // sent after its caller was told STORE_UNAVAILABLE, a claim would hold the call for its lease.
+    const abandoned = new AbortController()
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(unavailable(new Error(`redis did not answer within ${this.#timeoutMs} ms`))),
-        this.#timeoutMs,
-      )
+      timer = setTimeout(() => {
+        abandoned.abort()
+        reject(unavailable(new Error(`redis did not answer within ${this.#timeoutMs} ms`)))
+      }, this.#timeoutMs)
     })
     try {
-      return await Promise.race([this.#client.sendCommand(args), timeout])
+      return await Promise.race([this.#client.sendCommand(args, { abortSignal: abandoned.signal }), timeout])
     } catch (err) {
       const converted = toError(err)
       if (converted instanceof SessionSocketError) debug('%s failed: %O', args[0], err)
