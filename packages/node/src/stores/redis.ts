@@ -619,7 +619,8 @@ export class RedisLinkStore implements LinkStore {
    * after `commandTimeoutMs` when Redis holds the connection open but does not answer.
    */
   async #send(args: string[]): Promise<unknown> {
-    if (this.#closed) throw new Error('RedisLinkStore is closed')
+    // Closed by a shutdown in progress: retryable, a client reconnecting now gets another node or this one restarted.
+    if (this.#closed) throw new SessionSocketError('STORE_UNAVAILABLE', 'link store closed', { retryAfter: 1000 })
     if (!this.#client.isReady) throw unavailable(new Error('redis client is not ready'))
     let timer: ReturnType<typeof setTimeout> | undefined
     // A command given up on is also taken out of node-redis's queue if it was not written yet:

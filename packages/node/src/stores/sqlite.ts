@@ -164,8 +164,9 @@ function guard<T>(op: string, fn: () => T): T {
   try {
     return fn()
   } catch (err) {
-    if (err instanceof Database.SqliteError && UNAVAILABLE_CODES.test(err.code)) {
-      debug('%s failed: %s %s', op, err.code, err.message)
+    // better-sqlite3's TypeError for a database its owner closed (a database passed in) is the same shutdown.
+    if ((err instanceof Database.SqliteError && UNAVAILABLE_CODES.test(err.code)) || (err instanceof TypeError && err.message === 'The database connection is not open')) {
+      debug('%s failed: %s %s', op, (err as { code?: string }).code, err.message)
       throw new SessionSocketError('STORE_UNAVAILABLE', 'link store unavailable', { retryAfter: 1000, cause: err })
     }
     throw err
@@ -546,7 +547,8 @@ export class SqliteLinkStore implements LinkStore {
   }
 
   #run<T>(op: string, fn: () => T): T {
-    if (this.#closed) throw new Error('SqliteLinkStore is closed')
+    // Closed by a shutdown in progress: retryable, a client reconnecting now gets the restarted server.
+    if (this.#closed) throw new SessionSocketError('STORE_UNAVAILABLE', 'link store closed', { retryAfter: 1000 })
     return guard(op, fn)
   }
 }
