@@ -4,7 +4,7 @@ import type { RestoreCodes } from './link-store/restore-codes.js'
 import type { TokenLinks } from './link-store/token-links.js'
 
 export type { CallClaim, CallResults } from './link-store/call-results.js'
-export { streamBase, type EventQuota, type EventRead, type EventStreams, type StoredEvent, type TabSeen } from './link-store/event-streams.js'
+export { streamBase, type EventQuota, type EventRead, type EventStreams, type NewDurableEvent, type StoredEvent, type TabSeen } from './link-store/event-streams.js'
 export type { RestoreCodeRecord, RestoreCodes } from './link-store/restore-codes.js'
 export type { LinkRecord, TokenLinks } from './link-store/token-links.js'
 

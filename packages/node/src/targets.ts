@@ -18,6 +18,13 @@ export interface DurableEmitter {
 /** `{ durable: true }`: see {@link DurableEmitter}. */
 export interface DurableFlag {
   durable: true
+  /**
+   * Names this event (e.g. `invoice:42:paid`), so that a retry of a send that failed part way
+   * (a store outage in the middle of a session's tabs) reaches each tab once: a tab that already
+   * got the event of this key keeps it under its number. A key stays known as long as its event
+   * (the durable window), acknowledged or not. @default undefined (every send is a new event)
+   */
+  key?: string
 }
 
 /** The emit targets of the server object: a session, a tab, a user; plain or durable. */
@@ -34,8 +41,8 @@ export type Targets = Pick<SessionSocketServer, 'toSession' | 'toTab' | 'toUser'
 export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; now: () => number; durable: DurableEvents; users: Users }): Targets {
   const { nsp, links, now, durable, users } = deps
 
-  function durableEmitter(targets: () => Promise<Iterable<string>>): DurableEmitter {
-    return { emit: async (event, ...args) => durable.send(await targets(), event, args) }
+  function durableEmitter(targets: () => Promise<Iterable<string>>, key: string | undefined): DurableEmitter {
+    return { emit: async (event, ...args) => durable.send(await targets(), event, args, key) }
   }
 
   /** The tabs of these sessions: live now on any node, or seen within the durable window. */
@@ -50,13 +57,13 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
 
   return {
     toSession: ((sessionId: string, flag?: DurableFlag) =>
-      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId])) : guardAppEvents(nsp.to(sessionRoom(sessionId)), 'ss.toSession(…).emit')) as Targets['toSession'],
+      flag?.durable ? durableEmitter(() => tabsOfSessions([sessionId]), flag.key) : guardAppEvents(nsp.to(sessionRoom(sessionId)), 'ss.toSession(…).emit')) as Targets['toSession'],
     toTab: ((tabId: string, flag?: DurableFlag) =>
       flag?.durable
         ? {
             // One tab: a full quota is this send's failure, as a typed error.
             async emit(event: string, ...args: unknown[]) {
-              const result = await durable.send([tabId], event, args)
+              const result = await durable.send([tabId], event, args, flag.key)
               if (result.refused.length > 0) throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds as many unacknowledged durable events as it may`)
               return result
             },
@@ -68,7 +75,7 @@ export function createTargets(deps: { nsp: SessionNamespace; links: LinkStore; n
             // Also a browser of the user that is away now: its tabs seen within the window get
             // the event when back.
             return tabsOfSessions(await users.userSessionIds(String(userId)))
-          })
+          }, flag.key)
         : guardAppEvents(nsp.to(userRoom(String(userId))), 'ss.toUser(…).emit')) as Targets['toUser'],
   }
 }

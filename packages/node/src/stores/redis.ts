@@ -9,6 +9,7 @@ import {
   type EventRead,
   type LinkRecord,
   type LinkStore,
+  type NewDurableEvent,
   type RestoreCodeRecord,
   type StoredEvent,
   type TabSeen,
@@ -256,16 +257,25 @@ return out
 
 /*
  * KEYS: stream, events. ARGV: now, expiresAt, maxEvents, maxBytes, bytes, JSON [event, args],
- * streamBase(now). Quota check, increment and append in one step, so appends from any node get
- * consecutive numbers; a tab with no live stream starts a new one after streamBase.
- * Expired events are dropped from the front first: every append uses now + window, so they
- * expire in seq order. Nothing is written when the quota refuses. Returns {seq}, or
- * {0, held events, held bytes} when refused.
+ * streamBase(now), the event's key or ''. Quota check, increment and append in one step, so
+ * appends from any node get consecutive numbers; a tab with no live stream starts a new one after
+ * streamBase. Expired events are dropped from the front first: every append uses now + window, so
+ * they expire in seq order. Nothing is written when the quota refuses. An event's key lives in the
+ * stream hash as field "k:<key>" = "<seq>:<expiresAt>" (no key of its own: it stays with the
+ * tab's other keys); a key seen before and unexpired returns its seq and writes nothing. Returns
+ * {seq}, or {0, held events, held bytes} when refused.
  */
 const APPEND_EVENT = script(EVENT_HELPERS + `
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'q', 'b', 'e')
 local live = f[1] and tonumber(f[3]) > now
+if live and ARGV[8] ~= '' then
+  local known = redis.call('HGET', KEYS[1], 'k:' .. ARGV[8])
+  if known then
+    local colon = string.find(known, ':', 1, true)
+    if tonumber(string.sub(known, colon + 1)) > now then return {string.sub(known, 1, colon - 1)} end
+  end
+end
 local q, b, e, n, drop = tonumber(ARGV[7]), 0, ARGV[2], 0, 0
 if live then
   q = tonumber(f[1])
@@ -283,11 +293,24 @@ if live then
   n = n - drop
 end
 if n + 1 > tonumber(ARGV[3]) or b + tonumber(ARGV[5]) > tonumber(ARGV[4]) then return {0, n, b} end
-if not live then redis.call('DEL', KEYS[2]) end
+if not live then redis.call('DEL', KEYS[1], KEYS[2]) end
 if drop > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, drop - 1) end
 q = string.format('%.0f', q + 1)
 redis.call('ZADD', KEYS[2], q, q .. ':' .. ARGV[2] .. ':' .. ARGV[5] .. ':' .. ARGV[6])
 redis.call('HSET', KEYS[1], 'q', q, 'b', b + tonumber(ARGV[5]), 'e', e)
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'k:' .. ARGV[8], q .. ':' .. ARGV[2])
+  -- Bounded like the events: past twice the quota, the expired keys go.
+  if redis.call('HLEN', KEYS[1]) > 2 * tonumber(ARGV[3]) + 3 then
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 1, #all, 2 do
+      if string.sub(all[i], 1, 2) == 'k:' then
+        local colon = string.find(all[i + 1], ':', 1, true)
+        if tonumber(string.sub(all[i + 1], colon + 1)) <= now then redis.call('HDEL', KEYS[1], all[i]) end
+      end
+    end
+  end
+end
 redis.call('PEXPIREAT', KEYS[1], e)
 redis.call('PEXPIREAT', KEYS[2], e)
 return {q}
@@ -524,7 +547,7 @@ export class RedisLinkStore implements LinkStore {
 
   async appendEvent(
     tabId: string,
-    event: { event: string; args: unknown[]; bytes: number },
+    event: NewDurableEvent,
     expiresAt: number,
     quota: EventQuota,
     now: number,
@@ -540,6 +563,7 @@ export class RedisLinkStore implements LinkStore {
         String(event.bytes),
         JSON.stringify([event.event, event.args]),
         String(streamBase(now)),
+        event.key ?? '',
       ],
     )) as unknown[]
     const seq = toNumber(reply[0])

@@ -8,6 +8,7 @@ import {
   type EventRead,
   type LinkRecord,
   type LinkStore,
+  type NewDurableEvent,
   type RestoreCodeRecord,
   type StoredEvent,
   type TabSeen,
@@ -82,7 +83,6 @@ interface EventsQuery {
   now: number
 }
 
-type NewEvent = { event: string; args: unknown[]; bytes: number }
 
 /**
  * 1: links, restore codes, call results, durable events (replaced_at added in place).
@@ -147,6 +147,16 @@ CREATE TABLE IF NOT EXISTS ss_events (
   PRIMARY KEY (tab_id, seq)
 );
 CREATE INDEX IF NOT EXISTS ss_events_expires_at ON ss_events (expires_at);
+-- The keys of events appended with one (appendEvent's event.key), kept until the event expires.
+-- A table older versions ignore: no schema version of its own.
+CREATE TABLE IF NOT EXISTS ss_event_keys (
+  tab_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (tab_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_event_keys_expires_at ON ss_event_keys (expires_at);
 `
 
 /*
@@ -237,9 +247,13 @@ export class SqliteLinkStore implements LinkStore {
   readonly #sweepTabs: Database.Statement<[number]>
   readonly #sweepStreams: Database.Statement<[number]>
   readonly #sweepEvents: Database.Statement<[number]>
+  readonly #getKey: Database.Statement<[string, string, number], { seq: number }>
+  readonly #putKey: Database.Statement<[string, string, number, number]>
+  readonly #dropKeys: Database.Statement<[string]>
+  readonly #sweepKeys: Database.Statement<[number]>
   readonly #claim: (key: string, ttlMs: number, now: number) => CallClaim
   readonly #recordTabs: (tabs: readonly TabSeen[], now: number, windowMs: number) => number[]
-  readonly #append: (tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number) => number
+  readonly #append: (tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number) => number
   readonly #read: (tabId: string, afterSeq: number, now: number) => EventRead
   readonly #sweep: (now: number) => number
 
@@ -356,6 +370,10 @@ export class SqliteLinkStore implements LinkStore {
     this.#sweepTabs = db.prepare('DELETE FROM ss_tabs WHERE seen_until <= ?')
     this.#sweepStreams = db.prepare('DELETE FROM ss_streams WHERE expires_at <= ?')
     this.#sweepEvents = db.prepare('DELETE FROM ss_events WHERE expires_at <= ?')
+    this.#getKey = db.prepare('SELECT seq FROM ss_event_keys WHERE tab_id = ? AND key = ? AND expires_at > ?')
+    this.#putKey = db.prepare('INSERT OR REPLACE INTO ss_event_keys (tab_id, key, seq, expires_at) VALUES (?, ?, ?, ?)')
+    this.#dropKeys = db.prepare('DELETE FROM ss_event_keys WHERE tab_id = ?')
+    this.#sweepKeys = db.prepare('DELETE FROM ss_event_keys WHERE expires_at <= ?')
 
     /*
      * BEGIN IMMEDIATE takes the write lock before the read, so another process sharing the file
@@ -383,6 +401,7 @@ export class SqliteLinkStore implements LinkStore {
         const live = this.#extendStream.get(now + windowMs, tabId, now)
         if (live !== undefined) return live.last_seq
         this.#dropEvents.run(tabId)
+        this.#dropKeys.run(tabId)
         this.#putStream.run(tabId, streamBase(now), now + windowMs)
         return streamBase(now)
       }),
@@ -394,11 +413,16 @@ export class SqliteLinkStore implements LinkStore {
      * the write lock, so two processes appending for one tab get consecutive numbers and cannot
      * both squeeze into the last free slot. Throwing rolls the whole step back: no number used.
      */
-    const append = db.transaction((tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number): number => {
+    const append = db.transaction((tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number): number => {
       const stream = this.#getStream.get(tabId)
       const live = stream !== undefined && stream.expires_at > now
+      const known = live && event.key !== undefined ? this.#getKey.get(tabId, event.key, now) : undefined
+      if (known !== undefined) return known.seq
       // A forgotten stream starts over in a new block; whatever it still held expired with it.
-      if (!live) this.#dropEvents.run(tabId)
+      if (!live) {
+        this.#dropEvents.run(tabId)
+        this.#dropKeys.run(tabId)
+      }
       const held = live ? this.#eventQuota.get(tabId, now)! : { n: 0, bytes: 0 }
       if (held.n + 1 > quota.maxEvents || held.bytes + event.bytes > quota.maxBytes) {
         throw new SessionSocketError(
@@ -409,6 +433,7 @@ export class SqliteLinkStore implements LinkStore {
       const seq = (live ? stream.last_seq : streamBase(now)) + 1
       this.#putStream.run(tabId, seq, live ? Math.max(stream.expires_at, expiresAt) : expiresAt)
       this.#putEvent.run(tabId, seq, event.event, JSON.stringify(event.args), event.bytes, expiresAt)
+      if (event.key !== undefined) this.#putKey.run(tabId, event.key, seq, expiresAt)
       return seq
     })
     this.#append = (tabId, event, expiresAt, quota, now) => append.immediate(tabId, event, expiresAt, quota, now)
@@ -433,7 +458,8 @@ export class SqliteLinkStore implements LinkStore {
         this.#sweepCalls.run(now).changes +
         this.#sweepTabs.run(now).changes +
         this.#sweepStreams.run(now).changes +
-        this.#sweepEvents.run(now).changes,
+        this.#sweepEvents.run(now).changes +
+        this.#sweepKeys.run(now).changes,
     )
     this.#sweep = (now) => sweep.immediate(now)
 
@@ -521,7 +547,7 @@ export class SqliteLinkStore implements LinkStore {
     return this.#run('sessionTabs', () => this.#sessionTabs.all(sessionId, now).map((row) => row.tab_id))
   }
 
-  async appendEvent(tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
+  async appendEvent(tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
     return this.#run('appendEvent', () => this.#append(tabId, event, expiresAt, quota, now))
   }
 

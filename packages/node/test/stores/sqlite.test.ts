@@ -79,7 +79,7 @@ describe('SqliteLinkStore', () => {
     const db = raw(path)
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all()
-    expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_events', 'ss_links', 'ss_meta', 'ss_restore_codes', 'ss_streams', 'ss_tabs'])
+    expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_event_keys', 'ss_events', 'ss_links', 'ss_meta', 'ss_restore_codes', 'ss_streams', 'ss_tabs'])
     const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ss_links'").all()
     expect(indexes.map((i) => i.name)).toEqual(expect.arrayContaining(['ss_links_session_id', 'ss_links_user_id']))
     expect(db.prepare<[], { value: string }>("SELECT value FROM ss_meta WHERE key = 'schema_version'").get()?.value).toBe('2')
