@@ -245,7 +245,11 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   app.get('/plain.html', servePage('plain.html'))
   app.use(express.static(config.publicDir, { index: false }))
 
-  app.use(sessionMiddleware)
+  // A session store that fails (Redis away) answers 503 STORE_UNAVAILABLE, which a client may
+  // retry, not 500: express-session passes the store's own error on.
+  app.use((req: Request, res: Response, next: NextFunction) =>
+    sessionMiddleware(req, res, (err?: unknown) => next(err === undefined ? undefined : new StoreUnavailableError(err))),
+  )
   // After the session middleware: the restore route sets the session cookie through it.
   app.use(ss.http())
 
@@ -278,17 +282,17 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     // A new session id on sign-in (session fixation); session-socket tells this browser's
     // other tabs to rejoin, and they come back into the new session with the new cookie.
     req.session.regenerate((err) => {
-      if (err) return next(err)
+      if (err) return next(new StoreUnavailableError(err))
       req.session.userId = name.toLowerCase()
       req.session.name = name
-      req.session.save((saveErr) => (saveErr ? next(saveErr) : res.redirect(303, '/')))
+      req.session.save((saveErr) => (saveErr ? next(new StoreUnavailableError(saveErr)) : res.redirect(303, '/')))
     })
   })
 
   app.post('/logout', sameOrigin, (req, res, next) => {
     // destroy() revokes the session's links and ends every tab of it, on every node.
     req.session.destroy((err) => {
-      if (err) return next(err)
+      if (err) return next(new StoreUnavailableError(err))
       res.clearCookie(COOKIE_NAME, { httpOnly: true, sameSite: 'lax' })
       if (wantsHtml(req)) res.redirect(303, '/')
       else res.status(204).end()
