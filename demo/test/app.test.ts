@@ -7,7 +7,7 @@ import type { DemoMethods } from '../server/api-types.js'
 import { createDemoServer, type DemoServer } from '../server/app.js'
 import { readConfig } from '../server/config.js'
 import { openStores, type DemoStores } from '../server/stores.js'
-import { startRedis, type RedisServer } from '@session-socket/test-helpers/redis-server'
+import { startRedis, type RedisServer } from '../../test-helpers/redis-server.js'
 
 let dataDir: string | undefined
 let stores: DemoStores | undefined
