@@ -20,17 +20,17 @@ export interface DurableEvents {
  * Applies the durable events that arrive on `socket` once each, in seq order, and acknowledges
  * them in batches. Each register reply says where the tab stands: events that come before it,
  * or before their predecessor, wait (up to 10,000). `emit(event, ...args)` receives each
- * applied event, and `gap` (by default `emit('gap', …)`) `{ from, to }` when events were lost
- * on the way (the server said so, or its stream started anew).
+ * applied event, and `gap` gets `{ from, to }` when events were lost on the way (the server
+ * said so, or its stream started anew).
  *
  * @example
- * const durable = createDurableEvents(socket, (event, ...args) => listeners.emit(event, ...args))
+ * const durable = createDurableEvents(socket, (event, ...args) => listeners.emitApp(event, ...args), (gap) => listeners.emit('gap', gap))
  * socket.auth = (cb) => cb({ seq: durable.seq })
  */
 export function createDurableEvents(
   socket: Socket,
   emit: (event: string, ...args: unknown[]) => void,
-  gap: (info: { from: number; to: number }) => void = (info) => emit('gap', info),
+  gap: (info: { from: number; to: number }) => void,
 ): DurableEvents {
   let seq: number | undefined
   /** Events that arrived before their position was known or before their predecessor. */

@@ -2,7 +2,7 @@ import { CLIENT_EVENTS, type ClientEventName, type EndReason, type RegisterReply
 import type { ConnectionState } from './connection-state.js'
 import type { Logger } from './options.js'
 
-/** Events a SessionSocket emits, besides the application's own server events (names in CLIENT_EVENTS). */
+/** Events a SessionSocket emits, besides the application's own server events. */
 export interface SessionSocketEvents {
   status: (state: ConnectionState) => void
   /** `cookieRestored`: the session cookie was set again on the way (it had been lost, expired or signed with an old secret). */
@@ -29,8 +29,8 @@ export interface Emitter {
 }
 
 /**
- * Listeners by event name, in two maps: the client's own events and application events, so a
- * server event named like one of the client's (`status`…) cannot reach its state listeners.
+ * Listeners by event name. An application event is kept under its name prefixed with `>`, so a
+ * server event named like one of the client's own (`status`…) cannot reach its state listeners.
  * A listener that throws is logged and the others still run: one faulty listener in the
  * application must not stop the client's own state updates.
  *
@@ -40,9 +40,8 @@ export interface Emitter {
  * events.emit('ready')
  */
 export function createEmitter(log: Logger): Emitter {
-  const own = new Map<string, Set<Listener>>()
-  const app = new Map<string, Set<Listener>>()
-  const call = (listeners: Map<string, Set<Listener>>, event: string, args: unknown[]) => {
+  const listeners = new Map<string, Set<Listener>>()
+  const emit = (event: string, ...args: unknown[]) => {
     // A copy: a listener may add or remove listeners of this event.
     for (const listener of [...(listeners.get(event) ?? [])]) {
       try {
@@ -54,15 +53,15 @@ export function createEmitter(log: Logger): Emitter {
   }
   return {
     on(event, listener) {
-      const listeners = (CLIENT_EVENTS as readonly string[]).includes(event) ? own : app
-      let set = listeners.get(event)
-      if (!set) listeners.set(event, (set = new Set()))
+      const key = (CLIENT_EVENTS as readonly string[]).includes(event) ? event : `>${event}`
+      let set = listeners.get(key)
+      if (!set) listeners.set(key, (set = new Set()))
       set.add(listener)
       return () => {
         set.delete(listener)
       }
     },
-    emit: (event, ...args) => call(own, event, args),
-    emitApp: (event, ...args) => call(app, event, args),
+    emit,
+    emitApp: (event, ...args) => emit(`>${event}`, ...args),
   }
 }
