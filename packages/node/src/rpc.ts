@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import createDebug from 'debug'
 import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
@@ -6,7 +7,7 @@ import type { CallClaim, CallResults } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import { noteSessionExpiry, sessionMayHaveExpired } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
-import { UnsettledCalls, type Resumed } from './unsettled-calls.js'
+import { UnsettledCalls } from './unsettled-calls.js'
 
 const debug = createDebug('session-socket:rpc')
 
@@ -120,6 +121,21 @@ class NotRun {
   constructor(readonly reply: CallReply) {}
 }
 
+/**
+ * A call that ran but whose session could not be saved: the store may have taken the save
+ * before it failed (a crash after the write) or not. Its reply waits with the claim until the
+ * same session is saved again (the same data: saving it twice changes nothing), so that a resend
+ * neither runs the handler again nor answers as if the change were kept when it was not.
+ */
+class Unsaved {
+  constructor(
+    readonly reply: CallReply,
+    readonly save: () => Promise<void>,
+  ) {}
+}
+
+const SESSION_NOT_SAVED: CallReply = fail(new SessionSocketError('STORE_UNAVAILABLE', 'the session could not be saved; send the call again', { retryAfter: 1000 }))
+
 const IN_PROGRESS: CallReply = fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
 
 /**
@@ -134,12 +150,22 @@ export class RpcDispatcher {
   readonly #sessionQueues = new Map<string, Promise<unknown>>()
   /** When calls last touched each session on this node, to keep touches cheap. */
   readonly #touched = new Map<string, number>()
-  /** Replies and releases the store failed to take, written again until it does. */
+  /** Replies and claims the store failed to settle, written again until it does. */
   readonly #unsettled: UnsettledCalls
+  /** This server's claim owner: a claim it took is its own again on a resend (see CallResults.claimCall). */
+  readonly #owner = randomUUID()
 
   constructor(env: RpcEnvironment) {
     this.#env = env
-    this.#unsettled = new UnsettledCalls(env.links, env.now, env.signal)
+    this.#unsettled = new UnsettledCalls({
+      results: env.links,
+      owner: this.#owner,
+      resultTtl: env.resultTtl,
+      callLease: env.callLease,
+      now: env.now,
+      signal: env.signal,
+      isRunning: (key) => this.#running.has(key),
+    })
   }
 
   add(name: string, handler: MethodHandler, options: MethodOptions = {}): void {
@@ -187,31 +213,37 @@ export class RpcDispatcher {
    * plain value, the call is answered in this turn, with no promise of its own.
    */
   #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
-    // A call this node settled while the store could not take it: answered, or run, from here.
-    const resumed = this.#unsettled.size === 0 ? undefined : this.#unsettled.resume(key, this.#env.now())
+    // A call this node settled while the store could not take it: answered from its reply here.
+    const resumed = this.#unsettled.size === 0 ? undefined : this.#unsettled.resume(key)
     if (resumed === undefined) return this.#claim(socket, data, key, entry, params)
-    const go = (kept: Resumed | undefined) => {
-      if (kept === undefined) return this.#claim(socket, data, key, entry, params)
-      return 'reply' in kept ? kept.reply : this.#runClaimed(socket, data, key, entry, params, { state: 'new' }, kept.claimUntil)
-    }
+    const go = (kept: { reply: CallReply } | undefined) => (kept ? kept.reply : this.#claim(socket, data, key, entry, params))
     return isThenable(resumed) ? resumed.then(go) : go(resumed)
   }
 
   #claim(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
     let claim: CallClaim | Promise<CallClaim>
-    const claimUntil = this.#env.now() + this.#env.callLease
+    const { links, callLease, now } = this.#env
+    const claimUntil = now() + callLease
+    // The store may have taken a claim whose answer failed: this node (its owner) takes it back
+    // on a resend, and gives it up as soon as the store answers again.
+    const failed = (err: unknown) => {
+      const error = SessionSocketError.from(err)
+      if (error.code === 'STORE_UNAVAILABLE') this.#unsettled.keep(key, 'unclaim', claimUntil)
+      return fail(error)
+    }
     try {
       // A claim outlives its node only for the lease: a call whose server died mid-run is run
       // again on resend rather than answered IN_PROGRESS until the results memory forgets it.
-      claim = this.#env.links.claimCall(key, this.#env.callLease, this.#env.now())
+      claim = links.claimCall(key, callLease, now(), this.#owner)
     } catch (err) {
-      return fail(SessionSocketError.from(err))
+      return failed(err)
     }
     if (!isThenable(claim)) return this.#runClaimed(socket, data, key, entry, params, claim, claimUntil)
-    return Promise.resolve(claim).then(
-      (settled) => this.#runClaimed(socket, data, key, entry, params, settled, claimUntil),
-      (err: unknown) => fail(SessionSocketError.from(err)),
-    )
+    return Promise.resolve(claim).then((settled) => {
+      // The store answers again: what it could not take before goes to it now.
+      if (this.#unsettled.size > 0) this.#unsettled.storeAnswered()
+      return this.#runClaimed(socket, data, key, entry, params, settled, claimUntil)
+    }, failed)
   }
 
   #runClaimed(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown, claim: CallClaim, claimUntil: number): CallReply | Promise<CallReply> {
@@ -228,15 +260,20 @@ export class RpcDispatcher {
    * call, instead of being told IN_PROGRESS. A store that fails here does not hold the answer
    * back: the write is kept and tried again until the store takes it (unsettled-calls.ts).
    */
-  #record(key: string, reply: CallReply | NotRun, claimUntil: number): CallReply | Promise<CallReply> {
+  #record(key: string, reply: CallReply | NotRun | Unsaved, claimUntil: number): CallReply | Promise<CallReply> {
+    if (reply instanceof Unsaved) {
+      // The claim stays this node's; the reply goes out once the session is saved again.
+      this.#unsettled.keep(key, { save: reply.save, reply: reply.reply }, claimUntil)
+      return SESSION_NOT_SAVED
+    }
     const answer = reply instanceof NotRun ? reply.reply : reply
     const remembered = !(reply instanceof NotRun) && !asksForResend(reply)
     const { links, resultTtl, now } = this.#env
     const unrecorded = (err: unknown) => {
       // Not the call key: it holds the tab id.
       debug('could not remember a reply or release a claim, trying again later: %s', (err as Error).message)
-      if (remembered) this.#unsettled.keep(key, answer, now() + resultTtl, claimUntil)
-      else this.#unsettled.keep(key, undefined, claimUntil, claimUntil)
+      if (remembered) this.#unsettled.keep(key, { reply: answer }, now() + resultTtl)
+      else this.#unsettled.keep(key, 'release', claimUntil)
       return answer
     }
     let stored: void | Promise<void>
@@ -250,7 +287,7 @@ export class RpcDispatcher {
   }
 
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
-  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun> {
+  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun | Unsaved> {
     if (entry.options.session) return this.#serialised(data.sessionId, () => this.#runWithSession(socket, data, key, entry, params))
     // A call without the session still ends an expired one. The store is read only once the
     // expiry the socket last read (register, a reload) has passed: a call costs no read before.
@@ -288,7 +325,7 @@ export class RpcDispatcher {
   }
 
   /** Loads the session, runs the handler, saves the session if the handler changed it. */
-  async #runWithSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply | NotRun> {
+  async #runWithSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply | NotRun | Unsaved> {
     const { sessions } = this.#env
     let session: Session & Partial<SessionData>
     let before: string
@@ -321,7 +358,14 @@ export class RpcDispatcher {
         if (after.id !== data.sessionId) await this.#env.onRegenerated(socket, data.sessionId, after.id)
         this.#env.onSessionChanged(socket, after)
       } catch (err) {
-        return fail(SessionSocketError.from(err))
+        const error = SessionSocketError.from(err)
+        if (error.code !== 'STORE_UNAVAILABLE' || after.id !== data.sessionId) return fail(error)
+        return new Unsaved(succeeded(result), () =>
+          this.#serialised(data.sessionId, async () => {
+            await sessions.save(after)
+            this.#env.onSessionChanged(socket, after)
+          }),
+        )
       }
     } else if (after) {
       this.#touch(after)

@@ -4,57 +4,77 @@ import type { CallResults } from './link-store.js'
 
 const debug = createDebug('session-socket:unsettled-calls')
 
-/** First wait before writing again what the store refused (ms); doubles up to RETRY_MAX while it keeps refusing. */
-const RETRY_MIN = 100
-const RETRY_MAX = 1_000
+/**
+ * Longest wait before writing again what the store refused (ms), when no other call shows the
+ * store answering again. Not shorter: a write every few seconds to a Redis that stopped
+ * answering keeps its connection busy, and node-redis's socketTimeout (which finds such a
+ * Redis) counts only an idle connection.
+ */
+const RETRY_IDLE = 5_000
 /** Most calls kept: past it, the oldest is given up (its claim lapses after callLease, as a crashed node's). */
 const MAX_KEPT = 10_000
 
-/** A call whose claim this node holds and whose outcome the store has not taken yet. */
+/**
+ * What the store still has to be told about a call key: the reply of a call that ran; the same,
+ * after saving its session again (`save`: the save failed, it may or may not have been
+ * written); that a call which did not run gives its claim up; or (its claim failed: the store
+ * may or may not have taken it) that this node wants no claim on it.
+ */
+export type Unsettled = { reply: CallReply; save?: () => Promise<void> } | 'release' | 'unclaim'
+
+/** The answer to a resend of a call whose session still cannot be saved. */
+const NOT_SAVED: CallReply = { ok: false, e: { code: 'STORE_UNAVAILABLE', message: 'the session could not be saved; send the call again', retryAfter: 1000 } }
+
 interface Kept {
-  /** The reply to record; undefined: the call did not run and its claim is to be released. */
-  reply: CallReply | undefined
-  /** Until when the write is worth trying: the claim's lease (a release), the reply's life (a reply). */
+  write: Unsettled
+  /** Until when the write is worth trying: the claim's lease, the reply's life. */
   until: number
-  /** The claim's lease end: a call that did not run is this node's to run until then. */
-  claimUntil: number
   /** The write in flight: resolves true once the store took it. */
   writing?: Promise<boolean> | undefined
 }
 
-/** What a resend of a kept call gets: the reply, or the claim (the caller runs the call under it). */
-export type Resumed = { reply: CallReply } | { claimUntil: number }
+/** What the server's dispatcher tells the unsettled calls. */
+export interface UnsettledCallsOptions {
+  results: CallResults
+  /** This server's claim owner (`claimCall`'s `owner`). */
+  owner: string
+  /** How long a reply is kept (ms), for a reply recorded after its session was saved again. */
+  resultTtl: number
+  /** How long a claim holds (ms): an `unclaim` takes the claim for that long, then gives it up. */
+  callLease: number
+  now: () => number
+  /** The server is closing: stop writing. */
+  signal: AbortSignal
+  /** A call of this key is running on this node (its claim is in use: leave it). */
+  isRunning: (key: string) => boolean
+}
 
 /**
- * Replies and releases the store did not take (it failed between the claim and the end of the
- * call), written again until it does. Without this a claim taken just before an outage stayed
- * `pending` in the store for the whole `callLease` after the store was back: every resend was
- * answered IN_PROGRESS. Meanwhile this node answers a resend itself: with the reply, or by running
- * a call that did not run under the claim it still holds.
+ * Replies and claims the store did not settle because it failed between the claim and the end
+ * of the call, written again until it does. Without this a claim taken just before an outage
+ * stayed `pending` in the store for the whole `callLease` after the store was back: every resend
+ * was answered IN_PROGRESS. A resend to this node meanwhile gets the kept reply; a call that did
+ * not run is claimed again, which the store grants to the claim's own owner.
  *
- * One write at a time: while the store refuses, only the oldest kept call probes it (every
- * 100 ms, backing off to 1 s), so an outage costs the store a few attempts a second; once one
- * write goes through, the others follow at once.
+ * The writes start as soon as another call shows the store answering again (`storeAnswered`),
+ * within a second of its return while tabs resend, else every 5 s; one at a time, oldest first,
+ * until one fails.
  *
  * @example
- * const unsettled = new UnsettledCalls(links, Date.now, signal)
- * unsettled.keep(key, undefined, claimUntil, claimUntil) // the release failed
- * unsettled.resume(key, Date.now()) // { claimUntil }: run it now
+ * const unsettled = new UnsettledCalls({ results: links, owner, resultTtl: 600_000, callLease: 60_000, now: Date.now, signal, isRunning: (key) => running.has(key) })
+ * unsettled.keep(key, 'release', claimUntil) // the release failed
+ * unsettled.storeAnswered() // another call's claim went through: write it now
+ * unsettled.resume(key) // undefined: claim it again (the store gives it back to this owner)
  */
 export class UnsettledCalls {
-  readonly #results: CallResults
-  readonly #now: () => number
-  readonly #signal: AbortSignal
+  readonly #options: UnsettledCallsOptions
   readonly #kept = new Map<string, Kept>()
   #timer: ReturnType<typeof setTimeout> | undefined
-  #delay = RETRY_MIN
   #writing = false
 
-  constructor(results: CallResults, now: () => number, signal: AbortSignal) {
-    this.#results = results
-    this.#now = now
-    this.#signal = signal
-    signal.addEventListener('abort', () => clearTimeout(this.#timer), { once: true })
+  constructor(options: UnsettledCallsOptions) {
+    this.#options = options
+    options.signal.addEventListener('abort', () => clearTimeout(this.#timer), { once: true })
   }
 
   /** How many calls wait for the store. */
@@ -62,39 +82,54 @@ export class UnsettledCalls {
     return this.#kept.size
   }
 
-  /**
-   * Keeps a call the store could not settle: `reply` to record with `resultTtl` (undefined: the
-   * claim to release), tried until `until`; `claimUntil` is the end of the claim's lease.
-   */
-  keep(key: string, reply: CallReply | undefined, until: number, claimUntil: number): void {
-    if (this.#signal.aborted) return
+  /** Keeps what the store must be told about `key`, tried until `until`. */
+  keep(key: string, write: Unsettled, until: number): void {
+    if (this.#options.signal.aborted) return
     this.#kept.delete(key)
-    this.#kept.set(key, { reply, until, claimUntil })
+    this.#kept.set(key, { write, until })
     if (this.#kept.size > MAX_KEPT) this.#kept.delete(this.#kept.keys().next().value!)
     this.#schedule()
   }
 
   /**
-   * A resend of `key` arrived. Undefined: nothing kept, claim it as usual. A reply: the call ran,
-   * answer it. A claim: the call did not run and this node still holds its claim; the caller
-   * runs it now (nothing is released any more). Waits for a write of `key` in flight.
+   * A resend of `key` arrived: the kept reply if the call ran (for a call whose session was not
+   * saved, once it is saved now; STORE_UNAVAILABLE while it cannot be), else undefined (claim it
+   * as usual; nothing is written for it any more). Waits for a write of `key` in flight.
    */
-  resume(key: string, now: number): Resumed | undefined | Promise<Resumed | undefined> {
+  resume(key: string): { reply: CallReply } | undefined | Promise<{ reply: CallReply } | undefined> {
     const kept = this.#kept.get(key)
     if (!kept) return undefined
-    if (kept.writing) return kept.writing.then(() => this.resume(key, this.#now()))
-    if (kept.reply) return { reply: kept.reply }
-    this.#kept.delete(key)
-    // Past its lease the claim is gone from the store by itself: claim again.
-    return kept.claimUntil > now ? { claimUntil: kept.claimUntil } : undefined
+    if (kept.writing) return kept.writing.then(() => this.resume(key))
+    if (typeof kept.write !== 'object') {
+      this.#kept.delete(key)
+      return undefined
+    }
+    if (!kept.write.save) return { reply: kept.write.reply }
+    const { reply } = kept.write
+    const writing = this.#write(key, kept.write, kept.until)
+    kept.writing = writing
+    return writing.then((done) => {
+      kept.writing = undefined
+      if (!done) return { reply: NOT_SAVED }
+      if (this.#kept.get(key) === kept) this.#kept.delete(key)
+      return { reply }
+    })
   }
 
-  #schedule(): void {
-    if (this.#timer !== undefined || this.#writing || this.#kept.size === 0 || this.#signal.aborted) return
+  /** A store call of this node just succeeded: write what is kept now. */
+  storeAnswered(): void {
+    if (this.#kept.size === 0 || this.#writing) return
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#schedule(0)
+  }
+
+  #schedule(delay = RETRY_IDLE): void {
+    if (this.#timer !== undefined || this.#writing || this.#kept.size === 0 || this.#options.signal.aborted) return
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       void this.#flush()
-    }, this.#delay)
+    }, delay)
     this.#timer.unref?.()
   }
 
@@ -103,21 +138,18 @@ export class UnsettledCalls {
     this.#writing = true
     try {
       for (const [key, kept] of this.#kept) {
-        if (this.#signal.aborted) return
-        if (kept.until <= this.#now()) {
+        if (this.#options.signal.aborted) return
+        // Past its time, or claimed again by a resend running here now: nothing left to write.
+        if (kept.until <= this.#options.now() || (typeof kept.write !== 'object' && this.#options.isRunning(key))) {
           this.#kept.delete(key)
           continue
         }
-        const writing = this.#write(key, kept)
+        const writing = this.#write(key, kept.write, kept.until)
         kept.writing = writing
         const done = await writing
         kept.writing = undefined
-        if (!done) {
-          this.#delay = Math.min(this.#delay * 2, RETRY_MAX)
-          return
-        }
+        if (!done) return
         if (this.#kept.get(key) === kept) this.#kept.delete(key)
-        this.#delay = RETRY_MIN
       }
     } finally {
       this.#writing = false
@@ -125,10 +157,26 @@ export class UnsettledCalls {
     }
   }
 
-  async #write(key: string, kept: Kept): Promise<boolean> {
+  async #write(key: string, write: Unsettled, until: number): Promise<boolean> {
+    const { results, owner, callLease, now } = this.#options
     try {
-      if (kept.reply) await this.#results.finishCall(key, kept.reply, kept.until - this.#now(), this.#now())
-      else await this.#results.releaseCall(key)
+      if (typeof write === 'object') {
+        if (write.save) {
+          await write.save()
+          // Saved: from now on a resend is answered from the reply, and the store keeps it.
+          delete write.save
+          await results.finishCall(key, write.reply, this.#options.resultTtl, now())
+        } else {
+          await results.finishCall(key, write.reply, until - now(), now())
+        }
+      } else if (write === 'release') {
+        await results.releaseCall(key)
+      } else {
+        // Whether the failed claim was taken or not, this owner gets it now (or someone else
+        // holds it, or it is done): give it up again, so a resend to any node runs the call.
+        const claim = await results.claimCall(key, callLease, now(), owner)
+        if (claim.state === 'new') await results.releaseCall(key)
+      }
       debug('a call the store had refused is settled now (%d still waiting)', this.#kept.size - 1)
       return true
     } catch (err) {

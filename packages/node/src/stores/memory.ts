@@ -135,8 +135,8 @@ export class MemoryLinkStore implements LinkStore {
    * The call results answer at once, not with a promise (the synchronous fast path of
    * CallResults). Declared with the promise too, so that a subclass may answer later.
    */
-  claimCall(key: string, ttlMs: number, now: number): CallClaim | Promise<CallClaim> {
-    return this.#calls.claim(key, ttlMs, now)
+  claimCall(key: string, ttlMs: number, now: number, owner?: string): CallClaim | Promise<CallClaim> {
+    return this.#calls.claim(key, ttlMs, now, owner)
   }
 
   finishCall(key: string, reply: CallReply, ttlMs: number, now: number): void | Promise<void> {

@@ -130,17 +130,28 @@ return n
 `)
 
 /*
- * KEYS: call. ARGV: now, expiresAt of a new claim. The value is "<expiresAt>|<reply json>"
- * (empty reply = pending); the expiry is checked against the caller's clock as well, so an
- * expired result is never answered even when Redis has not dropped the key yet.
+ * KEYS: call. ARGV: now, expiresAt of a new claim, the claim's owner as digits or ''. The value
+ * is "<expiresAt>|<reply json>" (empty reply = pending); the expiry is checked against the
+ * caller's clock as well, so an expired result is never answered even when Redis has not
+ * dropped the key yet. A pending claim with an owner is "<expiresAt>.<owner>|": the owner rides
+ * as a fraction of the expiry, so a version that knows no owners still reads the expiry (and
+ * the pending state) right. Its owner takes it again: the claim is new for it.
  */
 const CLAIM_CALL = script(`
 local v = redis.call('GET', KEYS[1])
 if v then
   local bar = string.find(v, '|', 1, true)
-  if bar and tonumber(string.sub(v, 1, bar - 1)) > tonumber(ARGV[1]) then return v end
+  if bar and tonumber(string.sub(v, 1, bar - 1)) > tonumber(ARGV[1]) then
+    local dot = string.find(v, '.', 1, true)
+    local mine = ARGV[3] ~= '' and bar == #v and dot and dot < bar and string.sub(v, dot + 1, bar - 1) == ARGV[3]
+    if not mine then return v end
+  end
 end
-redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2] .. '.' .. ARGV[3] .. '|', 'PXAT', ARGV[2])
+end
 return false
 `)
 
@@ -374,6 +385,11 @@ function toError(err: unknown): unknown {
   return err
 }
 
+/** A claim owner as the digits CLAIM_CALL keeps after the expiry's decimal point (48 bits of its hash). */
+function ownerDigits(owner: string): string {
+  return String(createHash('sha1').update(owner).digest().readUIntBE(0, 6))
+}
+
 /** Escapes SCAN MATCH glob characters so a prefix is matched literally. */
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&')
@@ -512,8 +528,8 @@ export class RedisLinkStore implements LinkStore {
     return record.expiresAt > now ? record : null
   }
 
-  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
-    const value = await this.#eval(CLAIM_CALL, [this.#callPrefix + key], [String(now), String(now + ttlMs)])
+  async claimCall(key: string, ttlMs: number, now: number, owner?: string): Promise<CallClaim> {
+    const value = await this.#eval(CLAIM_CALL, [this.#callPrefix + key], [String(now), String(now + ttlMs), owner === undefined ? '' : ownerDigits(owner)])
     if (typeof value !== 'string') return { state: 'new' }
     const json = value.slice(value.indexOf('|') + 1)
     return json === '' ? { state: 'pending' } : { state: 'done', reply: JSON.parse(json) as CallReply }

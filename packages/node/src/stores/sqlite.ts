@@ -58,6 +58,7 @@ interface CodeRow {
 interface CallRow {
   reply: string | null
   expires_at: number
+  owner: string | null
 }
 
 interface StreamRow {
@@ -120,7 +121,8 @@ CREATE INDEX IF NOT EXISTS ss_restore_codes_expires_at ON ss_restore_codes (expi
 CREATE TABLE IF NOT EXISTS ss_calls (
   call_key TEXT PRIMARY KEY,
   reply TEXT,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  owner TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ss_calls_expires_at ON ss_calls (expires_at);
 CREATE TABLE IF NOT EXISTS ss_tabs (
@@ -230,6 +232,7 @@ export class SqliteLinkStore implements LinkStore {
   readonly #takeCode: Database.Statement<[string], CodeRow>
   readonly #getCall: Database.Statement<[string], CallRow>
   readonly #putCall: Database.Statement<[string, string | null, number]>
+  readonly #putClaim: Database.Statement<[string, number, string | null]>
   readonly #deleteCall: Database.Statement<[string]>
   readonly #sweepLinks: Database.Statement<[number]>
   readonly #sweepCodes: Database.Statement<[number]>
@@ -251,7 +254,7 @@ export class SqliteLinkStore implements LinkStore {
   readonly #putKey: Database.Statement<[string, string, number, number]>
   readonly #dropKeys: Database.Statement<[string]>
   readonly #sweepKeys: Database.Statement<[number]>
-  readonly #claim: (key: string, ttlMs: number, now: number) => CallClaim
+  readonly #claim: (key: string, ttlMs: number, now: number, owner: string | undefined) => CallClaim
   readonly #recordTabs: (tabs: readonly TabSeen[], now: number, windowMs: number) => number[]
   readonly #append: (tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number) => number
   readonly #read: (tabId: string, afterSeq: number, now: number) => EventRead
@@ -296,6 +299,9 @@ export class SqliteLinkStore implements LinkStore {
       // Files made before token rotation existed lack replaced_at; version 1 files lack user_id.
       if (!columns.has('replaced_at')) db.exec('ALTER TABLE ss_links ADD COLUMN replaced_at INTEGER')
       if (!columns.has('user_id')) db.exec('ALTER TABLE ss_links ADD COLUMN user_id TEXT')
+      // Who holds a pending claim (claimCall's owner). Older versions leave it NULL: no schema version of its own.
+      const callColumns = new Set(db.prepare<[], { name: string }>('PRAGMA table_info(ss_calls)').all().map((column) => column.name))
+      if (!callColumns.has('owner')) db.exec('ALTER TABLE ss_calls ADD COLUMN owner TEXT')
       // Partial: most links of most apps name no user, and `user_id = ?` only looks for one.
       db.exec('CREATE INDEX IF NOT EXISTS ss_links_user_id ON ss_links (user_id) WHERE user_id IS NOT NULL')
       if (version?.value !== String(SCHEMA_VERSION)) {
@@ -330,8 +336,9 @@ export class SqliteLinkStore implements LinkStore {
     this.#takeCode = db.prepare(
       'DELETE FROM ss_restore_codes WHERE code_hash = ? RETURNING session_id, expires_at',
     )
-    this.#getCall = db.prepare('SELECT reply, expires_at FROM ss_calls WHERE call_key = ?')
+    this.#getCall = db.prepare('SELECT reply, expires_at, owner FROM ss_calls WHERE call_key = ?')
     this.#putCall = db.prepare('INSERT OR REPLACE INTO ss_calls (call_key, reply, expires_at) VALUES (?, ?, ?)')
+    this.#putClaim = db.prepare('INSERT OR REPLACE INTO ss_calls (call_key, reply, expires_at, owner) VALUES (?, NULL, ?, ?)')
     this.#deleteCall = db.prepare('DELETE FROM ss_calls WHERE call_key = ?')
     this.#sweepLinks = db.prepare('DELETE FROM ss_links WHERE expires_at <= ?')
     this.#sweepCodes = db.prepare('DELETE FROM ss_restore_codes WHERE expires_at <= ?')
@@ -379,15 +386,16 @@ export class SqliteLinkStore implements LinkStore {
      * BEGIN IMMEDIATE takes the write lock before the read, so another process sharing the file
      * cannot read the same "absent" row in between and also answer `new`.
      */
-    const claim = db.transaction((key: string, ttlMs: number, now: number): CallClaim => {
+    const claim = db.transaction((key: string, ttlMs: number, now: number, owner: string | undefined): CallClaim => {
       const row = this.#getCall.get(key)
-      if (row !== undefined && row.expires_at > now) {
+      // A pending claim is its owner's to take again.
+      if (row !== undefined && row.expires_at > now && (row.reply !== null || owner === undefined || row.owner !== owner)) {
         return row.reply === null ? { state: 'pending' } : { state: 'done', reply: JSON.parse(row.reply) as CallReply }
       }
-      this.#putCall.run(key, null, now + ttlMs)
+      this.#putClaim.run(key, now + ttlMs, owner ?? null)
       return { state: 'new' }
     })
-    this.#claim = (key, ttlMs, now) => claim.immediate(key, ttlMs, now)
+    this.#claim = (key, ttlMs, now, owner) => claim.immediate(key, ttlMs, now, owner)
 
     /*
      * One write transaction for the whole batch: BEGIN IMMEDIATE and COMMIT (the WAL append)
@@ -525,8 +533,8 @@ export class SqliteLinkStore implements LinkStore {
     return { sessionId: row.session_id, expiresAt: row.expires_at }
   }
 
-  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
-    return this.#run('claimCall', () => this.#claim(key, ttlMs, now))
+  async claimCall(key: string, ttlMs: number, now: number, owner?: string): Promise<CallClaim> {
+    return this.#run('claimCall', () => this.#claim(key, ttlMs, now, owner))
   }
 
   async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
