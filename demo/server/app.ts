@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
@@ -34,6 +34,13 @@ export interface DemoServer {
 
 /** How long requests in progress may take once shutdown began (ms). */
 const SHUTDOWN_GRACE_MS = 1_000
+/**
+ * How long a connection with no request in progress may stay open once shutdown began (ms): a
+ * WebSocket whose client does not close its TCP connection after the server's close frame
+ * (python-engineio does not), an idle keep-alive. A client that answers the close frame is gone
+ * long before.
+ */
+const IDLE_GRACE_MS = 100
 const MAX_NAME = 40
 /** The built <script> bundle of @session-socket/browser, as an app would serve it from node_modules. */
 const iifeBundle = () => path.join(path.dirname(createRequire(import.meta.url).resolve('@session-socket/browser/package.json')), 'dist/session-socket.iife.js')
@@ -85,6 +92,33 @@ function validName(raw: unknown): string | undefined {
 const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/html')
 
 /**
+ * Every TCP connection of `server`, WebSockets included, and whether each is serving an HTTP
+ * request right now, so that shutdown can end the ones left open.
+ */
+function trackConnections(server: http.Server): { destroyIdle(): void; destroyAll(): void } {
+  const busy = new Map<Socket, number>()
+  server.on('connection', (socket: Socket) => {
+    busy.set(socket, 0)
+    socket.once('close', () => busy.delete(socket))
+  })
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket
+    busy.set(socket, (busy.get(socket) ?? 0) + 1)
+    res.once('close', () => {
+      if (busy.has(socket)) busy.set(socket, busy.get(socket)! - 1)
+    })
+  })
+  return {
+    destroyIdle() {
+      for (const [socket, requests] of busy) if (requests === 0) socket.destroy()
+    },
+    destroyAll() {
+      for (const socket of busy.keys()) socket.destroy()
+    },
+  }
+}
+
+/**
  * The demo app: Express 5 + express-session + Socket.IO + session-socket, on the given stores.
  * Nothing listens until `listen()`.
  */
@@ -106,6 +140,7 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
   app.disable('x-powered-by')
   app.set('trust proxy', config.trustProxy)
   const httpServer = http.createServer(app)
+  const connections = trackConnections(httpServer)
   const io = new Server(httpServer, {
     serveClient: false,
     ...(stores.adapter ? { adapter: stores.adapter } : {}),
@@ -236,7 +271,13 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
 
   // Before the session middleware: ss.http() runs it itself, after letting the SDK's provisional
   // cookie stand in for a missing session cookie (and serves the restore route).
-  app.use(ss.http())
+  // A session store that fails (Redis away) answers 503 STORE_UNAVAILABLE, which a client may
+  // retry, not 500: express-session passes the store's own error on (the TypeError is ss.http()'s
+  // own mount-order check, a bug to see as it is).
+  const sessionHttp = ss.http()
+  app.use((req: Request, res: Response, next: NextFunction) =>
+    sessionHttp(req, res, (err?: unknown) => next(err === undefined || err instanceof TypeError ? err : new StoreUnavailableError(err))),
+  )
   app.use(sessionMiddleware)
 
   app.get('/', servePage('index.html'))
@@ -268,17 +309,17 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
     // A new session id on sign-in (session fixation); session-socket tells this browser's
     // other tabs to rejoin, and they come back into the new session with the new cookie.
     req.session.regenerate((err) => {
-      if (err) return next(err)
+      if (err) return next(new StoreUnavailableError(err))
       req.session.userId = name.toLowerCase()
       req.session.name = name
-      req.session.save((saveErr) => (saveErr ? next(saveErr) : res.redirect(303, '/')))
+      req.session.save((saveErr) => (saveErr ? next(new StoreUnavailableError(saveErr)) : res.redirect(303, '/')))
     })
   })
 
   app.post('/logout', sameOrigin, (req, res, next) => {
     // destroy() revokes the session's links and ends every tab of it, on every node.
     req.session.destroy((err) => {
-      if (err) return next(err)
+      if (err) return next(new StoreUnavailableError(err))
       res.clearCookie(config.sessionCookieName, { httpOnly: true, sameSite: 'lax' })
       if (wantsHtml(req)) res.redirect(303, '/')
       else res.status(204).end()
@@ -331,15 +372,19 @@ export function createDemoServer(config: DemoConfig, stores: DemoStores): DemoSe
       // Sockets are closed, not ended: the clients keep their tokens and reconnect when the
       // server is back.
       io.emit('server:shutdown')
-      // Requests in progress get a moment; then every connection goes, including keep-alive
-      // ones that went idle after close() (a reconnect racing the shutdown leaves one).
-      const grace = setTimeout(() => httpServer.closeAllConnections(), SHUTDOWN_GRACE_MS)
+      // Connections without a request in progress (WebSockets whose client ignores the close,
+      // idle keep-alives) get a moment; requests in progress get longer; then every connection
+      // goes. closeAllConnections() alone would leave upgraded ones: the HTTP server no longer
+      // tracks a connection once it is a WebSocket.
+      const idle = setTimeout(() => connections.destroyIdle(), IDLE_GRACE_MS)
+      const grace = setTimeout(() => connections.destroyAll(), SHUTDOWN_GRACE_MS)
       await new Promise<void>((resolve) => {
         // io.close() disconnects every socket, closes Engine.IO and then the HTTP server, which
         // waits for its connections to end.
         io.close(() => resolve())
         httpServer.closeIdleConnections()
       })
+      clearTimeout(idle)
       clearTimeout(grace)
     },
   }

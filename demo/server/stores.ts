@@ -23,26 +23,76 @@ export function openStores(config: DemoConfig): Promise<DemoStores> {
   return config.redisUrl ? openRedisStores(config.redisUrl) : openSqliteStores(config.dataDir)
 }
 
-/** Fails early, with the folder in the message, rather than at the first session write. */
-function checkWritable(dir: string): void {
+/** Free space the data folder must have at start-up: a first write, as the databases' first pages need. */
+const PROBE_BYTES = 16 * 1024
+
+/** The fix for a full disk, for the end of a message. */
+const FULL_DISK = 'free some space or set DATA_DIR to a folder on another disk'
+
+/**
+ * Fails early, with the folder in the message, rather than at the first session write. Returns
+ * the first folder it created (undefined: the folder was there), so a failed start can remove
+ * what it made.
+ */
+function checkWritable(dir: string): string | undefined {
+  let created: string | undefined
+  const probe = path.join(dir, `.write-check-${process.pid}`)
   try {
-    fs.mkdirSync(dir, { recursive: true })
-    const probe = path.join(dir, `.write-check-${process.pid}`)
-    fs.writeFileSync(probe, '')
-    fs.unlinkSync(probe)
+    created = fs.mkdirSync(dir, { recursive: true })
+    // Some bytes, not an empty file: an empty file fits on a full disk.
+    fs.writeFileSync(probe, Buffer.alloc(PROBE_BYTES))
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    removeCreated(dir, created, [probe])
+    if (code === 'ENOSPC') throw new ConfigError(`data folder ${dir} is on a full disk (ENOSPC); ${FULL_DISK}`)
     throw new ConfigError(`data folder ${dir} is not writable (${code}); set DATA_DIR to a writable folder`)
   }
+  fs.rmSync(probe, { force: true })
+  return created
 }
+
+/** Removes the files a failed start created, then the folders it created, `dir` up to `createdFrom`, if empty. */
+function removeCreated(dir: string, createdFrom: string | undefined, files: string[]): void {
+  for (const file of files) {
+    try {
+      fs.rmSync(file, { force: true })
+    } catch {
+      // Its folder is not one (ENOTDIR): there is no file to remove.
+    }
+  }
+  if (createdFrom === undefined) return
+  for (let folder = dir; folder.startsWith(createdFrom); folder = path.dirname(folder)) {
+    try {
+      fs.rmdirSync(folder)
+    } catch {
+      // Not empty (someone else wrote there meanwhile) or gone: leave it and its parents.
+      return
+    }
+    if (folder === createdFrom) return
+  }
+}
+
+/** Bytes free for this process on the disk of `dir` (Infinity when it cannot be told). */
+function freeBytes(dir: string): number {
+  try {
+    const stats = fs.statfsSync(dir)
+    return stats.bavail * stats.bsize
+  } catch {
+    return Infinity
+  }
+}
+
+/** A database file and the files SQLite puts next to it. */
+const withCompanions = (file: string) => [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]
 
 /**
  * Sessions in SQLite through connect-sqlite3 (on the sqlite3 driver), links in SqliteLinkStore
  * (on better-sqlite3), each in its own file: two drivers on one file would only contend for
- * its write lock.
+ * its write lock. A start that fails (a full disk, a file it cannot open) removes the files it
+ * created, so the next start is not met by empty databases.
  */
 async function openSqliteStores(dataDir: string): Promise<DemoStores> {
-  checkWritable(dataDir)
+  const createdFrom = checkWritable(dataDir)
   // Loaded here, not at the top: a Redis run never needs the native SQLite drivers.
   const [{ default: sqlite3 }, { default: connectSqlite3 }, { SqliteLinkStore }] = await Promise.all([
     import('sqlite3'),
@@ -50,20 +100,39 @@ async function openSqliteStores(dataDir: string): Promise<DemoStores> {
     import('@session-socket/node/sqlite'),
   ])
   const sessionsFile = path.join(dataDir, 'sessions.db')
-  const db = await new Promise<InstanceType<typeof sqlite3.Database>>((resolve, reject) => {
-    const opened = new sqlite3.Database(sessionsFile, (err) => (err ? reject(err) : resolve(opened)))
-  }).catch((err: Error) => {
-    throw new ConfigError(`cannot open ${sessionsFile}: ${err.message}`)
-  })
+  const linksFile = path.join(dataDir, 'links.db')
+  const created = [...withCompanions(sessionsFile), ...withCompanions(linksFile)].filter((file) => !fs.existsSync(file))
+  const failed = (file: string, err: Error & { code?: string }): ConfigError => {
+    // SQLite reports a full disk as SQLITE_FULL, or as an I/O error when its shared-memory file cannot grow.
+    const full = err.code === 'SQLITE_FULL' || (err.code?.startsWith('SQLITE_IOERR') === true && freeBytes(dataDir) < PROBE_BYTES * 64)
+    removeCreated(dataDir, createdFrom, created)
+    return new ConfigError(full ? `cannot open ${file}: the disk is full (${err.code}); ${FULL_DISK}` : `cannot open ${file}: ${err.message}`)
+  }
+  let db: InstanceType<typeof sqlite3.Database> | undefined
+  try {
+    db = await new Promise<InstanceType<typeof sqlite3.Database>>((resolve, reject) => {
+      const opened = new sqlite3.Database(sessionsFile, (err) => (err ? reject(err) : resolve(opened)))
+    })
+    const open = db
+    // The table connect-sqlite3 makes, made here first: connect-sqlite3 throws a failure of its
+    // own CREATE from a callback, out of reach (a full disk printed an uncaught SQLITE_FULL).
+    await new Promise<void>((resolve, reject) =>
+      open.exec('PRAGMA journal_mode = wal; CREATE TABLE IF NOT EXISTS sessions (sid PRIMARY KEY, expired, sess)', (err) => (err ? reject(err) : resolve())),
+    )
+  } catch (err) {
+    await new Promise<void>((resolve) => (db ? db.close(() => resolve()) : resolve()))
+    throw failed(sessionsFile, err as Error)
+  }
+  const sessionDb = db
   const SQLiteStore = connectSqlite3(session)
-  const sessionStore = new SQLiteStore({ db, table: 'sessions', concurrentDb: true })
   let linkStore: InstanceType<typeof SqliteLinkStore>
   try {
-    linkStore = new SqliteLinkStore({ path: path.join(dataDir, 'links.db') })
+    linkStore = new SqliteLinkStore({ path: linksFile })
   } catch (err) {
-    db.close()
-    throw new ConfigError(`cannot open ${path.join(dataDir, 'links.db')}: ${(err as Error).message}`)
+    await new Promise<void>((resolve) => sessionDb.close(() => resolve()))
+    throw failed(linksFile, err as Error)
   }
+  const sessionStore = new SQLiteStore({ db: sessionDb, table: 'sessions', concurrentDb: true })
   return {
     description: `SQLite files in ${dataDir}`,
     sessionStore,
@@ -71,7 +140,7 @@ async function openSqliteStores(dataDir: string): Promise<DemoStores> {
     async close() {
       await linkStore.close()
       // sqlite3 runs close after the statements already queued, so pending writes land first.
-      await new Promise<void>((resolve) => db.close(() => resolve()))
+      await new Promise<void>((resolve) => sessionDb.close(() => resolve()))
     },
   }
 }

@@ -7,6 +7,7 @@ import type { DemoMethods } from '../server/api-types.js'
 import { createDemoServer, type DemoServer } from '../server/app.js'
 import { readConfig } from '../server/config.js'
 import { openStores, type DemoStores } from '../server/stores.js'
+import { startRedis, type RedisServer } from '../../test-helpers/redis-server.js'
 
 let dataDir: string | undefined
 let stores: DemoStores | undefined
@@ -190,5 +191,46 @@ describe('demo server', () => {
     expect((await fetch(`${url}/__test/session`, { headers: { cookie } })).status).toBe(404)
     await expect(openTab(url, cookie).call('test.whoami')).rejects.toMatchObject({ code: 'NOT_FOUND' })
     expect(await (await fetch(`${url}/api/me`, { headers: { cookie } })).json()).toEqual({ user: { id: 'ada', name: 'Ada' }, count: 0, test: false })
+  })
+})
+
+describe('demo server on Redis', () => {
+  let redis: RedisServer | undefined
+  afterEach(async () => {
+    // The demo first, while Redis still answers: its adapter clients quit cleanly then.
+    await server?.close()
+    await stores?.close()
+    server = stores = undefined
+    await redis?.stop()
+    redis = undefined
+  })
+
+  it('should answer its HTTP routes 503 STORE_UNAVAILABLE with Retry-After while Redis is down, and serve again once it is back', async () => {
+    redis = await startRedis({ args: ['--appendonly', 'yes', '--dir', (dataDir = mkdtempSync(path.join(tmpdir(), 'ss-demo-redis-')))] })
+    const config = readConfig({ PORT: '0', SESSION_SECRETS: 'test-secret', SS_TEST: '1', REDIS_URL: redis.url })
+    stores = await openStores(config)
+    server = createDemoServer(config, stores)
+    const url = await server.listen()
+    const cookie = await signIn(url, 'Ada')
+    const json = { cookie, Accept: 'application/json' }
+
+    await redis.stop()
+    const requests: Array<[string, () => Promise<Response>]> = [
+      ['GET /api/me', () => fetch(`${url}/api/me`, { headers: json })],
+      ['POST /api/counter', () => fetch(`${url}/api/counter`, { method: 'POST', headers: json })],
+      ['POST /logout', () => fetch(`${url}/logout`, { method: 'POST', headers: json })],
+      ['POST /login', () => fetch(`${url}/login`, { method: 'POST', redirect: 'manual', headers: { ...json, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'name=Bob' })],
+      ['POST /session-socket/restore', () => fetch(`${url}/session-socket/restore`, { method: 'POST', headers: { ...json, 'Content-Type': 'application/json' }, body: JSON.stringify({ code: 'c'.repeat(32) }) })],
+    ]
+    for (const [name, request] of requests) {
+      const response = await request()
+      expect(response.status, name).toBe(503)
+      expect(response.headers.get('retry-after'), name).toBe('1')
+      expect(await response.json(), name).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } })
+    }
+
+    await redis.restart()
+    await expect.poll(async () => (await fetch(`${url}/api/me`, { headers: json })).status, { timeout: 5000, interval: 100 }).toBe(200)
+    expect(await (await fetch(`${url}/api/me`, { headers: json })).json()).toMatchObject({ user: { id: 'ada', name: 'Ada' } })
   })
 })

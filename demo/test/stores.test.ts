@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { SessionData, Store } from 'express-session'
@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, readConfig } from '../server/config.js'
 import { openStores, type DemoStores } from '../server/stores.js'
 import { startRedisCluster } from '../../test-helpers/redis-cluster.js'
+import { DEMO_MAIN, startDemoChild } from './helpers/demo-child.js'
 
 const dirs: string[] = []
 const open: DemoStores[] = []
@@ -87,4 +88,47 @@ describe('openStores (Redis Cluster)', () => {
     }
     await expect(openStores(readConfig({ REDIS_CLUSTER: cluster.addresses }))).rejects.toThrow(`cannot reach Redis Cluster at ${cluster.addresses} (REDIS_CLUSTER)`)
   }, 60_000)
+})
+
+/**
+ * Starts the demo on a real, nearly full disk: a 512 KiB tmpfs with `freeKiB` left, mounted in
+ * a mount namespace of its own (`unshare`), so it needs no mount on the host and vanishes with
+ * the process. Resolves with what the demo printed, its exit code and what was left on the disk.
+ */
+async function startOnFullDisk(freeKiB: number): Promise<{ printed: string; code: number; left: string[] }> {
+  const mountPoint = mkdtempSync(path.join(tmpdir(), 'ss-demo-full-'))
+  const script = [
+    'mount -t tmpfs -o size=512k tmpfs "$1" || exit 99',
+    'head -c $(( (512 - $2) * 1024 )) /dev/zero > "$1/filler"',
+    `DATA_DIR="$1/data/demo" node --import tsx ${JSON.stringify(DEMO_MAIN)}`,
+    'echo "exit=$?"',
+    'echo "left=$(ls -A "$1" | tr "\\n" " ")"',
+  ].join('\n')
+  try {
+    const demo = startDemoChild({ PORT: '0', SESSION_SECRETS: 'test-secret' }, { file: 'unshare', args: ['--map-root-user', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', mountPoint, String(freeKiB)] })
+    const { code } = await demo.exited
+    const output = demo.output()
+    expect(code, output).toBe(0)
+    const exit = /^exit=(\d+)$/m.exec(output)
+    const left = /^left=(.*)$/m.exec(output)
+    expect(exit && left, output).toBeTruthy()
+    const printed = output.slice(0, exit!.index)
+    return { printed, code: Number(exit![1]), left: left![1]!.trim().split(/\s+/).filter(Boolean) }
+  } finally {
+    rmdirSync(mountPoint)
+  }
+}
+
+describe('the demo on a full disk', () => {
+  // 0 KiB: the folder's first write fails; 200 KiB: the session database opens, the links database cannot.
+  for (const freeKiB of [0, 200]) {
+    it(`should print one line and exit 1, leaving no file behind, with ${freeKiB} KiB free`, async () => {
+      const { printed, code, left } = await startOnFullDisk(freeKiB)
+      expect(code, printed).toBe(1)
+      expect(printed.trim().split('\n'), printed).toHaveLength(1)
+      expect(printed).toMatch(/^demo: .*(full disk \(ENOSPC\)|the disk is full \(SQLITE_\w+\)); free some space or set DATA_DIR to a folder on another disk\n$/)
+      // Only the test's own filler: no empty database, no data folder.
+      expect(left).toEqual(['filler'])
+    }, 30_000)
+  }
 })

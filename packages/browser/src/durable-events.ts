@@ -18,14 +18,18 @@ export interface DurableEvents {
  * Applies the durable events that arrive on `socket` once each, in seq order, and acknowledges
  * them in batches. Each register reply says where the tab stands: events that come before it,
  * or before their predecessor, wait (up to 10,000). `emit(event, ...args)` receives each
- * applied event, and `gap` with `{ from, to }` when events were lost on the way (the server
+ * applied event, and `gap` gets `{ from, to }` when events were lost on the way (the server
  * said so, or its stream started anew).
  *
  * @example
- * const durable = createDurableEvents(socket, (event, ...args) => listeners.emit(event, ...args))
+ * const durable = createDurableEvents(socket, (event, ...args) => listeners.emitApp(event, ...args), (gap) => listeners.emit('gap', gap))
  * socket.auth = (cb) => cb({ seq: durable.seq })
  */
-export function createDurableEvents(socket: Socket, emit: (event: string, ...args: unknown[]) => void): DurableEvents {
+export function createDurableEvents(
+  socket: Socket,
+  emit: (event: string, ...args: unknown[]) => void,
+  gap: (info: { from: number; to: number }) => void,
+): DurableEvents {
   let seq: number | undefined
   /** Events that arrived before their position was known or before their predecessor. */
   const early = new Map<number, DurableEventPayload>()
@@ -42,7 +46,7 @@ export function createDurableEvents(socket: Socket, emit: (event: string, ...arg
     if (newest > Math.floor(seq / STREAM_BLOCK)) {
       const from = seq
       seq = newest * STREAM_BLOCK
-      if (from !== 0) emit('gap', { from, to: seq })
+      if (from !== 0) gap({ from, to: seq })
     }
     for (const key of early.keys()) if (key <= seq) early.delete(key)
     let applied = false
@@ -69,7 +73,7 @@ export function createDurableEvents(socket: Socket, emit: (event: string, ...arg
     const from = seq ?? reply.seq
     seq = reply.seq
     positioned = true
-    if (reply.gap) emit('gap', { from, to: reply.seq })
+    if (reply.gap) gap({ from, to: reply.seq })
     drain()
   })
   socket.on(EVENTS.EVENT, (payload: DurableEventPayload) => {

@@ -64,7 +64,7 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
     )
     this.#socket = options.url === undefined ? io(resolved.socketOptions) : io(options.url, resolved.socketOptions)
     this.#outbox = createOutbox(resolved.maxQueue, this.#socket, () => this.#state.status === 'ready')
-    this.#durable = createDurableEvents(this.#socket, this.#events.emit)
+    this.#durable = createDurableEvents(this.#socket, this.#events.emitApp, (gap) => this.#events.emit('gap', gap))
     this.#wire()
     if (options.autoConnect !== false) this.connect()
   }
@@ -264,7 +264,8 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
       this.#scheduleReconnect(undefined, undefined)
     })
     socket.onAny((event: string, ...args: unknown[]) => {
-      if (!event.startsWith('ss:')) this.#events.emit(event, ...args)
+      // Apart from the client's own events: a server event named `status` never reaches s.on('status').
+      if (!event.startsWith('ss:')) this.#events.emitApp(event, ...args)
     })
   }
 

@@ -21,10 +21,17 @@ async function start(onApplied: () => void = () => {}) {
   server = await startBareServer()
   const client = server.client()
   const seen: string[] = []
-  const durable = createDurableEvents(client, (event, ...args) => {
-    seen.push(event === 'gap' ? `gap ${JSON.stringify(args[0])}` : `${event}:${args.join(',')}`)
-    onApplied()
-  })
+  const durable = createDurableEvents(
+    client,
+    (event, ...args) => {
+      seen.push(`${event}:${args.join(',')}`)
+      onApplied()
+    },
+    (gap) => {
+      seen.push(`gap ${JSON.stringify(gap)}`)
+      onApplied()
+    },
+  )
   const acks: number[] = []
   const open = async () => {
     const socket = await connectTo(server!, client)

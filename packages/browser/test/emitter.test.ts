@@ -9,7 +9,7 @@ describe('createEmitter', () => {
     events.on('counter', (...args) => calls.push(['first', ...args]))
     events.on('counter', (...args) => calls.push(['second', ...args]))
     events.on('other', () => calls.push('other'))
-    events.emit('counter', 1, 'two')
+    events.emitApp('counter', 1, 'two')
     expect(calls).toEqual([
       ['first', 1, 'two'],
       ['second', 1, 'two'],
@@ -55,5 +55,19 @@ describe('createEmitter', () => {
     expect(calls).toEqual(['first', 'second'])
     events.emit('gap')
     expect(calls).toEqual(['first', 'second', 'first', 'added during the event'])
+  })
+
+  it("should keep application events apart from the client's own: emitApp('status') reaches no status listener", () => {
+    const events = createEmitter(() => {})
+    const calls: unknown[] = []
+    events.on('status', (state) => calls.push(['own status', state]))
+    events.on('news', (text) => calls.push(['app news', text]))
+    events.emitApp('status', { status: 'ended' })
+    events.emitApp('news', 'hello')
+    events.emit('status', { status: 'ready' })
+    expect(calls).toEqual([
+      ['app news', 'hello'],
+      ['own status', { status: 'ready' }],
+    ])
   })
 })

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SessionSocketError, type ConnectionState } from '@session-socket/browser'
 import { startTestServer, type TestServer } from '@session-socket/test-helpers/test-server'
 import { startCookieJarProxy, type CookieJarProxy } from '@session-socket/test-helpers/cookie-jar-proxy'
@@ -182,5 +182,28 @@ describe('SessionSocket', () => {
     expect(tab.status).toBe('ended')
     expect(connections).toBe(0)
     expect((await rejection(tab.call('whoami'))).code).toBe('SESSION_ENDED')
+  })
+
+  it("should keep server events named like the client's own (status, ready, ended, gap) away from its listeners", async () => {
+    const { server, proxy } = await start()
+    const tab = makeBrowser(proxy.url).open({ page: fakePage() })
+    await waitForStatus(tab)
+    const own: unknown[] = []
+    for (const name of ['status', 'ready', 'ended', 'gap'] as const) tab.on(name, (...args: unknown[]) => own.push([name, ...args]))
+    const news: unknown[] = []
+    tab.on('news', (text: unknown) => news.push(text))
+    // Through Socket.IO itself: ss.toSession refuses these names, a server written without the SDK may not.
+    server.io.emit('status', { status: 'ended', reason: 'logout' })
+    server.io.emit('ready', { restored: false, reason: 'no-token', cookieRestored: false })
+    server.io.emit('ended', 'logout')
+    server.io.emit('gap', { from: 1, to: 9 })
+    // A durable event of such a name is an application event too.
+    const { lastSeq } = await server.links.readEvents(tab.tabId, 0, Date.now())
+    server.io.emit('ss:event', { seq: lastSeq + 1, e: 'status', a: [{ status: 'closed' }] })
+    server.io.emit('ss:event', { seq: lastSeq + 2, e: 'news', a: ['durable'] })
+    server.io.emit('news', 'plain')
+    await vi.waitFor(() => expect(news.sort()).toEqual(['durable', 'plain']))
+    expect(own).toEqual([])
+    expect(tab.state).toMatchObject({ status: 'ready' })
   })
 })

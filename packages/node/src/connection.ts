@@ -9,6 +9,7 @@ import { createHandshakeMiddleware, handshakeSetCookie, type AllowedOrigins } fr
 import { answerRefusedConnections } from './handshake-refusal.js'
 import type { LinkStore } from './link-store.js'
 import type { ProvisionalCookie } from './provisional-cookie.js'
+import { holdCall } from './pending-calls.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { createRefusalWarning } from './refusal-warning.js'
 import { mintRestoreCode, type TokenLifetimes } from './register.js'
@@ -225,7 +226,8 @@ export function acceptConnections(deps: {
 
   function onCall(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
     if (typeof ack !== 'function') return
-    const reply = ack as (r: CallReply) => void
+    // Answered SESSION_ENDED ahead of `ss:ended` if its session ends before its answer.
+    const reply = holdCall(socket, ack as (r: CallReply) => void)
     if (!state.registered) {
       return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
     }

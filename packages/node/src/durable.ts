@@ -1,6 +1,7 @@
 import createDebug from 'debug'
 import type { Namespace } from 'socket.io'
 import { EVENTS, SessionSocketError, checkJsonValue, type DurableEventPayload } from '@session-socket/protocol'
+import { checkAppEvent } from './app-events.js'
 import type { EventQuota, LinkStore, StoredEvent, TabSeen } from './link-store.js'
 import { tabRoom, type SessionNamespace } from './rooms.js'
 import { recordDurableEvents } from './telemetry.js'
@@ -18,6 +19,9 @@ export interface DurableOptions {
 }
 
 export const DEFAULT_DURABLE: DurableOptions = { window: 600_000, maxEvents: 1_000, maxBytes: 1_048_576 }
+
+/** Longest event key (`{ durable: true, key }`). */
+const MAX_KEY = 256
 
 /**
  * Most tabs one `recordTabs` call carries. A bigger batch saves little more (the fixed cost of
@@ -134,10 +138,15 @@ export class DurableEvents {
     return this.#links.ackEvents(tabId, seq)
   }
 
-  /** Keeps the event for each tab, then emits it to the tabs that are connected (any node). */
-  async send(tabIds: Iterable<string>, event: string, args: unknown[]): Promise<DurableSendResult> {
-    if (typeof event !== 'string' || event.length === 0 || event.startsWith('ss:')) {
-      throw new TypeError(`durable emit: event must be a non-empty string not starting with "ss:" (got ${JSON.stringify(event)})`)
+  /**
+   * Keeps the event for each tab, then emits it to the tabs that are connected (any node). With
+   * `key`, a tab that already has the event of that key (an earlier try of this send that failed
+   * part way) keeps its copy and number: a retry with the same key reaches every tab once.
+   */
+  async send(tabIds: Iterable<string>, event: string, args: unknown[], key?: string): Promise<DurableSendResult> {
+    checkAppEvent('durable emit', event)
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY)) {
+      throw new TypeError(`durable emit '${event}': key must be a string of 1 to ${MAX_KEY} characters naming this event (got ${JSON.stringify(key)})`)
     }
     const problem = checkJsonValue(args)
     if (problem) throw new TypeError(`durable emit '${event}': arguments must be plain JSON data (${problem.replace(/^params/, 'args')})`)
@@ -146,9 +155,10 @@ export class DurableEvents {
     const result: DurableSendResult = { seqs: {}, refused: [] }
     for (const tabId of new Set(tabIds)) {
       try {
-        const seq = await this.#links.appendEvent(tabId, { event, args, bytes }, expiresAt, this.#quota, this.#now())
+        const seq = await this.#links.appendEvent(tabId, { event, args, bytes, key }, expiresAt, this.#quota, this.#now())
         result.seqs[tabId] = seq
         recordDurableEvents('kept')
+        // A tab that had it already (a retried key) drops this copy by its seq.
         this.#nsp.to(tabRoom(tabId)).emit(EVENTS.EVENT, { seq, e: event, a: args })
       } catch (err) {
         if (err instanceof SessionSocketError && err.code === 'QUOTA_EXCEEDED') {

@@ -44,6 +44,8 @@ function sendError(res: ServerResponse, error: SessionSocketError): void {
   recordCookieRestore(error)
   if (res.headersSent) return
   res.setHeader('Connection', 'close')
+  // HTTP's own way of saying it too (a 503 or 429), for clients and proxies that read headers.
+  if (error.retryAfter !== undefined && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(Math.ceil(error.retryAfter / 1000)))
   send(res, STATUS[error.code] ?? 500, { error: error.toWire() })
 }
 

@@ -46,14 +46,23 @@ export function createLifecycle(deps: {
   emptySessionTtl?: number
 }): Lifecycle {
   const { nsp, links, now, sessions, identify, users, emptySessionTtl = 0 } = deps
+  /** Sessions being ended: the calls queued behind the one that found the session gone find it gone too. */
+  const ending = new Map<string, Promise<void>>()
 
   // Register is the one caller that does not say `by`: it ends a session on a token reuse.
-  async function endSession(sessionId: string, reason: EndReason, by: SessionEnder = 'token-reuse'): Promise<void> {
-    const revoked = await links.revokeSession(sessionId, now())
-    recordSessionEnded(reason, by)
-    debug('session ended (%s): %d token(s) revoked', reason, revoked)
-    nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason })
-    nsp.in(sessionRoom(sessionId)).disconnectSockets(true)
+  function endSession(sessionId: string, reason: EndReason, by: SessionEnder = 'token-reuse'): Promise<void> {
+    const running = ending.get(sessionId)
+    if (running) return running
+    const ended = (async () => {
+      const revoked = await links.revokeSession(sessionId, now())
+      recordSessionEnded(reason, by)
+      debug('session ended (%s): %d token(s) revoked', reason, revoked)
+      // Each socket's calls still waiting are answered SESSION_ENDED as this goes out (pending-calls.ts).
+      nsp.to(sessionRoom(sessionId)).emit(EVENTS.ENDED, { reason })
+      nsp.in(sessionRoom(sessionId)).disconnectSockets(true)
+    })().finally(() => ending.delete(sessionId))
+    ending.set(sessionId, ended)
+    return ended
   }
 
   function checkExpiry(): void {

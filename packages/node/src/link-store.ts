@@ -4,7 +4,7 @@ import type { RestoreCodes } from './link-store/restore-codes.js'
 import type { TokenLinks } from './link-store/token-links.js'
 
 export type { CallClaim, CallResults } from './link-store/call-results.js'
-export type { EventQuota, EventRead, EventStreams, StoredEvent, TabSeen } from './link-store/event-streams.js'
+export type { EventQuota, EventRead, EventStreams, NewDurableEvent, StoredEvent, TabSeen } from './link-store/event-streams.js'
 export type { RestoreCodeRecord, RestoreCodes } from './link-store/restore-codes.js'
 export type { LinkRecord, TokenLinks } from './link-store/token-links.js'
 

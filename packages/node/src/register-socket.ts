@@ -9,6 +9,7 @@ import { linkRequestSession } from './request-session.js'
 import { resolveRegistration, type RotationOptions, type TokenLifetimes } from './register.js'
 import { sessionRoom, tabRoom, userRoom, type SessionNamespace, type SessionSocket } from './rooms.js'
 import type { SessionBridge } from './session-bridge.js'
+import { noteSessionExpiry } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
 import type { TabEvents } from './tab-events.js'
 import { recordRateLimited, recordTokenReuse } from './telemetry.js'
@@ -135,6 +136,7 @@ export function createRegisterSocket(deps: {
       // there. The keys of SocketData are session-socket's, userId included when it names none.
       if (registration.userId === undefined) delete (socket.data as Partial<SocketData>).userId
       Object.assign(socket.data, data)
+      noteSessionExpiry(socket, registration.session)
       appliedSeq.set(socket, request.seq)
       return registration.reply
     },

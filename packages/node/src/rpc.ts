@@ -1,11 +1,14 @@
+import { randomUUID } from 'node:crypto'
 import createDebug from 'debug'
 import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } from '@session-socket/protocol'
 import type { CallClaim, CallResults } from './link-store.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
+import { noteSessionExpiry, sessionMayHaveExpired } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
 import { recordRateLimited, traceCall } from './telemetry.js'
+import { UnsettledCalls } from './unsettled-calls.js'
 
 const debug = createDebug('session-socket:rpc')
 
@@ -45,7 +48,11 @@ export interface MethodContext {
 export type MethodHandler<P = any, R = unknown> = (params: P, ctx: MethodContext) => R | Promise<R>
 
 export interface MethodOptions {
-  /** Reload the session before the handler and save it after if changed. @default true */
+  /**
+   * Reload the session before the handler and save it after if changed. With `false` the
+   * handler gets no session and the call reads none, except once the session's cookie expiry
+   * (as the socket last read it) has passed: then the store says whether it expired. @default true
+   */
   session?: boolean
 }
 
@@ -91,9 +98,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
-function unrecorded(err: unknown): void {
-  // Not the call key: it holds the tab id.
-  debug('could not remember a reply or release a claim: %s', (err as Error).message)
+/**
+ * An answer that asks the client to send the same call again later (the store was unavailable,
+ * to the handler too): remembered, it would be the answer to that resend as well.
+ */
+function asksForResend(reply: CallReply): boolean {
+  return !reply.ok && (reply.e.code === 'STORE_UNAVAILABLE' || reply.e.code === 'RATE_LIMITED' || reply.e.code === 'IN_PROGRESS')
 }
 
 function succeeded(result: unknown): CallReply {
@@ -116,6 +126,21 @@ class NotRun {
   constructor(readonly reply: CallReply) {}
 }
 
+/**
+ * A call that ran but whose session could not be saved: the store may have taken the save
+ * before it failed (a crash after the write) or not. Its reply waits with the claim until the
+ * same session is saved again (the same data: saving it twice changes nothing), so that a resend
+ * neither runs the handler again nor answers as if the change were kept when it was not.
+ */
+class Unsaved {
+  constructor(
+    readonly reply: CallReply,
+    readonly save: () => Promise<void>,
+  ) {}
+}
+
+const SESSION_NOT_SAVED: CallReply = fail(new SessionSocketError('STORE_UNAVAILABLE', 'the session could not be saved; send the call again', { retryAfter: 1000 }))
+
 const IN_PROGRESS: CallReply = fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
 
 /**
@@ -130,9 +155,22 @@ export class RpcDispatcher {
   readonly #sessionQueues = new Map<string, Promise<unknown>>()
   /** When calls last touched each session on this node, to keep touches cheap. */
   readonly #touched = new Map<string, number>()
+  /** Replies and claims the store failed to settle, written again until it does. */
+  readonly #unsettled: UnsettledCalls
+  /** This server's claim owner: a claim it took is its own again on a resend (see CallResults.claimCall). */
+  readonly #owner = randomUUID()
 
   constructor(env: RpcEnvironment) {
     this.#env = env
+    this.#unsettled = new UnsettledCalls({
+      results: env.links,
+      owner: this.#owner,
+      resultTtl: env.resultTtl,
+      callLease: env.callLease,
+      now: env.now,
+      signal: env.signal,
+      isRunning: (key) => this.#running.has(key),
+    })
   }
 
   add(name: string, handler: MethodHandler, options: MethodOptions = {}): void {
@@ -185,57 +223,107 @@ export class RpcDispatcher {
    * plain value, the call is answered in this turn, with no promise of its own.
    */
   #claimAndRun(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
+    // A call this node settled while the store could not take it: answered from its reply here.
+    const resumed = this.#unsettled.size === 0 ? undefined : this.#unsettled.resume(key)
+    if (resumed === undefined) return this.#claim(socket, data, key, entry, params)
+    const go = (kept: { reply: CallReply } | undefined) => (kept ? kept.reply : this.#claim(socket, data, key, entry, params))
+    return isThenable(resumed) ? resumed.then(go) : go(resumed)
+  }
+
+  #claim(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
     let claim: CallClaim | Promise<CallClaim>
+    const { links, callLease, now } = this.#env
+    const claimUntil = now() + callLease
+    // The store may have taken a claim whose answer failed: this node (its owner) takes it back
+    // on a resend, and gives it up as soon as the store answers again.
+    const failed = (err: unknown) => {
+      const error = SessionSocketError.from(err)
+      if (error.code === 'STORE_UNAVAILABLE') this.#unsettled.keep(key, 'unclaim', claimUntil)
+      return fail(error)
+    }
     try {
       // A claim outlives its node only for the lease: a call whose server died mid-run is run
       // again on resend rather than answered IN_PROGRESS until the results memory forgets it.
-      claim = this.#env.links.claimCall(key, this.#env.callLease, this.#env.now())
+      claim = links.claimCall(key, callLease, now(), this.#owner)
     } catch (err) {
-      return fail(SessionSocketError.from(err))
+      return failed(err)
     }
-    if (!isThenable(claim)) return this.#runClaimed(socket, data, key, entry, params, claim)
-    return Promise.resolve(claim).then(
-      (settled) => this.#runClaimed(socket, data, key, entry, params, settled),
-      (err: unknown) => fail(SessionSocketError.from(err)),
-    )
+    if (!isThenable(claim)) return this.#runClaimed(socket, data, key, entry, params, claim, claimUntil)
+    return Promise.resolve(claim).then((settled) => {
+      // The store answers again: what it could not take before goes to it now.
+      if (this.#unsettled.size > 0) this.#unsettled.storeAnswered()
+      return this.#runClaimed(socket, data, key, entry, params, settled, claimUntil)
+    }, failed)
   }
 
-  #runClaimed(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown, claim: CallClaim): CallReply | Promise<CallReply> {
+  #runClaimed(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown, claim: CallClaim, claimUntil: number): CallReply | Promise<CallReply> {
     if (claim.state === 'done') return claim.reply
     if (claim.state === 'pending') return IN_PROGRESS
     const reply = this.#execute(socket, data, key, entry, params)
-    return reply instanceof Promise ? reply.then((value) => this.#record(key, value)) : this.#record(key, reply)
+    return reply instanceof Promise ? reply.then((value) => this.#record(key, value, claimUntil)) : this.#record(key, reply, claimUntil)
   }
 
   /**
-   * Keeps the reply of a call that ran, or releases the claim of one that did not, and answers
+   * Keeps the reply of a call that ran, or releases the claim of one that did not (or whose
+   * answer asks for a resend: remembered, it would answer every resend the same), and answers
    * once the store has done so: a resend that follows the answer finds the reply, or runs the
-   * call, instead of being told IN_PROGRESS. A store that fails here costs only that: the
-   * answer still goes out.
+   * call, instead of being told IN_PROGRESS. A store that fails here does not hold the answer
+   * back: the write is kept and tried again until the store takes it (unsettled-calls.ts).
    */
-  #record(key: string, reply: CallReply | NotRun): CallReply | Promise<CallReply> {
+  #record(key: string, reply: CallReply | NotRun | Unsaved, claimUntil: number): CallReply | Promise<CallReply> {
+    if (reply instanceof Unsaved) {
+      // The claim stays this node's; the reply goes out once the session is saved again.
+      this.#unsettled.keep(key, { save: reply.save, reply: reply.reply }, claimUntil)
+      return SESSION_NOT_SAVED
+    }
     const answer = reply instanceof NotRun ? reply.reply : reply
+    const remembered = !(reply instanceof NotRun) && !asksForResend(reply)
     const { links, resultTtl, now } = this.#env
-    let stored: void | Promise<void>
-    try {
-      stored = reply instanceof NotRun ? links.releaseCall(key) : links.finishCall(key, reply, resultTtl, now())
-    } catch (err) {
-      unrecorded(err)
+    const unrecorded = (err: unknown) => {
+      // Not the call key: it holds the tab id.
+      debug('could not remember a reply or release a claim, trying again later: %s', (err as Error).message)
+      if (remembered) this.#unsettled.keep(key, { reply: answer }, now() + resultTtl)
+      else this.#unsettled.keep(key, 'release', claimUntil)
       return answer
     }
+    let stored: void | Promise<void>
+    try {
+      stored = remembered ? links.finishCall(key, answer, resultTtl, now()) : links.releaseCall(key)
+    } catch (err) {
+      return unrecorded(err)
+    }
     if (!isThenable(stored)) return answer
-    return Promise.resolve(stored).then(
-      () => answer,
-      (err: unknown) => {
-        unrecorded(err)
-        return answer
-      },
-    )
+    return Promise.resolve(stored).then(() => answer, unrecorded)
   }
 
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
-  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun> {
+  #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun | Unsaved> {
     if (entry.options.session) return this.#serialised(data.sessionId, () => this.#runWithSession(socket, data, key, entry, params))
+    // A call without the session still ends an expired one. The store is read only once the
+    // expiry the socket last read (register, a reload) has passed: a call costs no read before.
+    if (sessionMayHaveExpired(socket, this.#env.now())) {
+      return this.#sessionGone(socket, data).then((gone) => gone ?? this.#runWithoutSession(socket, data, key, entry, params))
+    }
+    return this.#runWithoutSession(socket, data, key, entry, params)
+  }
+
+  /** The answer for a call whose session is gone from the store (or cannot be read), else undefined. */
+  async #sessionGone(socket: Socket, data: SocketData): Promise<NotRun | undefined> {
+    let stored
+    try {
+      stored = await this.#env.sessions.get(data.sessionId)
+    } catch (err) {
+      return new NotRun(fail(SessionSocketError.from(err)))
+    }
+    if (!stored) {
+      this.#env.onSessionGone(data.sessionId)
+      return new NotRun(fail(new SessionSocketError('SESSION_ENDED', 'the session has ended')))
+    }
+    noteSessionExpiry(socket, stored)
+    return undefined
+  }
+
+  #runWithoutSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | Promise<CallReply> {
     let result: unknown
     try {
       result = entry.handler(params, { session: undefined, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal })
@@ -247,7 +335,7 @@ export class RpcDispatcher {
   }
 
   /** Loads the session, runs the handler, saves the session if the handler changed it. */
-  async #runWithSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply | NotRun> {
+  async #runWithSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply | NotRun | Unsaved> {
     const { sessions } = this.#env
     let session: Session & Partial<SessionData>
     let before: string
@@ -259,6 +347,7 @@ export class RpcDispatcher {
       }
       session = loaded
       before = sessionFingerprint(loaded)
+      noteSessionExpiry(socket, loaded)
     } catch (err) {
       return new NotRun(fail(SessionSocketError.from(err)))
     }
@@ -283,7 +372,14 @@ export class RpcDispatcher {
         if (after.id !== data.sessionId) await this.#env.onRegenerated(socket, data.sessionId, after.id)
         this.#env.onSessionChanged(socket, after)
       } catch (err) {
-        return fail(SessionSocketError.from(err))
+        const error = SessionSocketError.from(err)
+        if (error.code !== 'STORE_UNAVAILABLE' || after.id !== data.sessionId) return fail(error)
+        return new Unsaved(succeeded(result), () =>
+          this.#serialised(data.sessionId, async () => {
+            await sessions.save(after)
+            this.#env.onSessionChanged(socket, after)
+          }),
+        )
       }
     } else if (after) {
       this.#touch(after)

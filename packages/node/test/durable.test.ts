@@ -223,7 +223,7 @@ describe('durable events', () => {
 
   it('should refuse durable sends that are not JSON or use a reserved name', async () => {
     const { tab } = await start()
-    await expect(server!.ss.toTab(tab.tabId, { durable: true }).emit('ss:ended', 1)).rejects.toThrow(/must be a non-empty string not starting with "ss:"/)
+    await expect(server!.ss.toTab(tab.tabId, { durable: true }).emit('ss:ended', 1)).rejects.toThrow(/"ss:ended" is a reserved event name/)
     await expect(server!.ss.toTab(tab.tabId, { durable: true }).emit('news', new Uint8Array(2))).rejects.toThrow(/plain JSON data/)
   })
 })

@@ -31,6 +31,30 @@ export const EVENTS = {
   COOKIE: 'ss:cookie',
 } as const
 
+/**
+ * The events the browser SDK emits itself (`s.on('status', …)`). They are not application event
+ * names: the server refuses to emit them to tabs, and the client keeps application events from
+ * the wire apart from its own, so a server event of one of these names never reaches them.
+ */
+export const CLIENT_EVENTS = ['status', 'ready', 'ended', 'gap'] as const
+
+/** One of {@link CLIENT_EVENTS}. */
+export type ClientEventName = (typeof CLIENT_EVENTS)[number]
+
+/**
+ * Why `name` cannot be an application event sent to tabs, or undefined when it can: names
+ * starting with `ss:` are the protocol's, and {@link CLIENT_EVENTS} the browser SDK's own.
+ *
+ * @example
+ * reservedEventName('status') // "it is one of the browser SDK's own events (status, ready, ended, gap)"
+ * reservedEventName('news')   // undefined
+ */
+export function reservedEventName(name: string): string | undefined {
+  if (name.startsWith('ss:')) return 'names starting with "ss:" are the protocol\'s'
+  if ((CLIENT_EVENTS as readonly string[]).includes(name)) return `it is one of the browser SDK's own events (${CLIENT_EVENTS.join(', ')})`
+  return undefined
+}
+
 /** Why a session ended for a tab. */
 export type EndReason = 'logout' | 'expired' | 'revoked'
 
@@ -143,9 +167,6 @@ export interface EventMap {
 export interface AnyEvents {
   [event: string]: (...args: any[]) => void
 }
-
-/** The names of the browser client's own events: `s.on('status' | 'ready' | 'ended' | 'gap')`. */
-export type ClientEventName = 'status' | 'ready' | 'ended' | 'gap'
 
 /**
  * An app event map with the SDK's names refused: an `ss:` name (the wire's own) or a client

@@ -1,6 +1,6 @@
 export { ERROR_CODES, SessionSocketError, isErrorCode } from './errors.js'
 export type { ErrorCode, WireError } from './errors.js'
-export { EVENTS, PROTOCOL_VERSION, STREAM_BLOCK, streamBase } from './events.js'
+export { CLIENT_EVENTS, EVENTS, PROTOCOL_VERSION, STREAM_BLOCK, reservedEventName, streamBase } from './events.js'
 export type {
   AnyEvents,
   AppEventMap,

@@ -17,8 +17,8 @@ export type CallClaim =
  * instead of run again.
  *
  * Contract (`test/stores/contract.ts`, "call results"): `claimCall` is atomic, of two
- * concurrent claims of one key exactly one gets `new`, and an expired claim or result counts as
- * `new`.
+ * concurrent claims of one key exactly one gets `new`, an expired claim or result counts as
+ * `new`, and so does a pending claim for its own owner.
  *
  * The synchronous fast path: each method may answer with a plain value (or throw) instead of a
  * promise. A store that has the answer at hand, in this process's memory, should: the dispatcher
@@ -35,8 +35,14 @@ export type CallClaim =
  * }
  */
 export interface CallResults {
-  /** Claims a call key for execution, or reports it pending or done. */
-  claimCall(key: string, ttlMs: number, now: number): CallClaim | Promise<CallClaim>
+  /**
+   * Claims a call key for execution, or reports it pending or done. With `owner` (one per
+   * server process), a pending claim taken by the same owner counts as `new`, with a fresh
+   * lease: a server that took a claim whose answer it never got (the store failed after writing
+   * it), or could not release one, takes it back and runs the call on a resend, instead of
+   * answering IN_PROGRESS until the lease ends. Claims of other owners stay pending for them.
+   */
+  claimCall(key: string, ttlMs: number, now: number, owner?: string): CallClaim | Promise<CallClaim>
   /** Stores the reply of a claimed call for `ttlMs`. */
   finishCall(key: string, reply: CallReply, ttlMs: number, now: number): void | Promise<void>
   /** Forgets a claim whose call never ran to completion (so a resend runs it). */

@@ -46,6 +46,21 @@ export interface EventRead {
 }
 
 /**
+ * What `appendEvent` stores: the event as the app emitted it, its size, and the app's key for it.
+ *
+ * @example
+ * const event: NewDurableEvent = { event: 'invoice:paid', args: [{ id: 42 }], bytes: 28, key: 'invoice-42' }
+ */
+export interface NewDurableEvent {
+  event: string
+  args: unknown[]
+  /** `JSON.stringify([event, args])` in bytes, counted against the tab's quota. */
+  bytes: number
+  /** The app's name for this event (`{ durable: true, key }`): the same key is appended to a tab once within the event's life. */
+  key?: string | undefined
+}
+
+/**
  * One entry of `recordTabs`: a tab of a session was seen.
  *
  * @example
@@ -90,8 +105,12 @@ export interface EventStreams {
    * it expired) starts a new one at `streamBase(now) + 1`, so numbers of a new stream never
    * continue an old one (see `streamBase`). Rejects with SessionSocketError QUOTA_EXCEEDED
    * (nothing stored, no number used) when the tab's unacknowledged events would exceed `quota`.
+   *
+   * With `event.key`, the append is idempotent for the tab: while an event appended for it with
+   * that key has not expired (acknowledged or not), appending the key again stores nothing, checks
+   * no quota and returns that event's number. A retried send thus reaches each tab once.
    */
-  appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number>
+  appendEvent(tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number>
   /** The tab's events after `afterSeq` (see EventRead). */
   readEvents(tabId: string, afterSeq: number, now: number): Promise<EventRead>
   /** Forgets the tab's events with `seq <= uptoSeq` (the tab applied them). */

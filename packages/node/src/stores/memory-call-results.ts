@@ -5,6 +5,8 @@ interface CallEntry {
   /** Null while the call runs. */
   reply: CallReply | null
   expiresAt: number
+  /** Who claimed it (a pending claim is `new` again for its owner). */
+  owner?: string | undefined
 }
 
 /** The claims every caller gets, shared: a claim is read, never changed. */
@@ -35,11 +37,13 @@ export class MemoryCallResults {
     this.#max = maxResults
   }
 
-  claim(key: string, ttlMs: number, now: number): CallClaim {
+  claim(key: string, ttlMs: number, now: number, owner?: string): CallClaim {
     if (this.#previousUntil <= now && this.#previous.size > 0) this.#previous = new Map()
     const entry = this.#current.get(key) ?? this.#previous.get(key)
-    if (entry && entry.expiresAt > now) return entry.reply ? { state: 'done', reply: entry.reply } : PENDING
-    this.#put(key, { reply: null, expiresAt: now + ttlMs })
+    if (entry && entry.expiresAt > now && (entry.reply || owner === undefined || entry.owner !== owner)) {
+      return entry.reply ? { state: 'done', reply: entry.reply } : PENDING
+    }
+    this.#put(key, { reply: null, expiresAt: now + ttlMs, owner })
     return NEW
   }
 

@@ -1,6 +1,6 @@
 import { SessionSocketError, streamBase, type CallReply } from '@session-socket/protocol'
 import { MemoryCallResults } from './memory-call-results.js'
-import type { CallClaim, EventQuota, EventRead, LinkRecord, LinkStore, RestoreCodeRecord, StoredEvent, TabSeen } from '../link-store.js'
+import type { CallClaim, EventQuota, EventRead, LinkRecord, LinkStore, NewDurableEvent, RestoreCodeRecord, StoredEvent, TabSeen } from '../link-store.js'
 
 interface TabStream {
   lastSeq: number
@@ -8,6 +8,8 @@ interface TabStream {
   events: Array<StoredEvent & { bytes: number }>
   /** The stream (its sequence counter included) is forgotten after this. */
   expiresAt: number
+  /** The keys of the events appended with one, until each event's expiry: acknowledged events' too. */
+  keys?: Map<string, { seq: number; expiresAt: number }>
 }
 
 function add(index: Map<string, Set<string>>, key: string, hash: string): void {
@@ -133,8 +135,8 @@ export class MemoryLinkStore implements LinkStore {
    * The call results answer at once, not with a promise (the synchronous fast path of
    * CallResults). Declared with the promise too, so that a subclass may answer later.
    */
-  claimCall(key: string, ttlMs: number, now: number): CallClaim | Promise<CallClaim> {
-    return this.#calls.claim(key, ttlMs, now)
+  claimCall(key: string, ttlMs: number, now: number, owner?: string): CallClaim | Promise<CallClaim> {
+    return this.#calls.claim(key, ttlMs, now, owner)
   }
 
   finishCall(key: string, reply: CallReply, ttlMs: number, now: number): void | Promise<void> {
@@ -166,10 +168,12 @@ export class MemoryLinkStore implements LinkStore {
     return tabs ? [...tabs].filter(([, until]) => until > now).map(([tabId]) => tabId) : []
   }
 
-  async appendEvent(tabId: string, event: { event: string; args: unknown[]; bytes: number }, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
+  async appendEvent(tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
     const live = this.#streams.get(tabId)
     // A refused event must leave nothing behind, not even a new, empty stream.
-    const stream = live && live.expiresAt > now ? live : { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt }
+    const stream: TabStream = live && live.expiresAt > now ? live : { lastSeq: streamBase(now), bytes: 0, events: [], expiresAt }
+    const known = event.key === undefined ? undefined : stream.keys?.get(event.key)
+    if (known && known.expiresAt > now) return known.seq
     this.#dropExpired(stream, now)
     if (stream.events.length + 1 > quota.maxEvents || stream.bytes + event.bytes > quota.maxBytes) {
       throw new SessionSocketError('QUOTA_EXCEEDED', `tab ${tabId} already holds ${stream.events.length} unacknowledged durable events (${stream.bytes} bytes)`)
@@ -179,6 +183,12 @@ export class MemoryLinkStore implements LinkStore {
     stream.events.push({ seq, event: event.event, args: event.args, expiresAt, bytes: event.bytes })
     stream.bytes += event.bytes
     stream.expiresAt = Math.max(stream.expiresAt, expiresAt)
+    if (event.key !== undefined) {
+      stream.keys ??= new Map()
+      // Bounded like the events: past twice the quota, the expired keys go.
+      if (stream.keys.size >= 2 * quota.maxEvents) for (const [key, entry] of stream.keys) if (entry.expiresAt <= now) stream.keys.delete(key)
+      stream.keys.set(event.key, { seq, expiresAt })
+    }
     return seq
   }
 

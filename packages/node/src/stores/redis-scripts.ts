@@ -120,17 +120,28 @@ return f[2] or ''
 `)
 
 /*
- * KEYS: call. ARGV: now, expiresAt of a new claim. The value is "<expiresAt>|<reply json>"
- * (empty reply = pending); the expiry is checked against the caller's clock as well, so an
- * expired result is never answered even when Redis has not dropped the key yet.
+ * KEYS: call. ARGV: now, expiresAt of a new claim, the claim's owner as digits or ''. The value
+ * is "<expiresAt>|<reply json>" (empty reply = pending); the expiry is checked against the
+ * caller's clock as well, so an expired result is never answered even when Redis has not
+ * dropped the key yet. A pending claim with an owner is "<expiresAt>.<owner>|": the owner rides
+ * as a fraction of the expiry, so a version that knows no owners still reads the expiry (and
+ * the pending state) right. Its owner takes it again: the claim is new for it.
  */
 const CLAIM_CALL = script(`
 local v = redis.call('GET', KEYS[1])
 if v then
   local bar = string.find(v, '|', 1, true)
-  if bar and tonumber(string.sub(v, 1, bar - 1)) > tonumber(ARGV[1]) then return v end
+  if bar and tonumber(string.sub(v, 1, bar - 1)) > tonumber(ARGV[1]) then
+    local dot = string.find(v, '.', 1, true)
+    local mine = ARGV[3] ~= '' and bar == #v and dot and dot < bar and string.sub(v, dot + 1, bar - 1) == ARGV[3]
+    if not mine then return v end
+  end
 end
-redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2] .. '|', 'PXAT', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2] .. '.' .. ARGV[3] .. '|', 'PXAT', ARGV[2])
+end
 return false
 `)
 
@@ -202,16 +213,25 @@ return 1
 
 /*
  * KEYS: stream, events. ARGV: now, expiresAt, maxEvents, maxBytes, bytes, JSON [event, args],
- * streamBase(now). Quota check, increment and append in one step, so appends from any node get
- * consecutive numbers; a tab with no live stream starts a new one after streamBase.
- * Expired events are dropped from the front first: every append uses now + window, so they
- * expire in seq order. Nothing is written when the quota refuses. Returns {seq}, or
- * {0, held events, held bytes} when refused.
+ * streamBase(now), the event's key or ''. Quota check, increment and append in one step, so
+ * appends from any node get consecutive numbers; a tab with no live stream starts a new one after
+ * streamBase. Expired events are dropped from the front first: every append uses now + window, so
+ * they expire in seq order. Nothing is written when the quota refuses. An event's key lives in the
+ * stream hash as field "k:<key>" = "<seq>:<expiresAt>" (no key of its own: it stays with the
+ * tab's other keys); a key seen before and unexpired returns its seq and writes nothing. Returns
+ * {seq}, or {0, held events, held bytes} when refused.
  */
 const APPEND_EVENT = script(EVENT_HELPERS + `
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'q', 'b', 'e')
 local live = f[1] and tonumber(f[3]) > now
+if live and ARGV[8] ~= '' then
+  local known = redis.call('HGET', KEYS[1], 'k:' .. ARGV[8])
+  if known then
+    local colon = string.find(known, ':', 1, true)
+    if tonumber(string.sub(known, colon + 1)) > now then return {string.sub(known, 1, colon - 1)} end
+  end
+end
 local q, b, e, n, drop = tonumber(ARGV[7]), 0, ARGV[2], 0, 0
 if live then
   q = tonumber(f[1])
@@ -229,11 +249,24 @@ if live then
   n = n - drop
 end
 if n + 1 > tonumber(ARGV[3]) or b + tonumber(ARGV[5]) > tonumber(ARGV[4]) then return {0, n, b} end
-if not live then redis.call('DEL', KEYS[2]) end
+if not live then redis.call('DEL', KEYS[1], KEYS[2]) end
 if drop > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, drop - 1) end
 q = string.format('%.0f', q + 1)
 redis.call('ZADD', KEYS[2], q, q .. ':' .. ARGV[2] .. ':' .. ARGV[5] .. ':' .. ARGV[6])
 redis.call('HSET', KEYS[1], 'q', q, 'b', b + tonumber(ARGV[5]), 'e', e)
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'k:' .. ARGV[8], q .. ':' .. ARGV[2])
+  -- Bounded like the events: past twice the quota, the expired keys go.
+  if redis.call('HLEN', KEYS[1]) > 2 * tonumber(ARGV[3]) + 3 then
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 1, #all, 2 do
+      if string.sub(all[i], 1, 2) == 'k:' then
+        local colon = string.find(all[i + 1], ':', 1, true)
+        if tonumber(string.sub(all[i + 1], colon + 1)) <= now then redis.call('HDEL', KEYS[1], all[i]) end
+      end
+    end
+  end
+end
 redis.call('PEXPIREAT', KEYS[1], e)
 redis.call('PEXPIREAT', KEYS[2], e)
 return {q}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import createDebug from 'debug'
 import { ErrorReply, type RedisClientType } from 'redis'
 import { SessionSocketError, streamBase, type CallReply } from '@session-socket/protocol'
@@ -7,6 +8,7 @@ import type {
   EventRead,
   LinkRecord,
   LinkStore,
+  NewDurableEvent,
   RestoreCodeRecord,
   StoredEvent,
   TabSeen,
@@ -28,7 +30,7 @@ export interface RedisLinkStoreCluster {
   /** The primaries, as the client knows the topology now. */
   readonly masters: readonly object[]
   nodeClient(master: never): Promise<{ sendCommand(args: string[]): Promise<unknown> }>
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
 }
 
 /**
@@ -91,6 +93,11 @@ function toError(err: unknown): unknown {
   // Every non-reply error of node-redis is about the connection: closed, offline, timed out.
   if (!(err instanceof ErrorReply) || UNAVAILABLE_REPLY.test(err.message)) return unavailable(err)
   return err
+}
+
+/** A claim owner as the digits CLAIM_CALL keeps after the expiry's decimal point (48 bits of its hash). */
+function ownerDigits(owner: string): string {
+  return String(createHash('sha1').update(owner).digest().readUIntBE(0, 6))
 }
 
 /** Escapes SCAN MATCH glob characters so a prefix is matched literally. */
@@ -299,9 +306,9 @@ export class RedisLinkStore implements LinkStore {
     return record.expiresAt > now ? record : null
   }
 
-  async claimCall(callKey: string, ttlMs: number, now: number): Promise<CallClaim> {
+  async claimCall(callKey: string, ttlMs: number, now: number, owner?: string): Promise<CallClaim> {
     const key = this.#keys.call(callKey)
-    const value = await this.#eval(CLAIM_CALL, [key], [String(now), String(now + ttlMs)])
+    const value = await this.#eval(CLAIM_CALL, [key], [String(now), String(now + ttlMs), owner === undefined ? '' : ownerDigits(owner)])
     if (typeof value !== 'string') return { state: 'new' }
     const json = value.slice(value.indexOf('|') + 1)
     return json === '' ? { state: 'pending' } : { state: 'done', reply: JSON.parse(json) as CallReply }
@@ -362,7 +369,7 @@ export class RedisLinkStore implements LinkStore {
 
   async appendEvent(
     tabId: string,
-    event: { event: string; args: unknown[]; bytes: number },
+    event: NewDurableEvent,
     expiresAt: number,
     quota: EventQuota,
     now: number,
@@ -378,6 +385,7 @@ export class RedisLinkStore implements LinkStore {
         String(event.bytes),
         JSON.stringify([event.event, event.args]),
         String(streamBase(now)),
+        event.key ?? '',
       ],
     )) as unknown[]
     const seq = toNumber(reply[0])
@@ -493,9 +501,11 @@ export class RedisLinkStore implements LinkStore {
 
   /* Sends one command, routed by `key` on a cluster (to the primary of its slot). */
   #send(key: string | undefined, args: string[]): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new Error('RedisLinkStore is closed'))
     const client = this.#client
-    return this.#bounded(() => (isCluster(client) ? client.sendCommand(key, false, args) : (client as SingleClient).sendCommand(args)), args[0] ?? 'command')
+    return this.#bounded(
+      (abortSignal) => (isCluster(client) ? client.sendCommand(key, false, args, { abortSignal }) : (client as SingleClient).sendCommand(args, { abortSignal })),
+      args[0] ?? 'command',
+    )
   }
 
   /*
@@ -503,16 +513,20 @@ export class RedisLinkStore implements LinkStore {
    * `disableOfflineQueue` does not queue our commands until Redis is back, and gives up after
    * `commandTimeoutMs` when Redis holds the connection open but does not answer.
    */
-  async #bounded<T>(send: () => Promise<T>, what: string): Promise<T> {
-    if (this.#closed) throw new Error('RedisLinkStore is closed')
+  async #bounded<T>(send: (signal: AbortSignal) => Promise<T>, what: string): Promise<T> {
+    // Closed by a shutdown in progress: retryable, a client reconnecting now gets another node or this one restarted.
+    if (this.#closed) throw new SessionSocketError('STORE_UNAVAILABLE', 'link store closed', { retryAfter: 1000 })
     if (!this.#client.isReady) throw unavailable(new Error('redis client is not ready'))
-    const sent = send()
+    // A command given up on is also taken out of node-redis's queue if it was not written yet:
+    // sent after its caller was told STORE_UNAVAILABLE, a claim would hold the call for its lease.
+    const abandoned = new AbortController()
+    const sent = send(abandoned.signal)
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(unavailable(new Error(`redis did not answer within ${this.#timeoutMs} ms`))),
-        this.#timeoutMs,
-      )
+      timer = setTimeout(() => {
+        abandoned.abort()
+        reject(unavailable(new Error(`redis did not answer within ${this.#timeoutMs} ms`)))
+      }, this.#timeoutMs)
     })
     try {
       return await Promise.race([sent, timeout])

@@ -7,6 +7,7 @@ import type {
   EventRead,
   LinkRecord,
   LinkStore,
+  NewDurableEvent,
   RestoreCodeRecord,
   StoredEvent,
   TabSeen,
@@ -58,6 +59,7 @@ interface CodeRow {
 interface CallRow {
   reply: string | null
   expires_at: number
+  owner: string | null
 }
 
 interface StreamRow {
@@ -83,7 +85,6 @@ interface EventsQuery {
   now: number
 }
 
-type NewEvent = { event: string; args: unknown[]; bytes: number }
 
 /**
  * 1: links, restore codes, call results, durable events (replaced_at added in place).
@@ -125,7 +126,8 @@ CREATE INDEX IF NOT EXISTS ss_restore_codes_expires_at ON ss_restore_codes (expi
 CREATE TABLE IF NOT EXISTS ss_calls (
   call_key TEXT PRIMARY KEY,
   reply TEXT,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  owner TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ss_calls_expires_at ON ss_calls (expires_at);
 CREATE TABLE IF NOT EXISTS ss_tabs (
@@ -152,6 +154,16 @@ CREATE TABLE IF NOT EXISTS ss_events (
   PRIMARY KEY (tab_id, seq)
 );
 CREATE INDEX IF NOT EXISTS ss_events_expires_at ON ss_events (expires_at);
+-- The keys of events appended with one (appendEvent's event.key), kept until the event expires.
+-- A table older versions ignore: no schema version of its own.
+CREATE TABLE IF NOT EXISTS ss_event_keys (
+  tab_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (tab_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ss_event_keys_expires_at ON ss_event_keys (expires_at);
 `
 
 /*
@@ -169,8 +181,9 @@ function guard<T>(op: string, fn: () => T): T {
   try {
     return fn()
   } catch (err) {
-    if (err instanceof Database.SqliteError && UNAVAILABLE_CODES.test(err.code)) {
-      debug('%s failed: %s %s', op, err.code, err.message)
+    // better-sqlite3's TypeError for a database its owner closed (a database passed in) is the same shutdown.
+    if ((err instanceof Database.SqliteError && UNAVAILABLE_CODES.test(err.code)) || (err instanceof TypeError && err.message === 'The database connection is not open')) {
+      debug('%s failed: %s %s', op, (err as { code?: string }).code, err.message)
       throw new SessionSocketError('STORE_UNAVAILABLE', 'link store unavailable', { retryAfter: 1000, cause: err })
     }
     throw err
@@ -226,6 +239,7 @@ export class SqliteLinkStore implements LinkStore {
   readonly #takeCode: Database.Statement<[string], CodeRow>
   readonly #getCall: Database.Statement<[string], CallRow>
   readonly #putCall: Database.Statement<[string, string | null, number]>
+  readonly #putClaim: Database.Statement<[string, number, string | null]>
   readonly #deleteCall: Database.Statement<[string]>
   readonly #sweepLinks: Database.Statement<[number]>
   readonly #sweepCodes: Database.Statement<[number]>
@@ -243,9 +257,13 @@ export class SqliteLinkStore implements LinkStore {
   readonly #sweepTabs: Database.Statement<[number]>
   readonly #sweepStreams: Database.Statement<[number]>
   readonly #sweepEvents: Database.Statement<[number]>
-  readonly #claim: (key: string, ttlMs: number, now: number) => CallClaim
+  readonly #getKey: Database.Statement<[string, string, number], { seq: number }>
+  readonly #putKey: Database.Statement<[string, string, number, number]>
+  readonly #dropKeys: Database.Statement<[string]>
+  readonly #sweepKeys: Database.Statement<[number]>
+  readonly #claim: (key: string, ttlMs: number, now: number, owner: string | undefined) => CallClaim
   readonly #recordTabs: (tabs: readonly TabSeen[], now: number, windowMs: number) => number[]
-  readonly #append: (tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number) => number
+  readonly #append: (tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number) => number
   readonly #read: (tabId: string, afterSeq: number, now: number) => EventRead
   readonly #sweep: (now: number) => number
 
@@ -290,6 +308,9 @@ export class SqliteLinkStore implements LinkStore {
       if (!columns.has('user_id')) db.exec('ALTER TABLE ss_links ADD COLUMN user_id TEXT')
       if (!columns.has('successor')) db.exec('ALTER TABLE ss_links ADD COLUMN successor TEXT')
       if (!columns.has('predecessor')) db.exec('ALTER TABLE ss_links ADD COLUMN predecessor TEXT')
+      // Who holds a pending claim (claimCall's owner). Older versions leave it NULL: no schema version of its own.
+      const callColumns = new Set(db.prepare<[], { name: string }>('PRAGMA table_info(ss_calls)').all().map((column) => column.name))
+      if (!callColumns.has('owner')) db.exec('ALTER TABLE ss_calls ADD COLUMN owner TEXT')
       // Partial: most links of most apps name no user, and `user_id = ?` only looks for one.
       db.exec('CREATE INDEX IF NOT EXISTS ss_links_user_id ON ss_links (user_id) WHERE user_id IS NOT NULL')
       if (version?.value !== String(SCHEMA_VERSION)) {
@@ -324,8 +345,9 @@ export class SqliteLinkStore implements LinkStore {
     this.#takeCode = db.prepare(
       'DELETE FROM ss_restore_codes WHERE code_hash = ? RETURNING session_id, expires_at',
     )
-    this.#getCall = db.prepare('SELECT reply, expires_at FROM ss_calls WHERE call_key = ?')
+    this.#getCall = db.prepare('SELECT reply, expires_at, owner FROM ss_calls WHERE call_key = ?')
     this.#putCall = db.prepare('INSERT OR REPLACE INTO ss_calls (call_key, reply, expires_at) VALUES (?, ?, ?)')
+    this.#putClaim = db.prepare('INSERT OR REPLACE INTO ss_calls (call_key, reply, expires_at, owner) VALUES (?, NULL, ?, ?)')
     this.#deleteCall = db.prepare('DELETE FROM ss_calls WHERE call_key = ?')
     this.#sweepLinks = db.prepare('DELETE FROM ss_links WHERE expires_at <= ?')
     this.#sweepCodes = db.prepare('DELETE FROM ss_restore_codes WHERE expires_at <= ?')
@@ -364,20 +386,25 @@ export class SqliteLinkStore implements LinkStore {
     this.#sweepTabs = db.prepare('DELETE FROM ss_tabs WHERE seen_until <= ?')
     this.#sweepStreams = db.prepare('DELETE FROM ss_streams WHERE expires_at <= ?')
     this.#sweepEvents = db.prepare('DELETE FROM ss_events WHERE expires_at <= ?')
+    this.#getKey = db.prepare('SELECT seq FROM ss_event_keys WHERE tab_id = ? AND key = ? AND expires_at > ?')
+    this.#putKey = db.prepare('INSERT OR REPLACE INTO ss_event_keys (tab_id, key, seq, expires_at) VALUES (?, ?, ?, ?)')
+    this.#dropKeys = db.prepare('DELETE FROM ss_event_keys WHERE tab_id = ?')
+    this.#sweepKeys = db.prepare('DELETE FROM ss_event_keys WHERE expires_at <= ?')
 
     /*
      * BEGIN IMMEDIATE takes the write lock before the read, so another process sharing the file
      * cannot read the same "absent" row in between and also answer `new`.
      */
-    const claim = db.transaction((key: string, ttlMs: number, now: number): CallClaim => {
+    const claim = db.transaction((key: string, ttlMs: number, now: number, owner: string | undefined): CallClaim => {
       const row = this.#getCall.get(key)
-      if (row !== undefined && row.expires_at > now) {
+      // A pending claim is its owner's to take again.
+      if (row !== undefined && row.expires_at > now && (row.reply !== null || owner === undefined || row.owner !== owner)) {
         return row.reply === null ? { state: 'pending' } : { state: 'done', reply: JSON.parse(row.reply) as CallReply }
       }
-      this.#putCall.run(key, null, now + ttlMs)
+      this.#putClaim.run(key, now + ttlMs, owner ?? null)
       return { state: 'new' }
     })
-    this.#claim = (key, ttlMs, now) => claim.immediate(key, ttlMs, now)
+    this.#claim = (key, ttlMs, now, owner) => claim.immediate(key, ttlMs, now, owner)
 
     /*
      * One write transaction for the whole batch: BEGIN IMMEDIATE and COMMIT (the WAL append)
@@ -391,6 +418,7 @@ export class SqliteLinkStore implements LinkStore {
         const live = this.#extendStream.get(now + windowMs, tabId, now)
         if (live !== undefined) return live.last_seq
         this.#dropEvents.run(tabId)
+        this.#dropKeys.run(tabId)
         this.#putStream.run(tabId, streamBase(now), now + windowMs)
         return streamBase(now)
       }),
@@ -402,11 +430,16 @@ export class SqliteLinkStore implements LinkStore {
      * the write lock, so two processes appending for one tab get consecutive numbers and cannot
      * both squeeze into the last free slot. Throwing rolls the whole step back: no number used.
      */
-    const append = db.transaction((tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number): number => {
+    const append = db.transaction((tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number): number => {
       const stream = this.#getStream.get(tabId)
       const live = stream !== undefined && stream.expires_at > now
+      const known = live && event.key !== undefined ? this.#getKey.get(tabId, event.key, now) : undefined
+      if (known !== undefined) return known.seq
       // A forgotten stream starts over in a new block; whatever it still held expired with it.
-      if (!live) this.#dropEvents.run(tabId)
+      if (!live) {
+        this.#dropEvents.run(tabId)
+        this.#dropKeys.run(tabId)
+      }
       const held = live ? this.#eventQuota.get(tabId, now)! : { n: 0, bytes: 0 }
       if (held.n + 1 > quota.maxEvents || held.bytes + event.bytes > quota.maxBytes) {
         throw new SessionSocketError(
@@ -417,6 +450,7 @@ export class SqliteLinkStore implements LinkStore {
       const seq = (live ? stream.last_seq : streamBase(now)) + 1
       this.#putStream.run(tabId, seq, live ? Math.max(stream.expires_at, expiresAt) : expiresAt)
       this.#putEvent.run(tabId, seq, event.event, JSON.stringify(event.args), event.bytes, expiresAt)
+      if (event.key !== undefined) this.#putKey.run(tabId, event.key, seq, expiresAt)
       return seq
     })
     this.#append = (tabId, event, expiresAt, quota, now) => append.immediate(tabId, event, expiresAt, quota, now)
@@ -441,7 +475,8 @@ export class SqliteLinkStore implements LinkStore {
         this.#sweepCalls.run(now).changes +
         this.#sweepTabs.run(now).changes +
         this.#sweepStreams.run(now).changes +
-        this.#sweepEvents.run(now).changes,
+        this.#sweepEvents.run(now).changes +
+        this.#sweepKeys.run(now).changes,
     )
     this.#sweep = (now) => sweep.immediate(now)
 
@@ -509,8 +544,8 @@ export class SqliteLinkStore implements LinkStore {
     return { sessionId: row.session_id, expiresAt: row.expires_at }
   }
 
-  async claimCall(key: string, ttlMs: number, now: number): Promise<CallClaim> {
-    return this.#run('claimCall', () => this.#claim(key, ttlMs, now))
+  async claimCall(key: string, ttlMs: number, now: number, owner?: string): Promise<CallClaim> {
+    return this.#run('claimCall', () => this.#claim(key, ttlMs, now, owner))
   }
 
   async finishCall(key: string, reply: CallReply, ttlMs: number, now: number): Promise<void> {
@@ -531,7 +566,7 @@ export class SqliteLinkStore implements LinkStore {
     return this.#run('sessionTabs', () => this.#sessionTabs.all(sessionId, now).map((row) => row.tab_id))
   }
 
-  async appendEvent(tabId: string, event: NewEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
+  async appendEvent(tabId: string, event: NewDurableEvent, expiresAt: number, quota: EventQuota, now: number): Promise<number> {
     return this.#run('appendEvent', () => this.#append(tabId, event, expiresAt, quota, now))
   }
 
@@ -557,7 +592,8 @@ export class SqliteLinkStore implements LinkStore {
   }
 
   #run<T>(op: string, fn: () => T): T {
-    if (this.#closed) throw new Error('SqliteLinkStore is closed')
+    // Closed by a shutdown in progress: retryable, a client reconnecting now gets the restarted server.
+    if (this.#closed) throw new SessionSocketError('STORE_UNAVAILABLE', 'link store closed', { retryAfter: 1000 })
     return guard(op, fn)
   }
 }

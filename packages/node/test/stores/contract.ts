@@ -273,6 +273,27 @@ export function linkStoreContract(
         expect(await store.claimCall('stuck', 1000, now + 1000)).toEqual({ state: 'new' })
       })
 
+      it("gives a pending claim back to its owner as new, with a fresh lease, and keeps it pending for anyone else", async () => {
+        expect(await store.claimCall('k1', 1000, now, 'node-a')).toEqual({ state: 'new' })
+        expect(await store.claimCall('k1', 1000, now + 1, 'node-b')).toEqual({ state: 'pending' })
+        expect(await store.claimCall('k1', 1000, now + 2)).toEqual({ state: 'pending' })
+        // Its owner, whose answer to the first claim was lost, takes it back.
+        expect(await store.claimCall('k1', 1000, now + 500, 'node-a')).toEqual({ state: 'new' })
+        // With a fresh lease: still pending for another owner after the first one's end.
+        expect(await store.claimCall('k1', 1000, now + 1200, 'node-b')).toEqual({ state: 'pending' })
+        // A done call is done for its owner too.
+        await store.finishCall('k1', reply, MINUTE, now + 1300)
+        expect(await store.claimCall('k1', MINUTE, now + 1400, 'node-a')).toEqual({ state: 'done', reply })
+        // A claim taken without an owner is nobody's.
+        expect(await store.claimCall('k2', MINUTE, now)).toEqual({ state: 'new' })
+        expect(await store.claimCall('k2', MINUTE, now + 1, 'node-a')).toEqual({ state: 'pending' })
+      })
+
+      it('lets exactly one of concurrent claims of different owners run the call', async () => {
+        const claims = await Promise.all(Array.from({ length: 8 }, (_, n) => store.claimCall('k-owners', MINUTE, now, `node-${n}`)))
+        expect(claims.filter((c) => c.state === 'new')).toHaveLength(1)
+      })
+
       it('releaseCall makes a claimed key new again', async () => {
         expect(await store.claimCall('k1', MINUTE, now)).toEqual({ state: 'new' })
         await store.releaseCall('k1')

@@ -154,5 +154,49 @@ export function durableEventChecks(name: string, make: () => Promise<{ store: Li
       expect((await store.readEvents('b', b, now)).events.map((e) => e.seq)).toEqual([b + 1, b + 2])
       expect(await store.appendEvent('a', ev(3), now + MINUTE, quota, now)).toBe(b + 3)
     })
+
+    const keyed = (n: number, key: string, bytes = 10) => ({ event: 'news', args: [n], bytes, key })
+
+    it('appends an event of a key once per tab while the event lives, acknowledged or not', async () => {
+      const quota = { maxEvents: 10, maxBytes: 1000 }
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now)).toBe(b + 1)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now + 1)).toBe(b + 1)
+      expect(await store.appendEvent('t2', keyed(1, 'k1'), now + MINUTE, quota, now)).toBe(b + 1)
+      expect(await store.appendEvent('t1', keyed(2, 'k2'), now + MINUTE, quota, now)).toBe(b + 2)
+      expect((await store.readEvents('t1', b, now)).events.map((e) => e.args)).toEqual([[1], [2]])
+      // Acknowledged, the event is gone but its key is not: a late retry adds nothing.
+      await store.ackEvents('t1', b + 2)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now + 2)).toBe(b + 1)
+      expect(await store.readEvents('t1', b + 2, now + 2)).toEqual({ lastSeq: b + 2, gap: false, events: [] })
+      // Events without a key are never taken for one another.
+      expect(await store.appendEvent('t1', ev(3), now + MINUTE, quota, now)).toBe(b + 3)
+      expect(await store.appendEvent('t1', ev(3), now + MINUTE, quota, now)).toBe(b + 4)
+    })
+
+    it('forgets a key when its event expires', async () => {
+      const quota = { maxEvents: 10, maxBytes: 1000 }
+      await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 10 * MINUTE)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + 1000, quota, now)).toBe(b + 1)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now + 999)).toBe(b + 1)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now + 1000)).toBe(b + 2)
+    })
+
+    it('checks no quota for a key appended already, and remembers no key of a refused append', async () => {
+      const quota = { maxEvents: 1, maxBytes: 1000 }
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now)).toBe(b + 1)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + MINUTE, quota, now)).toBe(b + 1)
+      await expect(store.appendEvent('t1', keyed(2, 'k2'), now + MINUTE, quota, now)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+      await store.ackEvents('t1', b + 1)
+      expect(await store.appendEvent('t1', keyed(2, 'k2'), now + MINUTE, quota, now)).toBe(b + 2)
+    })
+
+    it('forgets the keys of a stream that started anew', async () => {
+      const quota = { maxEvents: 10, maxBytes: 1000 }
+      await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], now, 1000)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), now + 1000, quota, now)).toBe(b + 1)
+      const later = now + 5000
+      await store.recordTabs([{ sessionId: 's1', tabId: 't1' }], later, MINUTE)
+      expect(await store.appendEvent('t1', keyed(1, 'k1'), later + MINUTE, quota, later)).toBe(streamBase(later) + 1)
+    })
   })
 }

@@ -79,7 +79,7 @@ describe('SqliteLinkStore', () => {
     const db = raw(path)
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all()
-    expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_events', 'ss_links', 'ss_meta', 'ss_restore_codes', 'ss_streams', 'ss_tabs'])
+    expect(tables.map((t) => t.name).sort()).toEqual(['ss_calls', 'ss_event_keys', 'ss_events', 'ss_links', 'ss_meta', 'ss_restore_codes', 'ss_streams', 'ss_tabs'])
     const indexes = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ss_links'").all()
     expect(indexes.map((i) => i.name)).toEqual(expect.arrayContaining(['ss_links_session_id', 'ss_links_user_id']))
     expect(db.prepare<[], { value: string }>("SELECT value FROM ss_meta WHERE key = 'schema_version'").get()?.value).toBe('2')
@@ -119,6 +119,28 @@ describe('SqliteLinkStore', () => {
     expect(indexes.map((i) => i.name)).toContain('ss_links_user_id')
     // Opening it again changes nothing.
     expect(await open(path).userSessions('u1', now)).toEqual(['s1'])
+  })
+
+  it('adds the owner column to the call results of an older file, keeping its claims and replies', async () => {
+    const path = nextPath()
+    const now = Date.now()
+    const old = raw(path)
+    old.exec(`
+      CREATE TABLE ss_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO ss_meta (key, value) VALUES ('schema_version', '2');
+      CREATE TABLE ss_calls (call_key TEXT PRIMARY KEY, reply TEXT, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+    `)
+    old.prepare('INSERT INTO ss_calls VALUES (?, ?, ?)').run('running', null, now + 60_000)
+    old.prepare('INSERT INTO ss_calls VALUES (?, ?, ?)').run('done', JSON.stringify({ ok: true, r: 7 }), now + 60_000)
+    old.close()
+
+    const store = open(path)
+    // A claim of an older version has no owner: it is nobody's to take back.
+    expect(await store.claimCall('running', 60_000, now, 'node-a')).toEqual({ state: 'pending' })
+    expect(await store.claimCall('done', 60_000, now, 'node-a')).toEqual({ state: 'done', reply: { ok: true, r: 7 } })
+    expect(await store.claimCall('new', 60_000, now, 'node-a')).toEqual({ state: 'new' })
+    expect(await store.claimCall('new', 60_000, now + 1, 'node-a')).toEqual({ state: 'new' })
+    await store.close()
   })
 
   it('refuses a file of a newer schema version, naming both versions', () => {
