@@ -246,6 +246,11 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
         this.#scheduleReconnect(undefined, error.retryAfter ?? 200, true)
         return
       }
+      if (error?.code === 'SESSION_ENDED') {
+        // The session was ended as the tab came back (its token was reused): as ss:ended would say.
+        this.#end('revoked')
+        return
+      }
       if (error && !error.retryable) {
         this.#options.log('error', `register refused: ${err.message}`, error)
         this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)

@@ -211,7 +211,7 @@ describe('token rotation', () => {
     expect(fresh.reply).toMatchObject({ reason: 'no-token', newSession: true })
   })
 
-  it('should close the tab that comes back with a reused token with SESSION_ENDED, not retry it', async () => {
+  it('should end the tab that comes back with a reused token (ended, revoked), not retry it', async () => {
     let offset = 0
     server = await startTestServer({ ss: { rotation: { grace: 1_000 }, now: () => Date.now() + offset } })
     const proxy = await jar()
@@ -223,7 +223,10 @@ describe('token rotation', () => {
     keep(await rawEngineRegister(server.url, { token: thief.reply!.token, tabId: 'thief' }))
     offset = 5_000
     proxy.cut()
-    expect(await waitForStatus(tab, 'closed')).toMatchObject({ status: 'closed', error: { code: 'SESSION_ENDED' } })
+    const ended = new Promise<string>((resolve) => tab.on('ended', resolve))
+    expect(await waitForStatus(tab, 'ended')).toEqual({ status: 'ended', reason: 'revoked' })
+    expect(await ended).toBe('revoked')
+    await expect(tab.call('whoami')).rejects.toMatchObject({ code: 'SESSION_ENDED' })
   })
 
   it('should keep two tabs of one browser in their session when they reconnect at once', async () => {
