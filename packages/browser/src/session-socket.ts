@@ -14,6 +14,7 @@ import {
   type RegisterReply,
 } from '@session-socket/protocol'
 import { isTerminal, type ConnectionState, type Status } from './connection-state.js'
+import { readConnectRefusal } from './connect-refusal.js'
 import { requestRestoreCode, restoreAndCheckCookie, restoreCookie, type CookieRestoreResult } from './cookie-restore.js'
 import { createDurableEvents, type DurableEvents } from './durable-events.js'
 import { createEmitter, type Emitter, type Listener, type SessionSocketEvents } from './emitter.js'
@@ -231,33 +232,16 @@ export class SessionSocket<M extends object = MethodMap, AppEvents extends Event
       this.#stop({ status: 'closed', error }, error)
     })
     socket.on(EVENTS.REJOIN, () => this.#rejoin())
-    socket.on('connect_error', (err: Error & { data?: { code?: unknown; retryAfter?: unknown } }) => {
+    socket.on('connect_error', (err: Error & { data?: unknown }) => {
       this.#token.release()
-      if (err.data === undefined && err.message === 'Invalid namespace') {
-        // Socket.IO's answer for a namespace the server does not have: no retry changes it.
-        const error = new SessionSocketError('NOT_FOUND', `the server has no namespace ${this.#options.namespace}`)
-        this.#options.log('error', error.message, error)
-        this.#stop({ status: 'closed', error }, error)
-        return
+      const refusal = readConnectRefusal(err, this.#options.namespace)
+      if (refusal.action === 'end') return this.#end(refusal.reason)
+      if (refusal.action === 'stop') {
+        this.#options.log('error', `register refused: ${refusal.error.message}`, refusal.error)
+        return this.#stop({ status: 'closed', error: refusal.error }, refusal.error)
       }
-      const error = err.data ? SessionSocketError.from(err.data) : undefined
-      if (error?.code === 'SIGN_IN_PENDING') {
-        // The browser is still storing a sign-in's cookie: not a failure, try again soon.
-        this.#scheduleReconnect(undefined, error.retryAfter ?? 200, true)
-        return
-      }
-      if (error?.code === 'SESSION_ENDED') {
-        // The session was ended as the tab came back (its token was reused): as ss:ended would say.
-        this.#end('revoked')
-        return
-      }
-      if (error && !error.retryable) {
-        this.#options.log('error', `register refused: ${err.message}`, error)
-        this.#stop({ status: 'closed', error: new SessionSocketError(error.code, err.message) }, error)
-        return
-      }
-      this.#options.log('warn', `connect failed: ${err.message}`)
-      this.#scheduleReconnect(error, error?.retryAfter)
+      if (!refusal.soon) this.#options.log('warn', `connect failed: ${err.message}`)
+      this.#scheduleReconnect(refusal.error, refusal.retryAfter, refusal.soon)
     })
     socket.on('disconnect', (reason) => {
       this.#outbox.markAllUnsent()
