@@ -2,6 +2,19 @@ import { browserLocks } from './page-lifecycle.js'
 import type { Logger } from './options.js'
 import { memoryTabIdStorage, mintTabId, type TabIdStorage } from './tab-id.js'
 
+/**
+ * What the tab id needs of a Web Storage (`sessionStorage` is one). Declared here, not as DOM's
+ * `Storage`, so the package's types compile without the DOM lib (a server-rendered app's Node tsconfig).
+ *
+ * @example
+ * const storage: TabIdWebStorage = window.sessionStorage
+ */
+export interface TabIdWebStorage {
+  getItem(key: string): string | null
+  setItem(key: string, value: string): void
+  removeItem(key: string): void
+}
+
 /** Options of {@link sessionStorageTabId}. */
 export interface SessionStorageTabIdOptions {
   /** sessionStorage key of the tab id; the unload marker lives at `${key}:unloaded`. @default 'session-socket:tab-id' */
@@ -11,7 +24,7 @@ export interface SessionStorageTabIdOptions {
   /** How long a tab whose id may be a copy waits for another tab to claim it (ms): long enough for an original under load to answer, paid only by a tab opened from copied sessionStorage without Web Locks. @default 250 */
   claimTimeout?: number
   /** The Storage to use. @default globalThis.sessionStorage */
-  storage?: Storage
+  storage?: TabIdWebStorage
   /** Receives a warning when sessionStorage is unusable, and a debug line on a duplicated tab. @default undefined (silent) */
   logger?: Logger
 }
@@ -20,7 +33,7 @@ export interface SessionStorageTabIdOptions {
 type TabMessage = { type: 'claim'; id: string } | { type: 'mine'; id: string }
 
 /** One instance per storage and key in a document: two instances would answer each other's claims. */
-const instances = new WeakMap<Storage, Map<string, TabIdStorage>>()
+const instances = new WeakMap<TabIdWebStorage, Map<string, TabIdStorage>>()
 
 /**
  * Keeps the tab id in sessionStorage, so it survives a reload of the tab but not the tab.
@@ -38,7 +51,7 @@ const instances = new WeakMap<Storage, Map<string, TabIdStorage>>()
  */
 export function sessionStorageTabId(options: SessionStorageTabIdOptions = {}): TabIdStorage {
   const key = options.key ?? 'session-socket:tab-id'
-  let storage: Storage | undefined
+  let storage: TabIdWebStorage | undefined
   try {
     // Reading the property itself throws where storage is blocked (SecurityError).
     storage = options.storage ?? globalThis.sessionStorage
@@ -61,7 +74,7 @@ function unavailable(options: SessionStorageTabIdOptions, err: unknown): TabIdSt
   return memoryTabIdStorage()
 }
 
-function createInstance(storage: Storage, key: string, options: SessionStorageTabIdOptions): TabIdStorage {
+function createInstance(storage: TabIdWebStorage, key: string, options: SessionStorageTabIdOptions): TabIdStorage {
   const markerKey = `${key}:unloaded`
   const claimTimeout = options.claimTimeout ?? 250
   let stored: string | null
