@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   IN_PROGRESS: { retryable: true },
   /** A tab already has as many unacknowledged durable events (count or bytes) as it may keep. */
   QUOTA_EXCEEDED: { retryable: true },
-  /** The server's link store could not be reached. */
+  /** A store cannot be used now (unreachable, busy, full, closing or closed); try again after `retryAfter` ms. */
   STORE_UNAVAILABLE: { retryable: true },
   /**
    * Register: the token's session was just replaced by a sign-in (`session.regenerate()` over
