@@ -1,6 +1,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { pipeUpgrade } from './pipe-upgrade.js'
 
 export interface DelayProxyOptions {
   /** How long each HTTP response waits at the proxy before it goes to the browser (ms). @default uniform 0–250 */
@@ -74,22 +75,8 @@ export async function startDelayProxy(upstreamPort: number, options: DelayProxyO
     sockets.add(client)
     client.on('close', () => sockets.delete(client))
     client.on('error', () => client.destroy())
-    const upstream = net.connect({ port: upstreamPort, host: '127.0.0.1', noDelay: true })
-    sockets.add(upstream)
-    upstream.on('close', () => {
-      sockets.delete(upstream)
-      client.destroy()
-    })
-    client.on('close', () => upstream.destroy())
-    upstream.on('error', () => upstream.destroy())
-    // The request head as it came, then raw bytes both ways, undelayed.
-    const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`]
-    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`)
-    upstream.write(`${lines.join('\r\n')}\r\n\r\n`)
-    if (head.length > 0) upstream.write(head)
-    client.setNoDelay(true)
-    upstream.pipe(client)
-    client.pipe(upstream)
+    // Undelayed: the WebSocket's bytes pass as they come.
+    pipeUpgrade(req, client, head, upstreamPort, sockets)
   })
 
   server.on('connection', (socket) => {

@@ -1,6 +1,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { pipeUpgrade } from './pipe-upgrade.js'
 
 /** One request the proxy forwarded, and what it did with the response's Set-Cookie. */
 export interface ProxiedExchange {
@@ -110,21 +111,8 @@ export async function startStripProxy(upstreamPort: number, options: StripProxyO
     }
     whenReleased(req, () => {
       if (client.destroyed) return
-      const upstream = net.connect(upstreamPort, '127.0.0.1')
-      sockets.add(upstream)
-      upstream.on('close', () => {
-        sockets.delete(upstream)
-        client.destroy()
-      })
-      client.on('close', () => upstream.destroy())
-      upstream.on('error', () => upstream.destroy())
-      // The request head as it came, then raw bytes both ways: the upgrade is not touched.
-      const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`]
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`)
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`)
-      if (head.length > 0) upstream.write(head)
-      upstream.pipe(client)
-      client.pipe(upstream)
+      // The upgrade is not touched: its Set-Cookie (the 101's) reaches the browser.
+      pipeUpgrade(req, client, head, upstreamPort, sockets)
     })
   })
 
