@@ -147,7 +147,7 @@ export function statusTrail(page: EnginePage): Promise<string[]> {
 }
 
 /** The link token the SDK keeps in IndexedDB (database 'session-socket', store 'tokens', key 'token'), or null. */
-export function storedToken(page: EnginePage): Promise<string | null> {
+export function storedToken(page: Pick<EnginePage, 'evaluate'>): Promise<string | null> {
   return page.evaluate(
     () =>
       new Promise<string | null>((resolve, reject) => {

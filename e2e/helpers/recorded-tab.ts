@@ -149,29 +149,8 @@ export async function counterOf(page: Page): Promise<number> {
   return Number(await page.getByTestId('counter').textContent())
 }
 
-/** The link token the SDK keeps in IndexedDB (database 'session-socket', store 'tokens', key 'token'), or null. */
-export function storedToken(page: Page): Promise<string | null> {
-  return page.evaluate(
-    () =>
-      new Promise<string | null>((resolve, reject) => {
-        const open = indexedDB.open('session-socket')
-        open.onerror = () => reject(open.error)
-        open.onsuccess = () => {
-          const db = open.result
-          if (!db.objectStoreNames.contains('tokens')) {
-            db.close()
-            return resolve(null)
-          }
-          const get = db.transaction('tokens', 'readonly').objectStore('tokens').get('token')
-          get.onerror = () => reject(get.error)
-          get.onsuccess = () => {
-            db.close()
-            resolve(typeof get.result === 'string' ? get.result : null)
-          }
-        }
-      }),
-  )
-}
+/** The link token the SDK keeps in IndexedDB, or null (a Playwright page is an engine page here). */
+export { storedToken } from '../engines/demo-tab.js'
 
 /**
  * Asserts that the page opens no Socket.IO request or WebSocket during `ms`: a bounded
