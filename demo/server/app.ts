@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import express, { type NextFunction, type Request, type Response } from 'express'
@@ -9,6 +9,9 @@ import { Server } from 'socket.io'
 import { SessionSocketError, createSessionSocketServer, type SessionSocketServer } from '@session-socket/node'
 import type { AppState, CounterEvent, TabView } from './api-types.js'
 import { ConfigError, type DemoConfig } from './config.js'
+import { trackConnections } from './connections.js'
+import { MAX_NAME, sameOrigin, validName, wantsHtml } from './request-guards.js'
+import { StoreUnavailableError, save } from './store-unavailable-error.js'
 import { createKeyedLock } from './keyed-lock.js'
 import type { DemoStores } from './stores.js'
 
@@ -41,7 +44,6 @@ const SHUTDOWN_GRACE_MS = 1_000
  * long before.
  */
 const IDLE_GRACE_MS = 100
-const MAX_NAME = 40
 /** The built <script> bundle of @session-socket/browser, as an app would serve it from node_modules. */
 const iifeBundle = () => path.join(path.dirname(createRequire(import.meta.url).resolve('@session-socket/browser/package.json')), 'dist/session-socket.iife.js')
 
@@ -52,71 +54,6 @@ function stateOf(s: AnySession | undefined, test: boolean): AppState {
   return { user, count: s?.count ?? 0, test }
 }
 
-/** The session store failed (Redis away, SQLite busy): the client may retry. */
-class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError'
-  constructor(cause: unknown) {
-    super('session store unavailable', { cause })
-  }
-}
-
-function save(s: Session): Promise<void> {
-  return new Promise((resolve, reject) => s.save((err) => (err ? reject(new StoreUnavailableError(err)) : resolve())))
-}
-
-/** Refuses cross-site POSTs: SameSite=Lax already keeps the cookie off them, this says so plainly. */
-function sameOrigin(req: Request, res: Response, next: NextFunction): void {
-  const origin = req.headers.origin
-  if (origin !== undefined) {
-    let host: string | undefined
-    try {
-      host = new URL(origin).host
-    } catch {
-      host = undefined
-    }
-    // req.host: X-Forwarded-Host from a proxy TRUST_PROXY trusts, else Host.
-    if (host !== req.host) {
-      res.status(403).json({ error: { code: 'FORBIDDEN', message: `Origin ${origin} is not allowed` } })
-      return
-    }
-  }
-  next()
-}
-
-/** A sign-in name, trimmed, of 1 to MAX_NAME characters; undefined otherwise. */
-function validName(raw: unknown): string | undefined {
-  const name = typeof raw === 'string' ? raw.trim() : ''
-  return name.length === 0 || name.length > MAX_NAME ? undefined : name
-}
-
-const wantsHtml = (req: Request) => (req.headers.accept ?? '').includes('text/html')
-
-/**
- * Every TCP connection of `server`, WebSockets included, and whether each is serving an HTTP
- * request right now, so that shutdown can end the ones left open.
- */
-function trackConnections(server: http.Server): { destroyIdle(): void; destroyAll(): void } {
-  const busy = new Map<Socket, number>()
-  server.on('connection', (socket: Socket) => {
-    busy.set(socket, 0)
-    socket.once('close', () => busy.delete(socket))
-  })
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket
-    busy.set(socket, (busy.get(socket) ?? 0) + 1)
-    res.once('close', () => {
-      if (busy.has(socket)) busy.set(socket, busy.get(socket)! - 1)
-    })
-  })
-  return {
-    destroyIdle() {
-      for (const [socket, requests] of busy) if (requests === 0) socket.destroy()
-    },
-    destroyAll() {
-      for (const socket of busy.keys()) socket.destroy()
-    },
-  }
-}
 
 /**
  * The demo app: Express 5 + express-session + Socket.IO + session-socket, on the given stores.
