@@ -45,7 +45,7 @@ function sendError(res: ServerResponse, error: SessionSocketError): void {
   if (res.headersSent) return
   res.setHeader('Connection', 'close')
   // HTTP's own way of saying it too (a 503 or 429), for clients and proxies that read headers.
-  if (error.retryAfter !== undefined && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(Math.ceil(error.retryAfter / 1000)))
+  if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.ceil(error.retryAfter / 1000)))
   send(res, STATUS[error.code] ?? 500, { error: error.toWire() })
 }
 
@@ -189,7 +189,6 @@ export function createHttpRoutes(options: {
       if (wait === 0) return SessionSocketError.from(error)
       security('restore refused: too many failed restores from one IP')
       recordRateLimited('failedRestoresPerIp')
-      res.setHeader('Retry-After', String(Math.ceil(wait / 1000)))
       return new SessionSocketError('RATE_LIMITED', 'too many failed restore attempts; try again later', { retryAfter: wait })
     }
     let code: string
@@ -206,7 +205,6 @@ export function createHttpRoutes(options: {
     const tooMany = options.perSession?.hit(record.sessionId) ?? 0
     if (tooMany > 0) {
       recordRateLimited('restoresPerSession')
-      res.setHeader('Retry-After', String(Math.ceil(tooMany / 1000)))
       throw new SessionSocketError('RATE_LIMITED', 'too many restores for this session; try again later', { retryAfter: tooMany })
     }
     const data = await options.sessions.get(record.sessionId)
