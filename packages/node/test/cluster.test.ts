@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest'
 import { memoryTabIdStorage, type SessionSocket, type Status } from '@session-socket/browser'
 import { hashSecret, SessionSocketError, type SessionSocketServer, type TabInfo } from '@session-socket/node'
 import { RedisLinkStore } from '@session-socket/node/redis'
@@ -569,6 +569,11 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
   }
 
   it('should keep tabs in their sessions and run every call once while a master dies and its replica takes over, losing no committed link', async () => {
+    // Where the test stood when it failed (a timeout says nothing else): each phase and when it began.
+    const startedAt = performance.now()
+    const phases: string[] = []
+    const phase = (name: string) => phases.push(`${name} +${Math.round(performance.now() - startedAt)} ms`)
+    onTestFailed(() => console.error(`failover phases: ${phases.join(', ')}`))
     const runs = new Map<string, number>()
     cluster = await startCluster(
       { kind: 'cluster', rootNodes: redis.rootNodes },
@@ -586,6 +591,7 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
     const [a, b] = [cluster.node(0), cluster.node(1)]
     // The master to kill holds the adapter's channel (every message between the nodes); the
     // browsers' links are spread over the shards: open browsers until one has its link there.
+    phase('nodes up')
     const victim = await redis.masterOf(`${cluster.adapterKey}#/#`)
     const linkKey = (token: string) => `${cluster!.linkPrefix}link:${hashSecret(token)}`
     const browsers: Array<Awaited<ReturnType<typeof browserOnBothNodes>>> = []
@@ -595,9 +601,11 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
       browsers.push(browser)
       if ((await redis.masterOf(linkKey(browser.token))) === victim) linksOnVictim++
     }
+    phase(`${browsers.length} browsers`)
     const tabs = browsers.flatMap((browser) => browser.tabs)
     const logs = tabs.map(statusLog)
     await redis.waitForReplication()
+    phase('replicated')
 
     // Every tab calls, one call after another, until told to stop.
     let stopping = false
@@ -619,17 +627,20 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
     })
     await vi.waitFor(() => expect(counts.answered).toBeGreaterThan(30), { timeout: 5000 })
 
+    phase('calls flowing')
     const killedAt = performance.now()
     victim.server.kill()
     try {
       await redis.waitUntilHealthy()
       const promotedMs = Math.round(performance.now() - killedAt)
+      phase('replica promoted')
       // Calls keep being answered once the nodes' clients found the promoted replica.
       const answeredAtPromotion = counts.answered
       await vi.waitFor(() => expect(counts.answered).toBeGreaterThan(answeredAtPromotion + 60), { timeout: 10_000 })
       stopping = true
       await Promise.all(loops)
       const callsBackMs = Math.round(performance.now() - killedAt)
+      phase('calls back')
 
       for (const log of logs) {
         expect(log).not.toContain('ended')
@@ -645,6 +656,7 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
       const back = tabs.map((tab) => nextStatus(tab, (state) => state.status === 'ready', 10_000))
       for (const browser of browsers) browser.proxy.cut()
       const states = await Promise.all(back)
+      phase('tabs reconnected')
       const linksLost = states.filter((state) => state.status === 'ready' && state.reason === 'unknown-token').length
       for (const state of states) expect(state).toMatchObject({ status: 'ready', restored: true, reason: null })
       for (const browser of browsers) {
@@ -655,6 +667,7 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
       expect(linksLost).toBe(0)
 
       // Events cross nodes again (the sharded subscriptions followed the promoted replica).
+      phase('links checked')
       const onB = browsers[0]!.tabs[1]!
       let delivered = false
       onB.on('news', (text: string) => {
@@ -675,7 +688,9 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
       await Promise.allSettled(loops)
       await redis.restart(victim)
     }
-  })
+    // A kill, cluster-node-timeout (1 s), the promotion, the clients' topology refresh and a
+    // reconnect of every tab: 5–8 s here, more on a loaded CI machine than the 20 s default.
+  }, 60_000)
 
   it('should register a tab whose link the failover lost (acknowledged, not yet replicated) into a new link of its cookie session', async () => {
     cluster = await startCluster({ kind: 'cluster', rootNodes: redis.rootNodes })
@@ -721,5 +736,5 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
       for (const restore of reconnect) await restore().catch(() => {})
       await redis.restart(victim)
     }
-  })
+  }, 60_000)
 })
