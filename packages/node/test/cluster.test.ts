@@ -568,6 +568,9 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
     return { proxy, browser, tabs: [onA, onB], sessionId: (await whoami(onA)).sessionId, token: (await browser.tokens.get())! }
   }
 
+  // Both failover tests get 60 s: a kill, cluster-node-timeout (1 s), the promotion, the clients'
+  // topology refresh and a reconnect of every tab take 5–8 s here, and can pass the 20 s default
+  // on a loaded CI machine.
   it('should keep tabs in their sessions and run every call once while a master dies and its replica takes over, losing no committed link', async () => {
     // Where the test stood when it failed (a timeout says nothing else): each phase and when it began.
     const startedAt = performance.now()
@@ -688,8 +691,6 @@ describe('session-socket across nodes on Redis Cluster: failover', () => {
       await Promise.allSettled(loops)
       await redis.restart(victim)
     }
-    // A kill, cluster-node-timeout (1 s), the promotion, the clients' topology refresh and a
-    // reconnect of every tab: 5–8 s here, more on a loaded CI machine than the 20 s default.
   }, 60_000)
 
   it('should register a tab whose link the failover lost (acknowledged, not yet replicated) into a new link of its cookie session', async () => {
