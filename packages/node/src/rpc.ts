@@ -316,12 +316,11 @@ export class RpcDispatcher {
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
   #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun | Unsaved> {
     if (entry.options.session) {
-      const { sessionId, tabId } = data
       return this.#batches
-        .call(sessionId, socket, (current) => {
+        .call(socket, (current) => {
           // ctx.session follows regenerate() and destroy() as req.session does over HTTP, so a
           // sign-in can write the user into the new session after regenerating.
-          const ctx = { sessionId, tabId, callKey: key, socket, signal: this.#env.signal } as MethodContext
+          const ctx = { sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal } as MethodContext
           Object.defineProperty(ctx, 'session', { get: current, enumerable: true })
           return entry.handler(params, ctx)
         })

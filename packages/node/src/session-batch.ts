@@ -4,6 +4,7 @@ import type { Session, SessionData } from 'express-session'
 import { SessionSocketError } from '@session-socket/protocol'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import { noteSessionExpiry } from './session-expiry.js'
+import type { SocketData } from './socket-data.js'
 
 const debug = createDebug('session-socket:session-batch')
 
@@ -63,6 +64,11 @@ type Entry = { call: Waiting } | { task: () => Promise<void>; resolve: () => voi
 
 const LATE = Symbol('late')
 
+/** The session a call's socket is in now: a sign-in over RPC moves the caller's sockets to the new one. */
+function sessionOf(call: Waiting): string {
+  return (call.socket.data as SocketData).sessionId
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
@@ -108,7 +114,7 @@ function restore(session: LiveSession, fingerprint: string, copy: ReturnType<typ
  *
  * @example
  * const batches = new SessionBatches({ sessions, sessionLockTimeout: 5_000, touchInterval: 60_000, now: Date.now, onSessionGone, onSessionChanged, onRegenerated })
- * const outcome = await batches.call(sessionId, socket, (current) => {
+ * const outcome = await batches.call(socket, (current) => {
  *   current()!.count = (current()!.count ?? 0) + 1
  *   return current()!.count
  * })
@@ -125,9 +131,12 @@ export class SessionBatches {
     this.#options = options
   }
 
-  /** Runs a call's handler in the session's next batch. Never rejects. */
-  call(sessionId: string, socket: Socket, run: SessionCallRun): Promise<SessionCallOutcome> {
-    return new Promise((done) => this.#enqueue(sessionId, { call: { socket, run, done } }))
+  /** Runs a call's handler in the next batch of the socket's session. Never rejects. */
+  call(socket: Socket, run: SessionCallRun): Promise<SessionCallOutcome> {
+    return new Promise((done) => {
+      const call = { socket, run, done }
+      this.#enqueue(sessionOf(call), { call })
+    })
   }
 
   /** Runs `task` between two batches of the session, alone (e.g. saving a session again). */
@@ -135,13 +144,13 @@ export class SessionBatches {
     return new Promise((resolve, reject) => this.#enqueue(sessionId, { task, resolve, reject }))
   }
 
-  #enqueue(sessionId: string, entry: Entry): void {
+  #enqueue(sessionId: string, ...entries: Entry[]): void {
     const queue = this.#queues.get(sessionId)
     if (queue) {
-      queue.push(entry)
+      queue.push(...entries)
       return
     }
-    const fresh = [entry]
+    const fresh = entries
     this.#queues.set(sessionId, fresh)
     void this.#drain(sessionId, fresh)
   }
@@ -179,8 +188,30 @@ export class SessionBatches {
         })
       })
       queue.unshift(...rest.map((call) => ({ call })))
+      this.#follow(sessionId, queue)
     }
     this.#queues.delete(sessionId)
+  }
+
+  /**
+   * Moves the waiting calls whose sockets a sign-in just moved to another session into that
+   * session's queue, in order: they run on the session their browser is in now, as they did when
+   * each call read the socket's session id when its turn came. Right after the batch that moved
+   * them, before any call of the new session can have arrived.
+   */
+  #follow(sessionId: string, queue: Entry[]): void {
+    let moved: Map<string, Entry[]> | undefined
+    for (let i = 0; i < queue.length; i++) {
+      const entry = queue[i]!
+      if (!('call' in entry) || sessionOf(entry.call) === sessionId) continue
+      queue.splice(i--, 1)
+      moved ??= new Map()
+      const to = moved.get(sessionOf(entry.call))
+      if (to) to.push(entry)
+      else moved.set(sessionOf(entry.call), [entry])
+    }
+    // All at once: the moved calls form one batch there.
+    if (moved) for (const [to, entries] of moved) this.#enqueue(to, ...entries)
   }
 
   /**
