@@ -106,14 +106,14 @@ function increments(n: number, from = 0): Array<{ id: string; m: string }> {
 
 describe('session batches', () => {
   it('should let each of N concurrent calls of one session see the writes of the calls before it, in call order', async () => {
-    const { raw, sessionId, behindGate, store } = await start()
+    const { sessionId, behindGate, store } = await start()
     const replies = await Promise.all(await behindGate(increments(20)))
     expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => ({ ok: true, r: { count: i + 1 } })))
     expect((await store.stored(sessionId))?.count).toBe(20)
   })
 
   it('should reload the session once before a batch and save it once after', async () => {
-    const { raw, sessionId, behindGate, store } = await start()
+    const { sessionId, behindGate, store } = await start()
     const replies = await Promise.all(await behindGate(increments(20)))
     expect(replies.every((reply) => reply.ok)).toBe(true)
     expect({ gets: store.gets, sets: store.sets }).toEqual({ gets: 1, sets: 1 })
@@ -125,7 +125,7 @@ describe('session batches', () => {
   })
 
   it('should keep the writes of the other calls when a handler in the middle throws, and save none of its own', async () => {
-    const { raw, sessionId, behindGate, store } = await start()
+    const { sessionId, behindGate, store } = await start()
     const calls = [...increments(2), { id: 'poison', m: 'counter.poison' }, ...increments(2, 2)]
     const replies = await Promise.all(await behindGate(calls))
     expect(replies).toEqual([
@@ -143,7 +143,7 @@ describe('session batches', () => {
   })
 
   it('should end the batch at a regenerate: the calls after it run on the new session, with a fresh load', async () => {
-    const { raw, sessionId, behindGate, store } = await start()
+    const { sessionId, behindGate, store } = await start()
     const oldId = sessionId
     const calls = [...increments(2), { id: 'sign-in', m: 'signIn', p: { user: 'ada' } }, ...increments(1, 2), { id: 'who', m: 'whoami' }]
     const replies = await Promise.all(await behindGate(calls))
@@ -179,6 +179,8 @@ describe('session batches', () => {
       expect(await raw.socket.emitWithAck('ss:call', call)).toEqual({ ok: true, r: { count: i + 1 } })
     }
     expect((await store.stored(sessionId))?.count).toBe(3)
+    // The failed save and one save again for the whole batch.
+    expect(store.sets).toBe(2)
   })
 
   it('should save the writes of the calls before a reload() in the batch first, so that the reload sees them', async () => {
