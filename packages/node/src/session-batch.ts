@@ -305,7 +305,7 @@ export class SessionBatches {
       // As express-session does at the end of a request: a changed session is also a used one.
       after.touch()
       await sessions.save(after)
-      this.#touched.set(after.id, this.#options.now())
+      this.#noteTouched(after.id, this.#options.now())
       if (after.id !== sessionId) await this.#options.onRegenerated(done.at(-1)!.call.socket, sessionId, after.id)
       for (const socket of sockets) this.#options.onSessionChanged(socket, after)
     } catch (err) {
@@ -381,8 +381,13 @@ export class SessionBatches {
     const now = this.#options.now()
     const last = this.#touched.get(session.id)
     if (last !== undefined && now - last < this.#options.touchInterval) return
-    this.#touched.set(session.id, now)
-    if (this.#touched.size > 10_000) this.#touched.clear()
+    this.#noteTouched(session.id, now)
     this.#options.sessions.touch(session).catch((err: unknown) => debug('touch failed: %s', (err as Error).message))
+  }
+
+  /** Bounded: a save notes its session too, and a server whose calls always save must not grow it for good. */
+  #noteTouched(sessionId: string, now: number): void {
+    if (this.#touched.size >= 10_000 && !this.#touched.has(sessionId)) this.#touched.clear()
+    this.#touched.set(sessionId, now)
   }
 }
