@@ -187,6 +187,21 @@ async function main(): Promise<void> {
         if (typeof ack !== 'function') return
         req.session.reload((err: unknown) => (err ? ack({ error: 'reload failed' }) : ack(params)))
       })
+      // The recipe's "modifying the session" with a change: reload, write, save. reload() replaces
+      // socket.request.session, so the handler reads it again after each step, as the recipe does.
+      socket.on('counter.increment', (params: object, ack: unknown) => {
+        if (typeof ack !== 'function') return
+        req.session.reload((err: unknown) => {
+          if (err) return ack({ error: 'reload failed' })
+          req.session.count = (req.session.count ?? 0) + 1
+          const count = req.session.count
+          req.session.save((saveErr: unknown) => ack(saveErr ? { error: 'save failed' } : { ...params, count }))
+        })
+      })
+      socket.on('counter.read', (_params: unknown, ack: unknown) => {
+        if (typeof ack !== 'function') return
+        req.session.reload((err: unknown) => ack(err ? { error: 'reload failed' } : { count: req.session.count ?? 0 }))
+      })
     })
   } else {
     await setUpTelemetry()
@@ -234,6 +249,12 @@ async function main(): Promise<void> {
     app.use(ss.http())
     ss.method('echo', (params) => params, { session: false })
     ss.method('echo.session', (params) => params)
+    ss.method('counter.increment', (params: object, ctx) => {
+      const session = ctx.session as { count?: number }
+      session.count = (session.count ?? 0) + 1
+      return { ...params, count: session.count }
+    })
+    ss.method('counter.read', (_params, ctx) => ({ count: (ctx.session as { count?: number }).count ?? 0 }))
     if (insertLog) {
       const log = insertLog
       ss.method('log.append', (params: { id: string }, ctx) => {

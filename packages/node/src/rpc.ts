@@ -4,7 +4,8 @@ import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } from '@session-socket/protocol'
 import type { CallClaim, CallResults } from './link-store.js'
-import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
+import type { SessionBridge } from './session-bridge.js'
+import { SessionBatches, type SessionCallOutcome } from './session-batch.js'
 import { noteSessionExpiry, sessionMayHaveExpired } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
 import { recordRateLimited, traceCall } from './telemetry.js'
@@ -15,7 +16,8 @@ const debug = createDebug('session-socket:rpc')
 /** What a method handler gets besides its params. */
 export interface MethodContext {
   /**
-   * The HTTP session, reloaded from the store for this call and saved after it if changed.
+   * The HTTP session, reloaded from the store for this call and saved after it if changed (calls
+   * of one session waiting behind a running one share one reload and one save, in call order).
    * After `ctx.session.regenerate()` it is the new session (as `req.session` is over HTTP), after
    * `destroy()` undefined. Undefined with `{ session: false }`.
    */
@@ -141,6 +143,22 @@ class Unsaved {
 
 const SESSION_NOT_SAVED: CallReply = fail(new SessionSocketError('STORE_UNAVAILABLE', 'the session could not be saved; send the call again', { retryAfter: 1000 }))
 
+/** The answer for a session-using call, as the batch left it. */
+function batchReply(outcome: SessionCallOutcome): CallReply | NotRun | Unsaved {
+  switch (outcome.status) {
+    case 'returned':
+      return succeeded(outcome.value)
+    case 'threw':
+      return handlerFailed(outcome.error)
+    case 'not-run':
+      return new NotRun(fail(outcome.error))
+    case 'unsaved':
+      return new Unsaved(succeeded(outcome.value), outcome.save)
+    case 'failed':
+      return fail(outcome.error)
+  }
+}
+
 const IN_PROGRESS: CallReply = fail(new SessionSocketError('IN_PROGRESS', 'this call is still running on another server', { retryAfter: 500 }))
 
 /**
@@ -151,10 +169,8 @@ export class RpcDispatcher {
   /** Calls running on this node, by `tabId:callId`: a resend joins the running one. */
   readonly #running = new Map<string, Promise<CallReply>>()
   readonly #env: RpcEnvironment
-  /** The tail of each session's queue of session-using calls on this node. */
-  readonly #sessionQueues = new Map<string, Promise<unknown>>()
-  /** When calls last touched each session on this node, to keep touches cheap. */
-  readonly #touched = new Map<string, number>()
+  /** Session-using calls, one reload and one save per batch of a session's waiting calls. */
+  readonly #batches: SessionBatches
   /** Replies and claims the store failed to settle, written again until it does. */
   readonly #unsettled: UnsettledCalls
   /** This server's claim owner: a claim it took is its own again on a resend (see CallResults.claimCall). */
@@ -162,6 +178,7 @@ export class RpcDispatcher {
 
   constructor(env: RpcEnvironment) {
     this.#env = env
+    this.#batches = new SessionBatches(env)
     this.#unsettled = new UnsettledCalls({
       results: env.links,
       owner: this.#owner,
@@ -298,7 +315,17 @@ export class RpcDispatcher {
 
   /** Runs a claimed call: in its session's turn if it uses the session, else at once. */
   #execute(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): CallReply | NotRun | Promise<CallReply | NotRun | Unsaved> {
-    if (entry.options.session) return this.#serialised(data.sessionId, () => this.#runWithSession(socket, data, key, entry, params))
+    if (entry.options.session) {
+      return this.#batches
+        .call(socket, (current) => {
+          // ctx.session follows regenerate() and destroy() as req.session does over HTTP, so a
+          // sign-in can write the user into the new session after regenerating.
+          const ctx = { sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal } as MethodContext
+          Object.defineProperty(ctx, 'session', { get: current, enumerable: true })
+          return entry.handler(params, ctx)
+        })
+        .then(batchReply)
+    }
     // A call without the session still ends an expired one. The store is read only once the
     // expiry the socket last read (register, a reload) has passed: a call costs no read before.
     if (sessionMayHaveExpired(socket, this.#env.now())) {
@@ -332,95 +359,5 @@ export class RpcDispatcher {
     }
     // A handler that returns a plain value is answered without a promise.
     return isThenable(result) ? Promise.resolve(result).then(succeeded, handlerFailed) : succeeded(result)
-  }
-
-  /** Loads the session, runs the handler, saves the session if the handler changed it. */
-  async #runWithSession(socket: Socket, data: SocketData, key: string, entry: MethodEntry, params: unknown): Promise<CallReply | NotRun | Unsaved> {
-    const { sessions } = this.#env
-    let session: Session & Partial<SessionData>
-    let before: string
-    try {
-      const loaded = await sessions.load(data.sessionId)
-      if (!loaded) {
-        this.#env.onSessionGone(data.sessionId)
-        return new NotRun(fail(new SessionSocketError('SESSION_ENDED', 'the session has ended')))
-      }
-      session = loaded
-      before = sessionFingerprint(loaded)
-      noteSessionExpiry(socket, loaded)
-    } catch (err) {
-      return new NotRun(fail(SessionSocketError.from(err)))
-    }
-    let result: unknown
-    try {
-      // ctx.session follows regenerate() and destroy() as req.session does over HTTP, so a
-      // sign-in can write the user into the new session after regenerating.
-      const ctx: MethodContext = { session, sessionId: data.sessionId, tabId: data.tabId, callKey: key, socket, signal: this.#env.signal }
-      Object.defineProperty(ctx, 'session', { get: () => sessions.current(session), enumerable: true })
-      result = await entry.handler(params, ctx)
-    } catch (err) {
-      return handlerFailed(err)
-    }
-    // The handler may have destroyed, reloaded or regenerated ctx.session; save what it is now.
-    const after = sessions.current(session)
-    if (after && (after !== session || sessionFingerprint(after) !== before)) {
-      try {
-        // As express-session does at the end of a request: a changed session is also a used one.
-        after.touch()
-        await sessions.save(after)
-        this.#touched.set(after.id, this.#env.now())
-        if (after.id !== data.sessionId) await this.#env.onRegenerated(socket, data.sessionId, after.id)
-        this.#env.onSessionChanged(socket, after)
-      } catch (err) {
-        const error = SessionSocketError.from(err)
-        if (error.code !== 'STORE_UNAVAILABLE' || after.id !== data.sessionId) return fail(error)
-        return new Unsaved(succeeded(result), () =>
-          this.#serialised(data.sessionId, async () => {
-            await sessions.save(after)
-            this.#env.onSessionChanged(socket, after)
-          }),
-        )
-      }
-    } else if (after) {
-      this.#touch(after)
-    }
-    return succeeded(result)
-  }
-
-  /**
-   * Runs the session-using calls of one session one after another on this node: each reloads
-   * the session, so two at once would both read the same data and the last save would win.
-   * (Across nodes they can still interleave, as concurrent HTTP requests of one session do.)
-   */
-  #serialised<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
-    const previous = this.#sessionQueues.get(sessionId)
-    // A handler that never settles must not stall its session for good: wait a bounded time.
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const turn = previous
-      ? Promise.race([previous, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#env.sessionLockTimeout)))])
-      : Promise.resolve()
-    const result = turn.then(() => {
-      clearTimeout(timer)
-      return run()
-    })
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    )
-    this.#sessionQueues.set(sessionId, tail)
-    void tail.then(() => {
-      if (this.#sessionQueues.get(sessionId) === tail) this.#sessionQueues.delete(sessionId)
-    })
-    return result
-  }
-
-  /** A call is activity, as an HTTP request is: keep the session from expiring under an active tab. */
-  #touch(session: Session): void {
-    const now = this.#env.now()
-    const last = this.#touched.get(session.id)
-    if (last !== undefined && now - last < this.#env.touchInterval) return
-    this.#touched.set(session.id, now)
-    if (this.#touched.size > 10_000) this.#touched.clear()
-    this.#env.sessions.touch(session).catch((err: unknown) => debug('touch failed: %s', (err as Error).message))
   }
 }
