@@ -71,7 +71,9 @@ export interface SessionSocketServerOptions {
   touchInterval?: number
   /**
    * Session-using calls of one session run one after another on a node, so concurrent changes
-   * are not lost; a call waits at most this long (ms) for the one before it. @default 5000
+   * are not lost; the calls waiting behind a running one share one reload and one save. A
+   * step (load, one handler, save) holds the session at most this long (ms) for the calls
+   * behind it. @default 5000
    */
   sessionLockTimeout?: number
   /** Limits on call params. @default DEFAULT_PAYLOAD_LIMITS */
