@@ -5,6 +5,7 @@
  * Every answer is counted per call id twice: as the SDK settles the call, and as acks arrive
  * on the wire, so an answer delivered twice cannot hide behind the SDK's promise.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { openSsTab, type Tab } from './lib/clients.js'
 import { serveRequests } from './lib/processes.js'
 
@@ -22,6 +23,9 @@ interface SoakTab {
   ready: boolean
 }
 
+/** This process's event-loop delay: a busy load process would make calls look slow. */
+const lag = monitorEventLoopDelay({ resolution: 20 })
+lag.enable()
 let url = ''
 let prefix = ''
 const live: SoakTab[] = []
@@ -194,7 +198,7 @@ function stats() {
       expiringOldestMs = Math.max(expiringOldestMs, now - t.expiredAt)
     }
   }
-  return { ...counts, inFlight: inFlight.size, tabs: live.length, ready, expiring, expiringOldestMs }
+  return { ...counts, inFlight: inFlight.size, tabs: live.length, ready, expiring, expiringOldestMs, loopLagP99MaxMs: lag.percentile(99) / 1e6 }
 }
 
 /** Stops the calls, waits for the ones in flight, and checks every call id. */

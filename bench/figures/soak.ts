@@ -28,6 +28,8 @@ const FD_SHARE = 0.02
 const FD_SLACK = 20
 /** A tab whose session expired must have ended within this (the SDK's session check runs every 60 s). */
 const EXPIRY_END_LIMIT_MS = 120_000
+/** Tabs per load process: the client side must not be what makes calls slow or time out. */
+const TABS_PER_LOAD = 2_500
 
 interface LoadStats {
   sent: number
@@ -48,6 +50,8 @@ interface LoadStats {
   ready: number
   expiring: number
   expiringOldestMs: number
+  /** Longest event-loop delay of a load process (p99 over the run, ms). */
+  loopLagP99MaxMs: number
 }
 
 interface FinishStats extends LoadStats {
@@ -114,7 +118,8 @@ export async function soak(mode: BenchMode): Promise<FigureResult> {
       const server = await startServer({ side: 'ss', store: 'sqlite', port: 0, dataDir: tmp }, { gc: true, name: 'server(soak)' })
       own(server.child)
       const loads: Child[] = []
-      for (let i = 0; i < 2; i++) {
+      const loadCount = Math.max(2, Math.ceil(tabs / TABS_PER_LOAD))
+      for (let i = 0; i < loadCount; i++) {
         const load = own(new Child('soak-load.ts', { name: `soak-load(${i})` }))
         await load.next('up', 30_000)
         loads.push(load)
@@ -138,7 +143,7 @@ export async function soak(mode: BenchMode): Promise<FigureResult> {
         samples.push(m)
         const mem = s.memory
         console.log(
-          `  soak minute ${minute}: heap ${mb(mem.heapUsed)} MB, rss ${mb(mem.rss)} MB, fds ${s.fds}, registered ${s.registered}, calls ${m.load.sent} sent / ${answered(m.load)} answered, reconnects ${m.load.reconnected}/${m.load.reconnectsAsked}, expired ${m.load.expiredEnded}/${m.load.expiredAsked}, cpu ${Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '–'} %, load ${m.load1.toFixed(2)}`,
+          `  soak minute ${minute}: heap ${mb(mem.heapUsed)} MB, rss ${mb(mem.rss)} MB, fds ${s.fds}, registered ${s.registered}, calls ${m.load.sent} sent / ${answered(m.load)} answered, reconnects ${m.load.reconnected}/${m.load.reconnectsAsked}, load-process lag p99 ${m.load.loopLagP99MaxMs.toFixed(0)} ms, expired ${m.load.expiredEnded}/${m.load.expiredAsked}, cpu ${Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '–'} %, load ${m.load1.toFixed(2)}`,
         )
       }
 
@@ -168,14 +173,16 @@ export async function soak(mode: BenchMode): Promise<FigureResult> {
       }
       await Promise.all(background)
       const finished = sum(await Promise.all(loads.map((load) => load.request<FinishStats>({ cmd: 'finish', timeoutMs: 60_000 }, 90_000))))
-      return report({ tabs, minutes, base, openMs, samples, finished, errors })
+      const result = report({ tabs, minutes, base, openMs, loadCount, samples, finished, errors })
+      for (const row of result.rows) if (row.pass !== undefined) console.log(`  soak ${row.pass ? 'PASS' : 'MISSED'}: ${row.name}: ${row.ss} (target ${row.target})`)
+      return result
     })
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
   }
 }
 
-function report(r: { tabs: number; minutes: number; base: number; openMs: number; samples: SoakMinute[]; finished: FinishStats; errors: string[] }): FigureResult {
+function report(r: { tabs: number; minutes: number; base: number; openMs: number; loadCount: number; samples: SoakMinute[]; finished: FinishStats; errors: string[] }): FigureResult {
   const { tabs, minutes, base, samples, finished } = r
   const first = samples.find((m) => m.minute === base)!
   const last = samples[samples.length - 1]!
@@ -218,7 +225,7 @@ function report(r: { tabs: number; minutes: number; base: number; openMs: number
     },
   ]
   const notes = [
-    `Soak: one session-socket server (${STORE_DESCRIPTIONS.sqlite}; --expose-gc), ${tabs} registered tabs from 2 load processes (opened in ${(r.openMs / 1000).toFixed(0)} s, batches of 100), ${minutes} minutes. Churn: ${CALL_RATE} calls/s over random tabs (half echo.session, which reloads the session, half echo with { session: false }); every 10 s ${RECONNECT_SHARE * 100} % of the tabs drop their WebSocket (terminated as a network loss would) and register again with their token; every second one session expires in the store (connect-sqlite3's expired column set in the past) and the SDK finds out by itself (its session check every 60 s, or the tab's next session call), ends the tab with reason expired, and a new tab (a new browser) takes its place. Default server options (sessionCheckInterval 60 s).`,
+    `Soak: one session-socket server (${STORE_DESCRIPTIONS.sqlite}; --expose-gc), ${tabs} registered tabs from ${r.loadCount} load processes (each's event-loop delay p99 at most ${r.finished.loopLagP99MaxMs.toFixed(0)} ms) (opened in ${(r.openMs / 1000).toFixed(0)} s, batches of 100), ${minutes} minutes. Churn: ${CALL_RATE} calls/s over random tabs (half echo.session, which reloads the session, half echo with { session: false }); every 10 s ${RECONNECT_SHARE * 100} % of the tabs drop their WebSocket (terminated as a network loss would) and register again with their token; every second one session expires in the store (connect-sqlite3's expired column set in the past) and the SDK finds out by itself (its session check every 60 s, or the tab's next session call), ends the tab with reason expired, and a new tab (a new browser) takes its place. Default server options (sessionCheckInterval 60 s).`,
     `Sampled once a minute in the server process after 3 forced gc(): heapUsed, RSS, open fds (/proc/self/fd), Engine.IO sockets, sockets registered; the sample pauses the server for the collections. Growth is from minute ${base} (warmed up) to minute ${last.minute}; fds are flat when every sample from minute ${base} on is within ±max(${FD_SLACK}, ${FD_SHARE * 100} %) of minute ${base}'s. Every call is counted per call id as the SDK settles it and as its answer arrives on the wire (ack packets of the tab's Manager): each must settle once, with its own id, and no answer may come twice.`,
     ...(r.errors.length ? [`harness errors: ${r.errors.slice(0, 5).join('; ')}${r.errors.length > 5 ? ` (+${r.errors.length - 5})` : ''}`] : []),
   ]
