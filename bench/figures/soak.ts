@@ -95,13 +95,13 @@ const codes = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `
 
 function curve(minutes: SoakMinute[]): string {
   const lines = [
-    '| minute | heap used after GC (MB) | RSS (MB) | external + arrayBuffers (MB) | open fds | sockets | tabs registered | server CPU (% of a core) | calls sent | calls answered | in flight | reconnects back | sessions expired → tabs ended | load avg (1 min) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| minute | heap used after GC (MB) | heap total (MB) | RSS (MB) | RSS anon / file (MB) | external + arrayBuffers (MB) | open fds | sockets | tabs registered | server CPU (% of a core) | calls sent | calls answered | in flight | reconnects back | sessions expired → tabs ended | load avg (1 min) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for (const m of minutes) {
     const mem = m.server.memory
     lines.push(
-      `| ${m.minute} | ${mb(mem.heapUsed)} | ${mb(mem.rss)} | ${mb(mem.external + mem.arrayBuffers)} | ${m.server.fds} | ${m.server.sockets} | ${m.server.registered} | ${m.minute === 0 ? '' : m.cpuPct.toFixed(0)} | ${m.load.sent} | ${answered(m.load)} | ${m.load.inFlight} | ${m.load.reconnected}/${m.load.reconnectsAsked} | ${m.load.expiredEnded}/${m.load.expiredAsked} | ${m.load1.toFixed(2)} |`,
+      `| ${m.minute} | ${mb(mem.heapUsed)} | ${mb(mem.heapTotal)} | ${mb(mem.rss)} | ${mb(m.server.rssKinds.anon)} / ${mb(m.server.rssKinds.file)} | ${mb(mem.external + mem.arrayBuffers)} | ${m.server.fds} | ${m.server.sockets} | ${m.server.registered} | ${m.minute === 0 ? '' : m.cpuPct.toFixed(0)} | ${m.load.sent} | ${answered(m.load)} | ${m.load.inFlight} | ${m.load.reconnected}/${m.load.reconnectsAsked} | ${m.load.expiredEnded}/${m.load.expiredAsked} | ${m.load1.toFixed(2)} |`,
     )
   }
   return lines.join('\n')
@@ -143,7 +143,7 @@ export async function soak(mode: BenchMode): Promise<FigureResult> {
         samples.push(m)
         const mem = s.memory
         console.log(
-          `  soak minute ${minute}: heap ${mb(mem.heapUsed)} MB, rss ${mb(mem.rss)} MB, fds ${s.fds}, registered ${s.registered}, calls ${m.load.sent} sent / ${answered(m.load)} answered, reconnects ${m.load.reconnected}/${m.load.reconnectsAsked}, load-process lag p99 ${m.load.loopLagP99MaxMs.toFixed(0)} ms, expired ${m.load.expiredEnded}/${m.load.expiredAsked}, cpu ${Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '–'} %, load ${m.load1.toFixed(2)}`,
+          `  soak minute ${minute}: heap ${mb(mem.heapUsed)} MB (total ${mb(mem.heapTotal)}), rss ${mb(mem.rss)} MB (anon ${mb(s.rssKinds.anon)}, file ${mb(s.rssKinds.file)}), fds ${s.fds}, registered ${s.registered}, calls ${m.load.sent} sent / ${answered(m.load)} answered, reconnects ${m.load.reconnected}/${m.load.reconnectsAsked}, load-process lag p99 ${m.load.loopLagP99MaxMs.toFixed(0)} ms, expired ${m.load.expiredEnded}/${m.load.expiredAsked}, cpu ${Number.isFinite(cpuPct) ? cpuPct.toFixed(0) : '–'} %, load ${m.load1.toFixed(2)}`,
         )
       }
 

@@ -4,12 +4,17 @@
  * store as time would do it, for the SDK to find out by itself.
  */
 import fs from 'node:fs'
+import v8 from 'node:v8'
 import type { Server } from 'socket.io'
 
 /** What the soak samples once a minute in the server. */
 export interface SoakSample {
   /** process.memoryUsage() after three forced collections. */
   memory: NodeJS.MemoryUsage
+  /** Resident memory by kind (/proc/self/status, bytes): anonymous (heaps, malloc) and file-backed (code, mapped files). */
+  rssKinds: { anon: number; file: number }
+  /** V8's heap spaces after the collections: committed (size) and live (used) bytes, by space name. */
+  spaces: Record<string, { size: number; used: number }>
   /** Open file descriptors (/proc/self/fd). */
   fds: number
   /** Engine.IO connections. */
@@ -38,7 +43,10 @@ export async function soakSample(io: Server): Promise<SoakSample> {
   }
   let registered = 0
   for (const socket of io.of('/').sockets.values()) if ((socket.data as { sessionId?: string }).sessionId !== undefined) registered++
-  return { memory: process.memoryUsage(), fds: fs.readdirSync('/proc/self/fd').length, sockets: io.engine.clientsCount, registered, cpu: process.cpuUsage(), at: Date.now() }
+  const status = fs.readFileSync('/proc/self/status', 'utf8')
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, { size: x.space_size, used: x.space_used_size }]))
+  return { memory: process.memoryUsage(), spaces, rssKinds: { anon: kb('RssAnon'), file: kb('RssFile') }, fds: fs.readdirSync('/proc/self/fd').length, sockets: io.engine.clientsCount, registered, cpu: process.cpuUsage(), at: Date.now() }
 }
 
 /** The bit of the sqlite3 Database the hook uses. */
