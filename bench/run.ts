@@ -23,18 +23,24 @@ const FIGURES = {
   bundle: () => import('./figures/bundle.js').then((m) => m.bundleSizes),
   chaos: () => import('./figures/chaos.js').then((m) => m.chaos),
   latency: () => import('./figures/latency.js').then((m) => m.storeLatency),
+  soak: () => import('./figures/soak.js').then((m) => m.soak),
 } as const
 /** The figures `--stores=` chooses the stores of; they run alone when --stores is given without --only. */
 const STORE_FIGURES: FigureName[] = ['latency', 'storm']
 type FigureName = keyof typeof FIGURES
+/** Figures that run only when named in --only (the soak takes 10 minutes and more). */
+const OPT_IN: FigureName[] = ['soak']
+const DEFAULT_FIGURES = (Object.keys(FIGURES) as FigureName[]).filter((name) => !OPT_IN.includes(name))
 
 const USAGE = `npm run bench                 quick mode (small counts, < 3 min)
 npm run bench -- --full       the figures for BENCHMARKS.md (results in bench/results/)
+npm run bench -- --only=soak  the soak alone (10,000 tabs, 10 minutes; never part of the two above)
 options: --only=${Object.keys(FIGURES).join(',')}  --reps=N (>= 3)
          --stores=memory,sqlite,redis,redis-cluster (latency, storm; alone, these two figures run)
-         --tabs=N  --backlog=N (storm: size, servers' listen backlog)
+         --tabs=N  --backlog=N (storm: size, servers' listen backlog; soak: --tabs=N, default 10000)
+         --soak-minutes=N (soak: how long, >= 2, default 10)
          --cpu-prof (server CPU profiles in bench/results/profiles, from servers that exit cleanly)`
-const OPTIONS = ['--full', '--cpu-prof', '--only=', '--reps=', '--stores=', '--tabs=', '--backlog=']
+const OPTIONS = ['--full', '--cpu-prof', '--only=', '--reps=', '--stores=', '--tabs=', '--backlog=', '--soak-minutes=']
 
 function parseArgs(argv: string[]) {
   if (argv.includes('--help')) {
@@ -53,7 +59,8 @@ function parseArgs(argv: string[]) {
   if (stores) storeKinds(stores)
   const tabs = argv.find((a) => a.startsWith('--tabs='))?.slice(7)
   const backlog = argv.find((a) => a.startsWith('--backlog='))?.slice(10)
-  return { full, only: only ?? (stores ? STORE_FIGURES : (Object.keys(FIGURES) as FigureName[])), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog) }
+  const soakMinutes = argv.find((a) => a.startsWith('--soak-minutes='))?.slice(15)
+  return { full, only: only ?? (stores ? STORE_FIGURES : DEFAULT_FIGURES), reps, cpuProfDir, stores, tabs: tabs === undefined ? undefined : Number(tabs), backlog: backlog === undefined ? undefined : Number(backlog), soakMinutes: soakMinutes === undefined ? undefined : Number(soakMinutes) }
 }
 
 /** The built files the figures import; a stale build would measure old code. */
@@ -140,7 +147,7 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
-  const mode: BenchMode = { full: args.full, reps: args.reps, ...(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {}), ...(args.stores ? { stores: args.stores } : {}), ...(args.tabs ? { tabs: args.tabs } : {}), ...(args.backlog ? { backlog: args.backlog } : {}) }
+  const mode: BenchMode = { full: args.full, reps: args.reps, ...(args.cpuProfDir ? { cpuProfDir: args.cpuProfDir } : {}), ...(args.stores ? { stores: args.stores } : {}), ...(args.tabs ? { tabs: args.tabs } : {}), ...(args.backlog ? { backlog: args.backlog } : {}), ...(args.soakMinutes ? { soakMinutes: args.soakMinutes } : {}) }
   if (args.cpuProfDir) fs.mkdirSync(args.cpuProfDir, { recursive: true })
   await waitForBuild()
   const warnings = checkBuild()
@@ -168,6 +175,7 @@ async function main(): Promise<void> {
       results[name] = result
       console.log(table(result.rows))
       for (const note of result.notes) console.log(`  - ${note}`)
+      for (const extra of result.tables ?? []) console.log(`\n${extra}`)
     } catch (err) {
       results[name] = { error: err instanceof Error ? err.stack ?? err.message : String(err) }
       console.error(`figure ${name} failed: ${(err as Error).stack ?? String(err)}`)
@@ -197,8 +205,9 @@ async function main(): Promise<void> {
   if (missed.length) console.log(`\nmissed targets: ${missed.map((r) => `${r.figure} / ${r.name}`).join('; ')}`)
   const dir = path.join(BENCH_DIR, 'results')
   fs.mkdirSync(dir, { recursive: true })
-  // A partial run gets its own name, so it never overwrites the full figures.
-  const tag = [
+  // A partial run gets its own name, so it never overwrites the full figures; the soak alone is "soak".
+  const soakOnly = args.only.length === 1 && args.only[0] === 'soak'
+  const tag = soakOnly ? 'soak' : [
     report.mode,
     ...(process.argv.some((a) => a.startsWith('--only=') || a.startsWith('--stores=')) ? [args.only.join('+')] : []),
     ...(args.stores ? [args.stores.join('+')] : []),
@@ -211,7 +220,8 @@ async function main(): Promise<void> {
     `Versions: ${Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   ]
   const notes = Object.entries(results).flatMap(([name, r]) => ('notes' in r ? [`- **${name}** (load ${r.load1 ?? '?'}): ${r.notes[0] ?? ''}`, ...r.notes.slice(1).map((n) => `  - ${n}`)] : [`- **${name}** failed: ${r.error.split('\n')[0]}`]))
-  fs.writeFileSync(path.join(dir, `${tag}-latest.md`), `${header.join('\n\n')}\n\n${table(rows)}\n\n${notes.join('\n')}\n`)
+  const tables = Object.values(results).flatMap((r) => ('tables' in r ? r.tables ?? [] : []))
+  fs.writeFileSync(path.join(dir, `${tag}-latest.md`), `${header.join('\n\n')}\n\n${table(rows)}\n\n${notes.join('\n')}\n${tables.map((t) => `\n${t}\n`).join('')}`)
   console.log(`\nresults: ${path.relative(ROOT, file)}`)
 }
 

@@ -13,6 +13,7 @@ import { Server } from 'socket.io'
 import { importDist } from './lib/dist.js'
 import { serveRequests } from './lib/processes.js'
 import { setUpTelemetry } from './lib/telemetry-mode.js'
+import { expireTabSession, soakSample } from './lib/soak-server.js'
 import type * as NodePkg from '../packages/node/dist/index.js'
 import type * as SqliteStores from '../packages/node/dist/stores/sqlite.js'
 import type * as RedisStores from '../packages/node/dist/stores/redis.js'
@@ -73,6 +74,8 @@ function benchLog(db: Database): (callId: string, callKey: string | undefined) =
   return (callId, callKey) => void run(callId, callKey)
 }
 const cpuAtStart = process.cpuUsage()
+/** connect-sqlite3's database (the SQLite store), for the soak's `expire`. */
+let sessionsDb: import('sqlite3').Database | undefined
 const closers: Array<() => Promise<void> | void> = []
 
 interface RedisLike {
@@ -111,6 +114,7 @@ async function sessionStore(redis: RedisLike | undefined): Promise<Store | undef
     const opened = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(opened)))
   })
   closers.push(() => new Promise<void>((resolve) => db.close(() => resolve())))
+  sessionsDb = db
   const SQLiteStore = connectSqlite3(session)
   return new SQLiteStore({ db, table: 'sessions', concurrentDb: true }) as Store
 }
@@ -316,6 +320,12 @@ async function main(): Promise<void> {
           return { sockets: io.engine.clientsCount }
         case 'listen':
           return listen()
+        // The soak figure (bench/figures/soak.ts).
+        case 'sample':
+          return { ...(await soakSample(io)) }
+        case 'expire':
+          if (!sessionsDb) throw new Error('expire needs the sqlite store')
+          return expireTabSession(io, sessionsDb, 'sessions', String(msg.tabId))
         case 'snapshot': {
           // Heap snapshot for looking into the memory figure (bench/heap-diff.ts).
           const gc = (globalThis as { gc?: () => void }).gc

@@ -86,14 +86,14 @@ export function snapshotDist(): { root: string; dir: string; remove(): void } {
 }
 
 /**
- * Compiles the child entry points (server, load) to plain ESM beside the snapshot: local files
+ * Compiles the child entry points (server, load, soak-load) to plain ESM beside the snapshot: local files
  * bundled, packages left as imports (resolved from the repository's node_modules).
  */
 export async function compileChildren(snapshotRoot: string): Promise<string> {
   const { build } = await import('esbuild')
   const outdir = path.join(snapshotRoot, 'js')
   await build({
-    entryPoints: ['server', 'load'].map((name) => path.join(BENCH_DIR, `${name}.ts`)),
+    entryPoints: ['server', 'load', 'soak-load'].map((name) => path.join(BENCH_DIR, `${name}.ts`)),
     outdir,
     outExtension: { '.js': '.mjs' },
     bundle: true,

@@ -20,6 +20,8 @@ export interface FigureResult {
   rows: Row[]
   /** Lines printed under the table: settings, counts, explanations. */
   notes: string[]
+  /** Markdown tables printed after the notes (the soak's per-minute curve). */
+  tables?: string[]
   raw: unknown
 }
 
@@ -30,8 +32,10 @@ export interface BenchMode {
   cpuProfDir?: string
   /** Storm: only these stores (--stores=sqlite,redis). */
   stores?: string[]
-  /** Storm: tab count override (--tabs=N). */
+  /** Storm, soak: tab count override (--tabs=N). */
   tabs?: number
+  /** Soak: how long it runs (--soak-minutes=N). @default 10 */
+  soakMinutes?: number
   /** Storm: listen backlog of the servers (--backlog=N). */
   backlog?: number
 }
