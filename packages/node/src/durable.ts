@@ -29,6 +29,14 @@ const MAX_KEY = 256
  */
 const MAX_BATCH = 512
 
+/**
+ * A batch started this soon after the previous one was written (ms) waits until this long after
+ * it: in a reconnect storm the calls of one turn are one or two tabs, and a store write's fixed
+ * cost (SQLite's BEGIN IMMEDIATE and COMMIT, a Redis round trip) is most of a tab's. A lone
+ * reconnect still writes at the end of its turn.
+ */
+const GATHER_MS = 4
+
 /** The `seen` calls of one event-loop turn, written by one `recordTabs` call. */
 interface SeenBatch {
   tabs: TabSeen[]
@@ -63,6 +71,8 @@ export class DurableEvents {
   readonly #options: DurableOptions
   readonly #quota: EventQuota
   #batch: SeenBatch | undefined
+  /** performance.now() when the last batch was handed to the store. */
+  #lastWriteAt = -Infinity
 
   constructor(links: LinkStore, nsp: Namespace, now: () => number, options: DurableOptions) {
     this.#links = links
@@ -76,7 +86,8 @@ export class DurableEvents {
    * The tab was seen (register, disconnect, keep-alive): session-wide sends reach it for the
    * window. Calls made in the same event-loop turn (a reconnect storm, a mass disconnect, the
    * keep-alive sweep) are written together by one `recordTabs` at the end of the turn
-   * (`setImmediate`), or as soon as MAX_BATCH are waiting; each call settles with its batch.
+   * (`setImmediate`), or GATHER_MS after the previous batch when that one was written less than
+   * GATHER_MS ago, or as soon as MAX_BATCH are waiting; each call settles with its batch.
    * Resolves with the tab's last sequence number once recorded.
    */
   seen(sessionId: string, tabId: string): Promise<number> {
@@ -94,12 +105,17 @@ export class DurableEvents {
       written: started.then(() => this.#links.recordTabs(batch.tabs, this.#now(), this.#options.window)),
       write: () => {
         // Later calls start a new batch: this one's list is about to be read.
-        if (this.#batch === batch) this.#batch = undefined
+        if (this.#batch === batch) {
+          this.#batch = undefined
+          this.#lastWriteAt = performance.now()
+        }
         write()
       },
     }
     this.#batch = batch
-    setImmediate(batch.write)
+    const wait = this.#lastWriteAt + GATHER_MS - performance.now()
+    if (wait > 0) setTimeout(batch.write, wait)
+    else setImmediate(batch.write)
     return batch
   }
 
