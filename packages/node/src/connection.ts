@@ -226,12 +226,18 @@ export function acceptConnections(deps: {
 
   function onCall(socket: SessionSocket, state: SocketState, raw: unknown, ack: unknown): void {
     if (typeof ack !== 'function') return
+    if (!state.registered) {
+      return ack({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
+    }
+    const answer = rpc.dispatch(socket, raw, state)
+    // Answered in this turn: nothing is owed that the end of the session could overtake.
+    if (!(answer instanceof Promise)) {
+      ack(answer)
+      return signIn.afterReply(socket)
+    }
     // Answered SESSION_ENDED ahead of `ss:ended` if its session ends before its answer.
     const reply = holdCall(socket, ack as (r: CallReply) => void)
-    if (!state.registered) {
-      return reply({ ok: false, e: new SessionSocketError('UNREGISTERED', 'register first: send { v, token, tabId } as the CONNECT auth or the ss:register event').toWire() })
-    }
-    rpc.dispatch(socket, raw, state)
+    answer
       .then(reply, (err) => reply({ ok: false, e: SessionSocketError.from(err).toWire() }))
       .finally(() => signIn.afterReply(socket))
   }

@@ -197,32 +197,36 @@ export class RpcDispatcher {
     this.#methods.set(name, { handler, options: { session: options.session ?? true } })
   }
 
-  /** Handles one `ss:call` from a registered socket. */
-  dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): Promise<CallReply> {
+  /**
+   * Handles one `ss:call` from a registered socket. An answer known at once (a refusal, or a
+   * memory-store claim and a handler that returned a plain value) comes as a plain value, to be
+   * sent in the same turn; else a promise of it.
+   */
+  dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): CallReply | Promise<CallReply> {
     return traceCall(raw, this.#methods, () => this.#dispatch(socket, raw, inFlight))
   }
 
-  #dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): Promise<CallReply> {
+  #dispatch(socket: Socket, raw: unknown, inFlight: { count: number }): CallReply | Promise<CallReply> {
     let request
     try {
       request = parseCall(raw, this.#env.limits)
     } catch (err) {
-      return Promise.resolve(fail(SessionSocketError.from(err)))
+      return fail(SessionSocketError.from(err))
     }
     const data = socket.data as SocketData
     const entry = this.#methods.get(request.m)
-    if (!entry) return Promise.resolve(fail(new SessionSocketError('NOT_FOUND', `no method '${request.m}'`)))
+    if (!entry) return fail(new SessionSocketError('NOT_FOUND', `no method '${request.m}'`))
     const key = `${data.tabId}:${request.id}`
     const running = this.#running.get(key)
     if (running) return running
     if (inFlight.count >= this.#env.maxInFlight) {
       recordRateLimited('maxInFlight')
-      return Promise.resolve(fail(new SessionSocketError('RATE_LIMITED', `more than ${this.#env.maxInFlight} calls in flight on this socket`, { retryAfter: 100 })))
+      return fail(new SessionSocketError('RATE_LIMITED', `more than ${this.#env.maxInFlight} calls in flight on this socket`, { retryAfter: 100 }))
     }
     const reply = this.#claimAndRun(socket, data, key, entry, request.p)
     // Answered already (a memory-store claim and a handler that returned a plain value): it
     // never was "in flight", and no resend can arrive before this reply is recorded.
-    if (!(reply instanceof Promise)) return Promise.resolve(reply)
+    if (!(reply instanceof Promise)) return reply
     inFlight.count++
     const settled = (value: CallReply) => {
       inFlight.count--

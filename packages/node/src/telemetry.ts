@@ -489,13 +489,14 @@ function endCall(t: Telemetry, method: string, started: number, reply: CallReply
  *   return traceCall(raw, this.#methods, () => this.#dispatch(socket, raw, inFlight))
  * }
  */
-export function traceCall(raw: unknown, methods: ReadonlyMap<string, unknown>, run: () => Promise<CallReply>): Promise<CallReply> {
+export function traceCall(raw: unknown, methods: ReadonlyMap<string, unknown>, run: () => CallReply | Promise<CallReply>): CallReply | Promise<CallReply> {
   const t = active
+  // With no SDK an answer given at once stays a plain value: no promise, no microtask.
   if (t === undefined) return run()
   const name = (raw as { m?: unknown } | null)?.m
   const method = typeof name === 'string' && methods.has(name) ? name : OTHER_METHOD
   const started = performance.now()
-  if (t.tracer === undefined) return run().then((reply) => endCall(t, method, started, reply, undefined))
+  if (t.tracer === undefined) return Promise.resolve(run()).then((reply) => endCall(t, method, started, reply, undefined))
   const { context, trace, SpanKind } = t.api
   const span = t.tracer.startSpan(method, {
     kind: SpanKind.SERVER,
@@ -503,7 +504,7 @@ export function traceCall(raw: unknown, methods: ReadonlyMap<string, unknown>, r
   })
   let reply: Promise<CallReply>
   try {
-    reply = context.with(trace.setSpan(context.active(), span), run)
+    reply = Promise.resolve(context.with(trace.setSpan(context.active(), span), run))
   } catch (err) {
     endCall(t, method, started, { ok: false, e: SessionSocketError.from(err).toWire() }, span)
     throw err

@@ -72,6 +72,14 @@ describe('parseCall', () => {
     expect(parseCall({ id: 'x'.repeat(64), m: `a.b:c/d-e_${'f'.repeat(118)}` }).m).toHaveLength(128)
   })
 
+  it('should read a well-formed call the same whether checked by hand or by the schema', () => {
+    const bare = Object.assign(Object.create(null) as object, { id: 'c1', m: 'a', p: [1] })
+    expect(parseCall(bare)).toEqual({ id: 'c1', m: 'a', p: [1] })
+    // A key for-in does not see is left to the schema, which ignores it as it always did.
+    const hidden = Object.defineProperty({ id: 'c1', m: 'a', p: 2 }, 'admin', { value: true, enumerable: false })
+    expect(parseCall(hidden)).toStrictEqual({ id: 'c1', m: 'a', p: 2 })
+  })
+
   const call = { id: 'c1', m: 'cart.add', p: 1 }
   it.each([
     ['an extra key', { ...call, admin: true }, 'call: unexpected key "admin"'],
