@@ -8,17 +8,13 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { compileChildren, snapshotDist } from './lib/dist.js'
+import { prepareBenchChildren } from './lib/dist.js'
 import { BENCH_DIR, withChildren } from './lib/processes.js'
 import { startServer } from './lib/servers.js'
 import type { Side } from './lib/clients.js'
 
 const [side = 'ss', method = 'echo', callsArg = '100000', windowArg = '100'] = process.argv.slice(2)
-const given = process.env.BENCH_DIST
-const snapshot = given ? { root: path.dirname(path.dirname(given)), dir: given, remove() {} } : snapshotDist()
-process.env.BENCH_DIST = snapshot.dir
-process.env.BENCH_DIR = BENCH_DIR
-process.env.BENCH_JS = await compileChildren(snapshot.root)
+const snapshot = await prepareBenchChildren()
 const { openTab } = await import('./lib/clients.js')
 const profiles = path.join(BENCH_DIR, 'results', 'profiles')
 fs.mkdirSync(profiles, { recursive: true })

@@ -5,19 +5,14 @@
  *   node --import tsx bench/rpc-seq-profile.ts [calls=20000] [alternations=6]
  * BENCH_DIST as in bench/rpc-profile.ts.
  */
-import path from 'node:path'
 import os from 'node:os'
-import { compileChildren, snapshotDist } from './lib/dist.js'
-import { BENCH_DIR, withChildren } from './lib/processes.js'
+import { prepareBenchChildren } from './lib/dist.js'
+import { withChildren } from './lib/processes.js'
 import { startServer } from './lib/servers.js'
 import type { Side } from './lib/clients.js'
 
 const [callsArg = '20000', altArg = '6'] = process.argv.slice(2)
-const given = process.env.BENCH_DIST
-const snapshot = given ? { root: path.dirname(path.dirname(given)), dir: given, remove() {} } : snapshotDist()
-process.env.BENCH_DIST = snapshot.dir
-process.env.BENCH_DIR = BENCH_DIR
-process.env.BENCH_JS = await compileChildren(snapshot.root)
+const snapshot = await prepareBenchChildren()
 const { openTab } = await import('./lib/clients.js')
 const total = Number(callsArg)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -49,11 +44,11 @@ try {
     await run('ss', 5000)
     await run('plain', 5000)
     const rows: Record<Side, Awaited<ReturnType<typeof run>>[]> = { ss: [], plain: [] }
-    const load0 = os.loadavg()[0]
+    const load0 = os.loadavg()[0]!
     for (let i = 0; i < Number(altArg); i++) {
       for (const side of (i % 2 ? ['plain', 'ss'] : ['ss', 'plain']) as Side[]) rows[side].push(await run(side, total))
     }
-    const load1 = os.loadavg()[0]
+    const load1 = os.loadavg()[0]!
     for (const side of ['ss', 'plain'] as Side[]) {
       const r = rows[side]
       const m = (k: keyof (typeof r)[number]) => median(r.map((x) => x[k])).toFixed(1)

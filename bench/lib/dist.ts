@@ -105,3 +105,17 @@ export async function compileChildren(snapshotRoot: string): Promise<string> {
   })
   return outdir
 }
+
+/**
+ * Sets up a standalone bench script's children: the packages' dist snapshotted (or the build
+ * BENCH_DIST names), the child entry points compiled, and the env the children read set.
+ * `remove()` deletes the snapshot it made (nothing for a given BENCH_DIST).
+ */
+export async function prepareBenchChildren(): Promise<{ remove(): void }> {
+  const given = process.env.BENCH_DIST
+  const snapshot = given ? { root: path.dirname(path.dirname(given)), dir: given, remove() {} } : snapshotDist()
+  process.env.BENCH_DIST = snapshot.dir
+  process.env.BENCH_DIR = BENCH_DIR
+  process.env.BENCH_JS = await compileChildren(snapshot.root)
+  return snapshot
+}
