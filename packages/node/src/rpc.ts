@@ -4,6 +4,7 @@ import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError, parseCall, type CallReply, type PayloadLimits } from '@session-socket/protocol'
 import type { CallClaim, CallResults } from './link-store.js'
+import { isThenable } from './is-thenable.js'
 import type { SessionBridge } from './session-bridge.js'
 import { SessionBatches, type SessionCallOutcome } from './session-batch.js'
 import { noteSessionExpiry, sessionMayHaveExpired } from './session-expiry.js'
@@ -94,10 +95,6 @@ export interface RpcEnvironment {
 
 function fail(error: SessionSocketError): CallReply {
   return { ok: false, e: error.toWire() }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 /**

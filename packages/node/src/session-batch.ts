@@ -2,6 +2,7 @@ import createDebug from 'debug'
 import type { Socket } from 'socket.io'
 import type { Session, SessionData } from 'express-session'
 import { SessionSocketError } from '@session-socket/protocol'
+import { isThenable } from './is-thenable.js'
 import { sessionFingerprint, type SessionBridge } from './session-bridge.js'
 import { noteSessionExpiry } from './session-expiry.js'
 import type { SocketData } from './socket-data.js'
@@ -67,10 +68,6 @@ const LATE = Symbol('late')
 /** The session a call's socket is in now: a sign-in over RPC moves the caller's sockets to the new one. */
 function sessionOf(call: Waiting): string {
   return (call.socket.data as SocketData).sessionId
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 function settle(value: PromiseLike<unknown>): Promise<Ran> {

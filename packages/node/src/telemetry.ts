@@ -3,6 +3,7 @@ import createDebug from 'debug'
 import type * as OpenTelemetry from '@opentelemetry/api'
 import { SessionSocketError, type CallReply, type EndReason, type RegisterReply } from '@session-socket/protocol'
 import type { LinkStore } from './link-store.js'
+import { isThenable } from './is-thenable.js'
 import type { RateLimits } from './rate-limiter.js'
 import type { RegisterSocket } from './register-socket.js'
 import type { SessionNamespace, SessionSocket } from './rooms.js'
@@ -423,8 +424,8 @@ function countFailures<T extends object>(target: T, store: 'link' | 'session', o
           throw err
         }
         // Observed on a branch of its own: the caller still gets (and handles) the original.
-        if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-          ;(result as Promise<unknown>).then(undefined, (err: unknown) => recordStoreError(store, operation, err))
+        if (isThenable(result)) {
+          result.then(undefined, (err: unknown) => recordStoreError(store, operation, err))
         }
         return result
       }
